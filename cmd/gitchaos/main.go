@@ -1,0 +1,70 @@
+// Command gitchaos is the gitchaos CLI: gate, matrix, soak, testbed, fault
+// and report. Exit codes: 0 all gates passed, 1 a gate failed, 2 usage or
+// setup error.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+type command struct {
+	name string
+	help string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"gate", "run the gate suite and print the check table", cmdGate},
+		{"matrix", "run the suite against the correct fetcher and every mutant", cmdMatrix},
+		{"soak", "run a seeded random mix of steps and faults for a duration", cmdSoak},
+		{"testbed", "testbed up: start a testbed and print its description", cmdTestbed},
+		{"fault", "fault add|rm|list on a running testbed or the compose stack", cmdFault},
+		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: gitchaos <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.help)
+	}
+	fmt.Fprintln(w, "\nrun 'gitchaos <command> -h' for a command's flags")
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "gitchaos: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}

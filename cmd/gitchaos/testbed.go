@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+	"github.com/gitchaos/gitchaos/harness/testbed/docker"
+)
+
+const testbedUsage = `usage:
+  gitchaos testbed up [--docker] [--hosts H] [--repos N] [--seed S]
+      start a testbed (in-process, or containers with --docker), print its
+      description as JSON on stdout and run until interrupted (Ctrl-C), then
+      remove everything it started
+  gitchaos testbed images [--prune]
+      build the gitchaos-gitserver and gitchaos-toxiproxy images when missing
+      (what "make images" runs); --prune removes images of older builds
+  gitchaos testbed sweep [--older-than DUR]
+      remove gitchaos containers and networks left by killed runs
+      (default: all older than 0s, i.e. every one)
+`
+
+func cmdTestbed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, testbedUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "up":
+		return testbedUp(ctx, args[1:], stdout, stderr)
+	case "images":
+		return testbedImages(ctx, args[1:], stdout, stderr)
+	case "sweep":
+		return testbedSweep(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, testbedUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "gitchaos testbed: unknown subcommand %q\n%s", args[0], testbedUsage)
+		return exitUsage
+	}
+}
+
+// parseFlags parses fs, then reports leftover arguments as a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gitchaos %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return false, exitUsage
+	}
+	return true, exitOK
+}
+
+// Description is what `testbed up` prints: everything a user needs to point
+// a target and `gitchaos fault` at the testbed.
+type Description struct {
+	Kind      string            `json:"kind"`
+	Toxiproxy string            `json:"toxiproxy"` // toxiproxy API URL ("" if the testbed does not expose one)
+	RunID     string            `json:"run_id,omitempty"`
+	Images    *dockerimg.Refs   `json:"images,omitempty"`
+	Hosts     []HostDescription `json:"hosts"`
+	StartMS   int64             `json:"start_ms"`
+}
+
+// HostDescription describes one host of a testbed.
+type HostDescription struct {
+	Name     string            `json:"name"`
+	URL      string            `json:"url"`       // base URL through the proxy
+	AdminURL string            `json:"admin_url"` // git server admin API, no proxy
+	Repos    []RepoDescription `json:"repos"`
+}
+
+// RepoDescription is one repo's clone URL through the proxy.
+type RepoDescription struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	Head string `json:"head"`
+}
+
+func describe(ctx context.Context, tb testbed.Testbed, took time.Duration) (Description, error) {
+	d := Description{Kind: tb.Kind(), StartMS: took.Milliseconds()}
+	if u, ok := tb.(interface{ ToxiproxyURL() string }); ok {
+		d.Toxiproxy = u.ToxiproxyURL()
+	}
+	if dt, ok := tb.(*docker.Testbed); ok {
+		d.RunID = dt.RunID()
+		refs := dt.Images()
+		d.Images = &refs
+	}
+	for _, h := range tb.Hosts() {
+		hd := HostDescription{Name: h.Name, URL: h.URL, AdminURL: h.AdminURL, Repos: []RepoDescription{}}
+		repos, err := h.Admin.ListRepos(ctx)
+		if err != nil {
+			return d, fmt.Errorf("list repos of %s: %w", h.Name, err)
+		}
+		for _, r := range repos {
+			hd.Repos = append(hd.Repos, RepoDescription{Name: r.Name, URL: h.RepoURL(r.Name), Head: r.Head})
+		}
+		d.Hosts = append(d.Hosts, hd)
+	}
+	return d, nil
+}
+
+func testbedUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("testbed up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	useDocker := fs.Bool("docker", false, "run git servers and toxiproxy in containers (default: in this process)")
+	hosts := fs.Int("hosts", 2, "number of git hosts (h0, h1, ...)")
+	repos := fs.Int("repos", 3, "repos seeded per host (r000, r001, ...)")
+	seed := fs.Int64("seed", 1, "seed of the generated repos")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if *hosts < 1 || *hosts > docker.MaxHosts {
+		fmt.Fprintf(stderr, "gitchaos testbed up: --hosts %d: want 1..%d\n", *hosts, docker.MaxHosts)
+		return exitUsage
+	}
+	if *repos < 0 {
+		fmt.Fprintf(stderr, "gitchaos testbed up: --repos %d: want >= 0\n", *repos)
+		return exitUsage
+	}
+	opts := testbed.Options{Hosts: *hosts, Repos: *repos, Seed: *seed}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	start := time.Now()
+	var tb testbed.Testbed
+	var err error
+	if *useDocker {
+		tb, err = docker.NewWithOptions(ctx, opts, docker.Options{Logger: logger})
+	} else {
+		tb, err = testbed.NewLocal(ctx, opts)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed up: %v\n", err)
+		return exitUsage
+	}
+	took := time.Since(start)
+	// Whatever happens next, the testbed is removed: Close does not use ctx,
+	// so it works after Ctrl-C cancelled it.
+	defer func() {
+		if err := tb.Close(); err != nil {
+			fmt.Fprintf(stderr, "gitchaos testbed up: cleanup: %v\n", err)
+		}
+	}()
+
+	d, err := describe(ctx, tb, took)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed up: %v\n", err)
+		return exitFail
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(d); err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed up: %v\n", err)
+		return exitFail
+	}
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		_ = f.Sync()
+	}
+	hint := ""
+	if d.Toxiproxy != "" {
+		hint = fmt.Sprintf("; faults: gitchaos fault add --toxiproxy %s --host %s blackhole", d.Toxiproxy, d.Hosts[0].Name)
+	}
+	fmt.Fprintf(stderr, "gitchaos testbed up: %s testbed with %d hosts ready in %s%s; Ctrl-C to stop\n",
+		tb.Kind(), len(d.Hosts), took.Round(time.Millisecond), hint)
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "gitchaos testbed up: stopping")
+	return exitOK
+}
+
+func testbedImages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("testbed images", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	prune := fs.Bool("prune", false, "also remove gitchaos images of older builds")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	start := time.Now()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cli, err := docker.Client(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed images: %v\n", err)
+		return exitUsage
+	}
+	defer cli.Close()
+	refs, err := dockerimg.Ensure(ctx, dockerimg.Options{Client: cli.Client, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed images: %v\n", err)
+		return exitFail
+	}
+	// The compose file names the images by a stable tag: point it at this build.
+	for _, p := range []struct{ ref, latest string }{
+		{refs.GitServer, dockerimg.GitServer.Name + ":latest"},
+		{refs.Toxiproxy, dockerimg.Toxiproxy.Name + ":latest"},
+	} {
+		if err := dockerimg.Tag(ctx, cli.Client, p.ref, p.latest); err != nil {
+			fmt.Fprintf(stderr, "gitchaos testbed images: %v\n", err)
+			return exitFail
+		}
+	}
+	fmt.Fprintf(stdout, "%s\n%s\n", refs.GitServer, refs.Toxiproxy)
+	if *prune {
+		removed, err := dockerimg.Prune(ctx, cli.Client, refs)
+		for _, r := range removed {
+			fmt.Fprintf(stderr, "removed %s\n", r)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "gitchaos testbed images: prune: %v\n", err)
+			return exitFail
+		}
+	}
+	fmt.Fprintf(stderr, "gitchaos testbed images: ready in %s (tagged :latest for docker-compose.yml)\n", time.Since(start).Round(time.Millisecond))
+	return exitOK
+}
+
+func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("testbed sweep", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	older := fs.Duration("older-than", 0, "remove only what was created longer ago than this")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if *older < 0 {
+		fmt.Fprintf(stderr, "gitchaos testbed sweep: --older-than %s: want >= 0\n", *older)
+		return exitUsage
+	}
+	n, err := docker.Sweep(ctx, *older)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed sweep: %v\n", err)
+		if errors.Is(err, docker.ErrNoEngine) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "removed %d gitchaos containers and networks\n", n)
+	return exitOK
+}
+
+// joinNames is a helper for messages listing names.
+func joinNames(names []string) string { return strings.Join(names, ", ") }

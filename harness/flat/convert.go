@@ -1,0 +1,80 @@
+package flat
+
+import (
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// Fit converts the deciding fit to the result model (x in cycles).
+func (r TrendResult) Fit() *result.Fit {
+	m := r.Method
+	if m == Both {
+		m = TheilSen
+	}
+	return &result.Fit{
+		Method: string(m), Slope: r.Slope, Intercept: r.Intercept,
+		Low: r.Low, High: r.High,
+		FromX: float64(r.FromCycle), ToX: float64(r.ToCycle), Budget: r.Budget,
+	}
+}
+
+// Check converts the verdict to a result check named name (default
+// "<metric> flat per cycle"): Value is the slope per cycle, Limit the
+// budget, Verdict fail on a leak, Explanation the one-line verdict.
+func (r TrendResult) Check(name string) result.Check {
+	if name == "" {
+		name = r.Metric + " flat per cycle"
+	}
+	u := r.Unit
+	if u == "" {
+		u = "count"
+	}
+	per := "/cycle"
+	if r.Unit != "bytes" && r.Unit != "" {
+		per = " " + r.Unit + "/cycle"
+	}
+	su := r.Unit
+	if su != "bytes" {
+		su = ""
+	}
+	v := result.Pass
+	if r.Leak {
+		v = result.Fail
+	}
+	return result.Check{
+		Name:     name,
+		Measured: formatValue(r.Slope, su, true) + per + " (" + levelText(r.Level) + " CI " + formatValue(r.Low, su, true) + ".." + formatValue(r.High, su, true) + per + ")",
+		Budget:   "lower bound <= " + formatBudget(r.Budget, su) + per,
+		Value:    r.Slope, Limit: r.Budget, Unit: u + "/cycle",
+		Verdict: v, Explanation: r.String(), Series: r.Metric,
+	}
+}
+
+// Check converts a settle result to a result check named name (default
+// "<metric> settles"): Value is the last value, Limit the budget, Verdict
+// fail unless it settled within budget; Explanation is the one-line
+// verdict plus Detail (leaked stacks) on failure.
+func (r SettleResult) Check(name string) result.Check {
+	if name == "" {
+		name = r.Metric + " settles"
+	}
+	u := r.Unit
+	if u == "" {
+		u = "count"
+	}
+	v := result.Pass
+	expl := r.String()
+	if !r.OK {
+		v = result.Fail
+		if r.Detail != "" {
+			expl += "\n" + r.Detail
+		}
+	}
+	bud := formatBudget(r.Budget, r.Unit)
+	if r.Unit != "" && r.Unit != "bytes" {
+		bud += " " + r.Unit
+	}
+	return result.Check{
+		Name: name, Measured: formatValue(r.Value, r.Unit, false), Budget: "<= " + bud,
+		Value: r.Value, Limit: r.Budget, Unit: u, Verdict: v, Explanation: expl, Series: r.Metric,
+	}
+}

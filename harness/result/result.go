@@ -1,0 +1,179 @@
+// Package result is the result model of a gitchaos run: scenarios, their
+// checks with measured values, budgets and verdicts, fault logs and sampled
+// series. Every report format renders from it, and report.json is it.
+package result
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Verdict of a check or a run.
+type Verdict string
+
+// Verdicts.
+const (
+	Pass  Verdict = "pass"
+	Fail  Verdict = "fail"
+	Skip  Verdict = "skip"  // the target lacks what the check needs; Explanation says why
+	Error Verdict = "error" // the harness could not run the check
+)
+
+// Run is one gitchaos invocation (gate, matrix cell, soak).
+type Run struct {
+	ID        string            `json:"id"`
+	Kind      string            `json:"kind"` // gate, soak, matrix
+	Seed      int64             `json:"seed"`
+	Target    string            `json:"target"`  // e.g. "in-process reffetcher (mutants: none)"
+	Testbed   string            `json:"testbed"` // local, docker
+	Mutants   []string          `json:"mutants,omitempty"`
+	Versions  map[string]string `json:"versions,omitempty"` // gitchaos, go, git, toxiproxy ...
+	Started   time.Time         `json:"started"`
+	Duration  Seconds           `json:"duration_s"`
+	Scenarios []*Scenario       `json:"scenarios"`
+}
+
+// Scenario is one scenario's outcome.
+type Scenario struct {
+	Name     string         `json:"name"`
+	Params   map[string]any `json:"params,omitempty"`
+	Seed     int64          `json:"seed"`
+	Started  time.Time      `json:"started"`
+	Duration Seconds        `json:"duration_s"`
+	Checks   []Check        `json:"checks"`
+	Faults   []FaultEvent   `json:"faults,omitempty"`
+	Series   []Series       `json:"series,omitempty"`
+	Markers  []Marker       `json:"markers,omitempty"`
+	Error    string         `json:"error,omitempty"` // setup or harness error (the scenario's checks are then incomplete)
+	Logs     []string       `json:"logs,omitempty"`  // artifact paths (target stdout/stderr, ...)
+}
+
+// Check is one assertion with its numbers.
+type Check struct {
+	Name        string  `json:"name"`
+	Measured    string  `json:"measured"`       // human-readable measured value, e.g. "1.23 s", "+412 KiB/cycle"
+	Budget      string  `json:"budget"`         // e.g. "<= 1.5 s", "0 fds/cycle"
+	Value       float64 `json:"value"`          // the measured number (unit below)
+	Limit       float64 `json:"limit"`          // the budget number
+	Unit        string  `json:"unit,omitempty"` // s, fds, bytes, bytes/cycle, count ...
+	Verdict     Verdict `json:"verdict"`
+	Explanation string  `json:"explanation,omitempty"` // why, with numbers
+	Series      string  `json:"series,omitempty"`      // name of the series that backs it, if any
+}
+
+// FaultEvent records a fault going on or off.
+type FaultEvent struct {
+	At     Seconds `json:"at_s"` // since scenario start
+	Host   string  `json:"host"`
+	Repo   string  `json:"repo,omitempty"`
+	Fault  string  `json:"fault"`
+	Action string  `json:"action"` // inject, recover
+}
+
+// Marker cuts a series: cycle boundaries, fault windows, phases.
+type Marker struct {
+	At    Seconds `json:"at_s"`
+	Label string  `json:"label"` // e.g. "cycle 3", "fault on: blackhole h1"
+	Kind  string  `json:"kind"`  // cycle, fault-on, fault-off, phase
+}
+
+// Series is a sampled or per-cycle metric.
+type Series struct {
+	Name   string  `json:"name"` // e.g. "fds per cycle", "scopes served"
+	Metric string  `json:"metric"`
+	Unit   string  `json:"unit,omitempty"`
+	XUnit  string  `json:"x_unit"` // "s" (time since start) or "cycle"
+	Points []Point `json:"points"`
+	Fit    *Fit    `json:"fit,omitempty"`
+}
+
+// Point is one (x, y).
+type Point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// Fit is a fitted trend drawn over a series: y = Intercept + Slope*x for x
+// in [FromX, ToX], with the slope's confidence interval.
+type Fit struct {
+	Method    string  `json:"method"` // theil-sen, least-squares
+	Slope     float64 `json:"slope"`
+	Intercept float64 `json:"intercept"`
+	Low       float64 `json:"low"`  // slope CI lower bound
+	High      float64 `json:"high"` // slope CI upper bound
+	FromX     float64 `json:"from_x"`
+	ToX       float64 `json:"to_x"`
+	Budget    float64 `json:"budget"` // per-x budget
+}
+
+// Seconds is a duration in seconds (float) in JSON.
+type Seconds float64
+
+// Secs converts a duration.
+func Secs(d time.Duration) Seconds { return Seconds(d.Seconds()) }
+
+// Verdict of a scenario: fail if any check fails or errors, or the scenario errored;
+// pass if at least one check passed and none failed; skip if all skipped.
+func (s *Scenario) Verdict() Verdict {
+	if s.Error != "" {
+		return Error
+	}
+	passed := false
+	for _, c := range s.Checks {
+		switch c.Verdict {
+		case Fail:
+			return Fail
+		case Error:
+			return Error
+		case Pass:
+			passed = true
+		}
+	}
+	if passed {
+		return Pass
+	}
+	return Skip
+}
+
+// Verdict of a run: the worst scenario verdict (error > fail > pass > skip).
+func (r *Run) Verdict() Verdict {
+	v := Skip
+	for _, s := range r.Scenarios {
+		switch sv := s.Verdict(); {
+		case sv == Error:
+			return Error
+		case sv == Fail:
+			v = Fail
+		case sv == Pass && v == Skip:
+			v = Pass
+		}
+	}
+	return v
+}
+
+// Save writes r as indented JSON.
+func (r *Run) Save(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("result: encode run %s: %w", r.ID, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("result: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load reads a report.json.
+func Load(path string) (*Run, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("result: read %s: %w", path, err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("result: parse %s: %w", path, err)
+	}
+	return &r, nil
+}

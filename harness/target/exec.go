@@ -1,0 +1,308 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/probe"
+)
+
+// Exec makes targets from a command template the harness starts, restarts
+// and stops itself, e.g. "reffetcher --listen {addr} --base-dir {base_dir}".
+// {addr} is a free 127.0.0.1 port, {base_dir} a fresh temp dir, {port} the
+// port alone. Settings reach the process through OPAL's environment
+// variable names (Settings.Env); stdout and stderr are kept as artifacts.
+type Exec struct {
+	Template    string        // command template (required)
+	Env         []string      // extra environment, after the settings
+	ArtifactDir string        // where stdout/stderr logs go ("" = the base dir's parent temp dir)
+	Token       string        // bearer token for the API, if the command sets one
+	Ready       time.Duration // how long to wait for /healthcheck (default 30 s)
+	TempDir     string        // parent of base dirs ("" = os.TempDir())
+
+	mu sync.Mutex
+	n  int
+}
+
+// Describe implements Factory.
+func (f *Exec) Describe() string { return "exec: " + f.Template }
+
+// Fresh implements Factory.
+func (f *Exec) Fresh() bool { return true }
+
+// Validate reports what is wrong with the template.
+func (f *Exec) Validate() error {
+	args, err := splitCommand(f.Template)
+	if err != nil {
+		return fmt.Errorf("exec target: template %q: %w", f.Template, err)
+	}
+	if len(args) == 0 {
+		return errors.New("exec target: empty command template")
+	}
+	if !strings.Contains(f.Template, "{addr}") && !strings.Contains(f.Template, "{port}") {
+		return fmt.Errorf("exec target: template %q has neither {addr} nor {port}: the harness could not find the server", f.Template)
+	}
+	if _, err := exec.LookPath(args[0]); err != nil {
+		return fmt.Errorf("exec target: command %q: %w", args[0], err)
+	}
+	return nil
+}
+
+// New implements Factory.
+func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("exec target: %w", err)
+	}
+	dir, err := os.MkdirTemp(f.TempDir, "gitchaos-exec-*")
+	if err != nil {
+		return nil, fmt.Errorf("exec target: base dir: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("exec target: %w", err)
+	}
+	f.mu.Lock()
+	f.n++
+	n := f.n
+	f.mu.Unlock()
+	art := f.ArtifactDir
+	if art == "" {
+		art = filepath.Join(dir, "..", filepath.Base(dir)+"-logs")
+	}
+	if err := os.MkdirAll(art, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("exec target: artifact dir: %w", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	repl := strings.NewReplacer("{addr}", addr, "{port}", fmt.Sprint(port), "{base_dir}", dir)
+	args, _ := splitCommand(f.Template)
+	for i := range args {
+		args[i] = repl.Replace(args[i])
+	}
+	t := &execTarget{
+		desc: f.Describe(), args: args, env: append(append(os.Environ(), s.Env()...), f.Env...),
+		dir: dir, art: art, prefix: fmt.Sprintf("target-%d", n), settings: s,
+		ready:  f.Ready,
+		client: &Client{BaseURL: "http://" + addr, Token: f.Token},
+	}
+	if t.ready <= 0 {
+		t.ready = 30 * time.Second
+	}
+	if err := t.start(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+type execTarget struct {
+	desc, dir, art, prefix string
+	args, env              []string
+	settings               Settings
+	ready                  time.Duration
+	client                 *Client
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+	starts int
+	probe  probe.Source
+	logs   []string
+}
+
+func (t *execTarget) start(ctx context.Context) error {
+	t.mu.Lock()
+	t.starts++
+	base := filepath.Join(t.art, fmt.Sprintf("%s-run%d", t.prefix, t.starts))
+	t.mu.Unlock()
+	stdout, err := os.Create(base + ".stdout.log")
+	if err != nil {
+		return fmt.Errorf("exec target: %w", err)
+	}
+	stderr, err := os.Create(base + ".stderr.log")
+	if err != nil {
+		stdout.Close()
+		return fmt.Errorf("exec target: %w", err)
+	}
+	cmd := exec.Command(t.args[0], t.args[1:]...)
+	cmd.Env = t.env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
+		return fmt.Errorf("exec target: start %q: %w", strings.Join(t.args, " "), err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		stdout.Close()
+		stderr.Close()
+		close(done)
+	}()
+	t.mu.Lock()
+	t.cmd, t.done = cmd, done
+	t.logs = append(t.logs, stdout.Name(), stderr.Name())
+	t.probe = newProbe(cmd.Process.Pid, t.client, t.dir, false)
+	t.mu.Unlock()
+
+	// Wait for /healthcheck, reporting the last error and the stderr tail.
+	deadline := time.Now().Add(t.ready)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("exec target: %q exited before serving (%s); stderr: %s", strings.Join(t.args, " "), cmd.ProcessState, tail(base+".stderr.log"))
+		case <-ctx.Done():
+			return fmt.Errorf("exec target: waiting for health: %w", ctx.Err())
+		default:
+		}
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, last = t.client.Health(hctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-done:
+		}
+	}
+	return fmt.Errorf("exec target: not healthy after %v (last: %v); stderr: %s", t.ready, last, tail(base+".stderr.log"))
+}
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (t *execTarget) stop(kill bool) error {
+	t.mu.Lock()
+	cmd, done := t.cmd, t.done
+	t.cmd = nil
+	t.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("exec target: pid %d ignored SIGTERM for 10 s; killed", cmd.Process.Pid)
+	}
+	return nil
+}
+
+func (t *execTarget) Describe() string   { return t.desc }
+func (t *execTarget) Client() *Client    { return t.client }
+func (t *execTarget) Settings() Settings { return t.settings }
+func (t *execTarget) BaseDir() string    { return t.dir }
+func (t *execTarget) InProcess() bool    { return false }
+
+func (t *execTarget) Probe() probe.Source {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.probe
+}
+
+// PID is the current process id (0 when stopped).
+func (t *execTarget) PID() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cmd == nil {
+		return 0
+	}
+	return t.cmd.Process.Pid
+}
+
+// Logs are the stdout/stderr artifact paths of every start.
+func (t *execTarget) Logs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.logs...)
+}
+
+func (t *execTarget) Restart(ctx context.Context, kill bool) error {
+	if err := t.stop(kill); err != nil {
+		return err
+	}
+	t.client.CloseIdleConnections()
+	return t.start(ctx)
+}
+
+func (t *execTarget) Close() error {
+	err := t.stop(false)
+	t.client.CloseIdleConnections()
+	return errors.Join(err, os.RemoveAll(t.dir))
+}
+
+// splitCommand splits a command line on spaces, honouring single and double
+// quotes (no escapes, no expansions).
+func splitCommand(s string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	var quote rune
+	in := false
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if in {
+				args = append(args, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if in {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}

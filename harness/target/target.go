@@ -1,0 +1,93 @@
+// Package target is what scenarios drive: a server speaking the
+// OPAL-compatible scopes API, run in-process (the reference fetcher), as a
+// process the harness starts itself (exec), or found at a URL (a real OPAL
+// server). Each target says which settings it runs with, how to sample it
+// and whether it can be restarted or killed.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/probe"
+)
+
+// Settings are the fetcher settings budgets depend on. The harness hands
+// them to exec targets through OPAL's environment variable names and to the
+// in-process fetcher through its config; for a URL target the user states
+// them.
+type Settings struct {
+	GitTimeout      time.Duration `json:"git_timeout" yaml:"git_timeout"`
+	MaxWorkers      int           `json:"max_workers" yaml:"max_workers"`
+	SyncConcurrency int           `json:"sync_concurrency" yaml:"sync_concurrency"`
+	Shards          int           `json:"shards" yaml:"shards"`
+}
+
+// Validate reports what is wrong with the settings.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.GitTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("git timeout %v: must be > 0 for the gates", s.GitTimeout))
+	}
+	if s.MaxWorkers < 1 {
+		errs = append(errs, fmt.Errorf("max workers %d: must be >= 1", s.MaxWorkers))
+	}
+	if s.SyncConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("sync concurrency %d: must be >= 1", s.SyncConcurrency))
+	}
+	if s.Shards < 1 {
+		errs = append(errs, fmt.Errorf("shards %d: must be >= 1", s.Shards))
+	}
+	return errors.Join(errs...)
+}
+
+// Env is the OPAL environment for these settings.
+func (s Settings) Env() []string {
+	return []string{
+		fmt.Sprintf("SCOPES_GIT_FETCH_TIMEOUT=%g", s.GitTimeout.Seconds()),
+		fmt.Sprintf("SCOPES_GIT_MAX_WORKERS=%d", s.MaxWorkers),
+		fmt.Sprintf("SCOPES_SYNC_CONCURRENCY=%d", s.SyncConcurrency),
+		fmt.Sprintf("SCOPES_REPO_CLONES_SHARDS=%d", s.Shards),
+	}
+}
+
+// Target is a running server under test.
+type Target interface {
+	// Describe says what the target is, e.g. "in-process reffetcher (mutants: none)".
+	Describe() string
+	// Client talks to it.
+	Client() *Client
+	// Settings it runs with.
+	Settings() Settings
+	// Probe samples it (fds, RSS, goroutines, stats endpoint, disk...).
+	Probe() probe.Source
+	// BaseDir is its data dir on this machine ("" when unknown): clones
+	// live in BaseDir/git_sources.
+	BaseDir() string
+	// InProcess reports whether goroutine and heap numbers are exact for
+	// the target (it runs in this process).
+	InProcess() bool
+	// Restart stops the target (SIGKILL when kill is set and the target is
+	// a process) and starts it again on the same base dir; ErrUnsupported
+	// for targets the harness did not start.
+	Restart(ctx context.Context, kill bool) error
+	// Close stops the target and releases everything it holds.
+	Close() error
+}
+
+// ErrUnsupported is returned by operations a target cannot do.
+var ErrUnsupported = errors.New("target: not supported by this target")
+
+// Factory makes a fresh target with the given settings for one scenario.
+// cold asks for an empty base dir.
+type Factory interface {
+	// Describe says what targets it makes.
+	Describe() string
+	// New starts a target.
+	New(ctx context.Context, s Settings) (Target, error)
+	// Fresh reports whether every New gives a target with no state
+	// (false for a URL target, which is the same server every time).
+	Fresh() bool
+}

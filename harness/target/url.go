@@ -1,0 +1,72 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/gitchaos/gitchaos/harness/probe"
+)
+
+// URL is a server the harness did not start (a real OPAL server, say):
+// every New returns the same server, settings are what the user states,
+// and metrics come from PID (when > 0) and the stats endpoint when present.
+type URL struct {
+	BaseURL string   // http://host:port
+	PID     int      // the server's process id on this machine, 0 if unknown
+	Token   string   // bearer token
+	Stated  Settings // the settings the server runs with, as the user states them
+}
+
+// Describe implements Factory.
+func (f *URL) Describe() string {
+	if f.PID > 0 {
+		return fmt.Sprintf("url %s (pid %d)", f.BaseURL, f.PID)
+	}
+	return "url " + f.BaseURL
+}
+
+// Fresh implements Factory: a URL target keeps its state between scenarios.
+func (f *URL) Fresh() bool { return false }
+
+// Validate reports what is wrong with the URL target.
+func (f *URL) Validate() error {
+	u, err := url.Parse(f.BaseURL)
+	if err != nil {
+		return fmt.Errorf("url target: %q: %w", f.BaseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url target: %q: want http(s)://host:port", f.BaseURL)
+	}
+	return f.Stated.Validate()
+}
+
+// New implements Factory. The requested settings are ignored: the server
+// runs with what it runs with, and budgets use the stated settings.
+func (f *URL) New(ctx context.Context, _ Settings) (Target, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{BaseURL: f.BaseURL, Token: f.Token}
+	if _, err := c.Health(ctx); err != nil {
+		return nil, fmt.Errorf("url target: %w", err)
+	}
+	return &urlTarget{f: f, client: c, probe: newProbe(f.PID, c, "", false)}, nil
+}
+
+type urlTarget struct {
+	f      *URL
+	client *Client
+	probe  probe.Source
+}
+
+func (t *urlTarget) Describe() string    { return t.f.Describe() }
+func (t *urlTarget) Client() *Client     { return t.client }
+func (t *urlTarget) Settings() Settings  { return t.f.Stated }
+func (t *urlTarget) Probe() probe.Source { return t.probe }
+func (t *urlTarget) BaseDir() string     { return "" }
+func (t *urlTarget) InProcess() bool     { return false }
+func (t *urlTarget) Restart(context.Context, bool) error {
+	return fmt.Errorf("restart %s: %w (the harness did not start it)", t.f.BaseURL, ErrUnsupported)
+}
+func (t *urlTarget) Close() error { t.client.CloseIdleConnections(); return nil }

@@ -1,0 +1,193 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func clientPingOptions() client.PingOptions { return client.PingOptions{} }
+
+// Sweep removes every gitchaos container and network (label gitchaos=1)
+// created more than olderThan ago, whatever run made it: what a killed
+// earlier run (kill -9, a crashed test binary) left behind. New calls it
+// with SweepAge. It returns how many objects it removed.
+func Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	return sweep(ctx, cli, olderThan)
+}
+
+func sweep(ctx context.Context, cli *testcontainers.DockerClient, olderThan time.Duration) (int, error) {
+	return removeLabelled(ctx, cli, LabelApp+"=1", olderThan)
+}
+
+// Leftovers lists the names of containers and networks carrying the label
+// filter (e.g. "gitchaos.run=abc"), for checks that nothing is left.
+func Leftovers(ctx context.Context, label string) ([]string, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	f := make(client.Filters).Add("label", label)
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list containers: %w", err)
+	}
+	var out []string
+	for _, c := range cs.Items {
+		out = append(out, "container "+strings.Join(c.Names, ",")+" ("+string(c.State)+")")
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		out = append(out, "network "+n.Name)
+	}
+	return out, nil
+}
+
+// createdBefore reports whether an object labelled with LabelCreated (or,
+// without it, created at fallback) is older than cutoff.
+func createdBefore(labels map[string]string, fallback time.Time, cutoff time.Time) bool {
+	created := fallback
+	if s, ok := labels[LabelCreated]; ok {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			created = time.Unix(n, 0)
+		}
+	}
+	return created.Before(cutoff)
+}
+
+// removeLabelled force-removes containers, then networks, matching the
+// label filter and older than olderThan (0: all).
+func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label string, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	if olderThan <= 0 {
+		cutoff = time.Now().Add(time.Hour) // everything
+	}
+	f := make(client.Filters).Add("label", label)
+	var errs []error
+	removed := 0
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("docker: list containers %s: %w", label, err)
+	}
+	for _, c := range cs.Items {
+		if !createdBefore(c.Labels, time.Unix(c.Created, 0), cutoff) {
+			continue
+		}
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("docker: remove container %v: %w", c.Names, err))
+			continue
+		}
+		removed++
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return removed, errors.Join(append(errs, fmt.Errorf("docker: list networks %s: %w", label, err))...)
+	}
+	for _, n := range ns.Items {
+		if !createdBefore(n.Labels, time.Time(n.Created), cutoff) {
+			continue
+		}
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("docker: remove network %s: %w", n.Name, err))
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+func isGone(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "No such") || strings.Contains(s, "not found") || strings.Contains(s, "already in progress")
+}
+
+// Live testbeds of this process, for CloseAll.
+var (
+	liveMu sync.Mutex
+	live   = map[*Testbed]struct{}{}
+)
+
+func register(tb *Testbed) {
+	liveMu.Lock()
+	live[tb] = struct{}{}
+	liveMu.Unlock()
+}
+
+func unregister(tb *Testbed) {
+	liveMu.Lock()
+	delete(live, tb)
+	liveMu.Unlock()
+}
+
+// CloseAll closes every docker testbed of this process that is still open.
+func CloseAll() error {
+	liveMu.Lock()
+	tbs := make([]*Testbed, 0, len(live))
+	for tb := range live {
+		tbs = append(tbs, tb)
+	}
+	liveMu.Unlock()
+	var errs []error
+	for _, tb := range tbs {
+		errs = append(errs, tb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// CloseOnSignal makes SIGINT and SIGTERM close every live docker testbed
+// and then exit the process with status 130 (SIGINT) or 143 (SIGTERM). It is
+// meant for processes that do not otherwise handle signals, such as test
+// binaries (call it from TestMain); programs that cancel a context on a
+// signal and Close their testbed need nothing. Call stop to undo it.
+func CloseOnSignal() (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "gitchaos: %v: removing docker testbeds\n", s)
+			if err := CloseAll(); err != nil {
+				fmt.Fprintf(os.Stderr, "gitchaos: cleanup: %v\n", err)
+			}
+			code := 130
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			<-finished
+		})
+	}
+}

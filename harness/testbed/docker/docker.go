@@ -1,0 +1,434 @@
+// Package docker is the Docker implementation of testbed.Testbed: one git
+// server container per host and one toxiproxy container with a proxy per
+// host, on a private network, started through testcontainers-go. The target
+// (on the host machine) reaches each repo through toxiproxy's ports
+// published on 127.0.0.1; toxiproxy reaches the git servers by their network
+// alias (h0, h1, ...). Images are built locally (package dockerimg); nothing
+// is ever pulled.
+//
+// Cleanup: Ryuk cannot run without a registry, so this package disables it
+// and cleans up itself. Every container and network carries the labels
+// gitchaos=1, gitchaos.run=<run id> and gitchaos.created=<unix seconds>;
+// Close removes them (idempotent); New first sweeps leftovers of killed
+// earlier runs (Sweep, older than a minute); CloseAll / CloseOnSignal close
+// every live testbed of the process on SIGINT/SIGTERM.
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+)
+
+// Labels on every container and network a docker testbed creates.
+const (
+	LabelApp     = dockerimg.LabelApp // "1"
+	LabelRun     = "gitchaos.run"     // the run id
+	LabelCreated = "gitchaos.created" // creation time, unix seconds
+)
+
+// Ports inside the containers.
+const (
+	GitPort        = 8080  // git server: git and /_admin/
+	APIPort        = 8474  // toxiproxy API
+	FirstProxyPort = 20000 // proxy of host i listens on FirstProxyPort+i
+	MaxHosts       = 64
+)
+
+// SweepAge is how old leftovers must be before New's sweep removes them, so
+// that a concurrent run (another test process) is never swept.
+const SweepAge = time.Minute
+
+// ErrNoEngine is wrapped by New's error when no Docker engine answers.
+var ErrNoEngine = errors.New("no docker engine")
+
+// Testbed is a running docker testbed.
+type Testbed struct {
+	runID   string
+	log     *slog.Logger
+	docker  *testcontainers.DockerClient
+	net     *testcontainers.DockerNetwork
+	servers []testcontainers.Container
+	proxy   testcontainers.Container
+	toxi    *toxiclient.Client
+	toxiURL string
+	hosts   []*testbed.Host
+	refs    dockerimg.Refs
+	started time.Duration
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ testbed.Testbed = (*Testbed)(nil)
+
+var envOnce sync.Once
+
+// setEnv disables Ryuk (it would have to be pulled) and fixes the host
+// address testcontainers guesses wrongly inside a container, unless the
+// user set them. It must run before the first testcontainers call.
+func setEnv() {
+	envOnce.Do(func() {
+		for k, v := range map[string]string{
+			"TESTCONTAINERS_RYUK_DISABLED":  "true",
+			"TESTCONTAINERS_HOST_OVERRIDE":  "localhost",
+			"TESTCONTAINERS_RYUK_VERBOSE":   "false",
+			"TESTCONTAINERS_HUB_IMAGE_NAME": "",
+		} {
+			if v == "" {
+				continue
+			}
+			if _, ok := os.LookupEnv(k); !ok {
+				os.Setenv(k, v)
+			}
+		}
+	})
+}
+
+// Client returns a docker client (API version negotiated) or an error
+// wrapping ErrNoEngine when no engine answers. Close it after use.
+func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
+	setEnv()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker testbed: %w: %w (start Docker, set DOCKER_HOST, or use the local testbed)", ErrNoEngine, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx, clientPingOptions()); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker testbed: %w: ping: %w (start Docker, set DOCKER_HOST, or use the local testbed)", ErrNoEngine, err)
+	}
+	return cli, nil
+}
+
+// EnsureImages builds the two images when missing and returns their refs.
+func EnsureImages(ctx context.Context, logger *slog.Logger) (dockerimg.Refs, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return dockerimg.Refs{}, err
+	}
+	defer cli.Close()
+	return dockerimg.Ensure(ctx, dockerimg.Options{Client: cli.Client, Logger: logger})
+}
+
+// Options are the docker-specific settings; New uses the defaults.
+type Options struct {
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// New starts a docker testbed (see the package doc). Without a Docker
+// engine it returns an error wrapping ErrNoEngine. On any error everything
+// created so far is removed.
+func New(ctx context.Context, opts testbed.Options) (testbed.Testbed, error) {
+	return NewWithOptions(ctx, opts, Options{})
+}
+
+// NewWithOptions is New with docker-specific settings.
+func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*Testbed, error) {
+	start := time.Now()
+	if opts.Hosts == 0 {
+		opts.Hosts = 1
+	}
+	if opts.Hosts < 0 || opts.Hosts > MaxHosts {
+		return nil, fmt.Errorf("docker testbed: Options.Hosts = %d, want 1..%d", opts.Hosts, MaxHosts)
+	}
+	if opts.Repos < 0 {
+		return nil, fmt.Errorf("docker testbed: Options.Repos = %d, want >= 0", opts.Repos)
+	}
+	if opts.Engine != "" && opts.Engine != gitserver.EngineGoGit {
+		return nil, fmt.Errorf("docker testbed: Options.Engine = %q: the docker image serves only %q", opts.Engine, gitserver.EngineGoGit)
+	}
+	if opts.Spec == (repogen.Spec{}) {
+		opts.Spec = repogen.DefaultSpec()
+	}
+	log := dopts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	cli, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := sweep(ctx, cli, SweepAge); err != nil {
+		log.Warn("docker testbed: sweep of earlier runs failed", "err", err)
+	} else if n > 0 {
+		log.Info("docker testbed: swept leftovers of earlier runs", "removed", n)
+	}
+	refs, err := dockerimg.Ensure(ctx, dockerimg.Options{Client: cli.Client, Logger: log})
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker testbed: images: %w", err)
+	}
+
+	tb := &Testbed{runID: newRunID(), log: log, docker: cli, refs: refs}
+	register(tb)
+	if err := tb.start(ctx, opts); err != nil {
+		if cerr := tb.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup after failed start: %w", cerr))
+		}
+		return nil, err
+	}
+	tb.started = time.Since(start)
+	log.Info("docker testbed: up", "run", tb.runID, "hosts", opts.Hosts, "repos", opts.Repos, "took", tb.started)
+	return tb, nil
+}
+
+func newRunID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// labels returns a fresh map: testcontainers writes into the one it gets.
+func (tb *Testbed) labels() map[string]string {
+	return map[string]string{
+		LabelApp:     "1",
+		LabelRun:     tb.runID,
+		LabelCreated: strconv.FormatInt(time.Now().Unix(), 10),
+	}
+}
+
+// loopbackPorts publishes every exposed port on 127.0.0.1 only.
+func loopbackPorts(ports ...int) func(*container.HostConfig) {
+	return func(hc *container.HostConfig) {
+		if hc.PortBindings == nil {
+			hc.PortBindings = network.PortMap{}
+		}
+		for _, p := range ports {
+			port := network.MustParsePort(strconv.Itoa(p) + "/tcp")
+			hc.PortBindings[port] = []network.PortBinding{{HostIP: loopback, HostPort: "0"}}
+		}
+	}
+}
+
+func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(tb.labels()))
+	if err != nil {
+		return fmt.Errorf("docker testbed: create network: %w", err)
+	}
+	tb.net = nw
+
+	// Git servers and toxiproxy start concurrently.
+	names := make([]string, opts.Hosts)
+	for i := range names {
+		names[i] = "h" + strconv.Itoa(i)
+	}
+	tb.servers = make([]testcontainers.Container, opts.Hosts)
+	errs := make([]error, opts.Hosts+1)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			tb.servers[i], errs[i] = tb.startGitServer(ctx, name)
+		})
+	}
+	wg.Go(func() {
+		tb.proxy, errs[opts.Hosts] = tb.startToxiproxy(ctx, opts.Hosts)
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	apiPort, err := mappedPort(ctx, tb.proxy, APIPort)
+	if err != nil {
+		return err
+	}
+	tb.toxiURL = "http://127.0.0.1:" + apiPort
+	tb.toxi = toxiclient.NewClient(tb.toxiURL)
+
+	tb.hosts = make([]*testbed.Host, opts.Hosts)
+	for i, name := range names {
+		proxyPort, err := mappedPort(ctx, tb.proxy, FirstProxyPort+i)
+		if err != nil {
+			return err
+		}
+		adminPort, err := mappedPort(ctx, tb.servers[i], GitPort)
+		if err != nil {
+			return err
+		}
+		p, err := tb.toxi.CreateProxy(name, "0.0.0.0:"+strconv.Itoa(FirstProxyPort+i), name+":"+strconv.Itoa(GitPort))
+		if err != nil {
+			return fmt.Errorf("docker testbed: create proxy %s: %w", name, err)
+		}
+		adminURL := "http://127.0.0.1:" + adminPort
+		tb.hosts[i] = &testbed.Host{
+			Name:     name,
+			URL:      "http://127.0.0.1:" + proxyPort,
+			AdminURL: adminURL,
+			Admin:    &gitserver.AdminClient{BaseURL: adminURL},
+			Proxy:    p,
+		}
+	}
+
+	for i := range errs {
+		errs[i] = nil
+	}
+	for i, h := range tb.hosts {
+		wg.Go(func() { errs[i] = seedRepos(ctx, h, opts) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// RepoName is the name of the i-th seeded repo.
+func RepoName(i int) string { return fmt.Sprintf("r%03d", i) }
+
+// RepoSeed is the seed of the i-th seeded repo of a testbed seeded with seed.
+func RepoSeed(seed int64, i int) int64 { return seed + int64(i) }
+
+func seedRepos(ctx context.Context, h *testbed.Host, opts testbed.Options) error {
+	for i := range opts.Repos {
+		if _, err := h.Admin.CreateRepo(ctx, gitserver.CreateRepoRequest{Name: RepoName(i), Seed: RepoSeed(opts.Seed, i), Spec: opts.Spec}); err != nil {
+			return fmt.Errorf("docker testbed: seed %s/%s: %w", h.Name, RepoName(i), err)
+		}
+	}
+	return nil
+}
+
+func (tb *Testbed) startGitServer(ctx context.Context, name string) (testcontainers.Container, error) {
+	c, err := testcontainers.Run(ctx, tb.refs.GitServer,
+		testcontainers.WithName("gitchaos-"+tb.runID+"-"+name),
+		testcontainers.WithLabels(tb.labels()),
+		tcnetwork.WithNetwork([]string{name}, tb.net),
+		testcontainers.WithExposedPorts(strconv.Itoa(GitPort)+"/tcp"),
+		testcontainers.WithHostConfigModifier(loopbackPorts(GitPort)),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/_admin/repos").
+			WithPort(strconv.Itoa(GitPort)+"/tcp").
+			WithStartupTimeout(30*time.Second).
+			WithPollInterval(50*time.Millisecond)),
+	)
+	if err != nil {
+		return c, fmt.Errorf("docker testbed: start git server %s (%s): %w", name, tb.refs.GitServer, err)
+	}
+	return c, nil
+}
+
+func (tb *Testbed) startToxiproxy(ctx context.Context, hosts int) (testcontainers.Container, error) {
+	ports := []int{APIPort}
+	exposed := []string{strconv.Itoa(APIPort) + "/tcp"}
+	for i := range hosts {
+		ports = append(ports, FirstProxyPort+i)
+		exposed = append(exposed, strconv.Itoa(FirstProxyPort+i)+"/tcp")
+	}
+	c, err := testcontainers.Run(ctx, tb.refs.Toxiproxy,
+		testcontainers.WithName("gitchaos-"+tb.runID+"-toxiproxy"),
+		testcontainers.WithLabels(tb.labels()),
+		tcnetwork.WithNetwork([]string{"toxiproxy"}, tb.net),
+		testcontainers.WithExposedPorts(exposed...),
+		testcontainers.WithHostConfigModifier(loopbackPorts(ports...)),
+		testcontainers.WithEnv(map[string]string{"LOG_LEVEL": "warn"}),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/version").
+			WithPort(strconv.Itoa(APIPort)+"/tcp").
+			WithStartupTimeout(30*time.Second).
+			WithPollInterval(50*time.Millisecond)),
+	)
+	if err != nil {
+		return c, fmt.Errorf("docker testbed: start toxiproxy (%s): %w", tb.refs.Toxiproxy, err)
+	}
+	return c, nil
+}
+
+func mappedPort(ctx context.Context, c testcontainers.Container, port int) (string, error) {
+	p, err := c.MappedPort(ctx, strconv.Itoa(port)+"/tcp")
+	if err != nil {
+		return "", fmt.Errorf("docker testbed: published port of %d/tcp: %w", port, err)
+	}
+	return p.Port(), nil
+}
+
+// Kind implements testbed.Testbed.
+func (tb *Testbed) Kind() string { return "docker" }
+
+// Hosts implements testbed.Testbed.
+func (tb *Testbed) Hosts() []*testbed.Host { return tb.hosts }
+
+// Host implements testbed.Testbed.
+func (tb *Testbed) Host(name string) (*testbed.Host, error) {
+	for _, h := range tb.hosts {
+		if h.Name == name {
+			return h, nil
+		}
+	}
+	return nil, fmt.Errorf("docker testbed: no host %q (have %d hosts: h0..h%d)", name, len(tb.hosts), len(tb.hosts)-1)
+}
+
+// Toxiproxy implements testbed.Testbed.
+func (tb *Testbed) Toxiproxy() *toxiclient.Client { return tb.toxi }
+
+// ToxiproxyURL is the toxiproxy API's URL on the host machine.
+func (tb *Testbed) ToxiproxyURL() string { return tb.toxiURL }
+
+// RunID is the value of the gitchaos.run label on everything this testbed created.
+func (tb *Testbed) RunID() string { return tb.runID }
+
+// Images are the image references the containers run.
+func (tb *Testbed) Images() dockerimg.Refs { return tb.refs }
+
+// StartTime is how long New took (image check or build included).
+func (tb *Testbed) StartTime() time.Duration { return tb.started }
+
+// Close removes every container and the network of this testbed; calling it
+// again returns the first result. It does not use a caller's context, so it
+// also works after the run's context was cancelled (Ctrl-C).
+func (tb *Testbed) Close() error {
+	tb.closeOnce.Do(func() {
+		defer unregister(tb)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var errs []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		all := append([]testcontainers.Container{tb.proxy}, tb.servers...)
+		for _, c := range all {
+			if c == nil {
+				continue
+			}
+			wg.Go(func() {
+				// No graceful stop: the binaries run as PID 1 in scratch images.
+				if err := testcontainers.TerminateContainer(c, testcontainers.StopContext(ctx), testcontainers.StopTimeout(0)); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("docker testbed: remove container: %w", err))
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if tb.net != nil {
+			if err := tb.net.Remove(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("docker testbed: remove network: %w", err))
+			}
+		}
+		// Belt and braces: anything else carrying this run's label.
+		if _, err := removeLabelled(ctx, tb.docker, LabelRun+"="+tb.runID, 0); err != nil {
+			errs = append(errs, err)
+		}
+		if err := tb.docker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("docker testbed: close docker client: %w", err))
+		}
+		tb.closeErr = errors.Join(errs...)
+	})
+	return tb.closeErr
+}

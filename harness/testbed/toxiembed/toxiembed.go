@@ -1,0 +1,83 @@
+// Package toxiembed runs a toxiproxy API server inside this process, on a
+// loopback port of its own, so that the local testbed drives its proxies
+// through the same HTTP API (and the same Go client) as a toxiproxy
+// container. The custom "stall" toxic is registered before it serves.
+package toxiembed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/rs/zerolog"
+
+	"github.com/gitchaos/gitchaos/harness/faults/stalltoxic"
+)
+
+// Server is an in-process toxiproxy API server.
+type Server struct {
+	// URL is the API's base URL, http://127.0.0.1:PORT.
+	URL string
+
+	api    *toxiproxy.ApiServer
+	http   *http.Server
+	ln     net.Listener
+	client *toxiclient.Client
+	done   chan struct{}
+}
+
+// Start serves a fresh toxiproxy API on 127.0.0.1:0. ctx bounds only the
+// start; stop the server with Close.
+func Start(ctx context.Context) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("toxiembed: start: %w", err)
+	}
+	stalltoxic.Register()
+	api := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("toxiembed: listen: %w", err)
+	}
+	s := &Server{
+		URL:  "http://" + ln.Addr().String(),
+		api:  api,
+		ln:   ln,
+		done: make(chan struct{}),
+		http: &http.Server{
+			Handler:           api.Routes(),
+			ReadHeaderTimeout: 15 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		},
+	}
+	s.client = toxiclient.NewClient(s.URL)
+	go func() {
+		defer close(s.done)
+		_ = s.http.Serve(ln) // returns http.ErrServerClosed after Close
+	}()
+	return s, nil
+}
+
+// Client returns a toxiproxy client for this server.
+func (s *Server) Client() *toxiclient.Client { return s.client }
+
+// Close stops every proxy (closing their listeners and connections), then
+// the API server. It is safe to call more than once.
+func (s *Server) Close() error {
+	// ApiServer.Shutdown would stop only the API: the proxies live in the
+	// collection and keep their listeners until it is cleared (DESIGN.md).
+	var errs []error
+	if err := s.api.Collection.Clear(); err != nil {
+		errs = append(errs, fmt.Errorf("toxiembed: clear proxies: %w", err))
+	}
+	if err := s.http.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		errs = append(errs, fmt.Errorf("toxiembed: close api: %w", err))
+	}
+	<-s.done
+	return errors.Join(errs...)
+}

@@ -1,0 +1,58 @@
+// Package reports renders a gitchaos run (the result model of package
+// harness/result) in the formats people and CI systems read:
+//
+//   - report.json  — the run itself ([WriteJSON], byte-identical to result.Run.Save);
+//     every other format renders from it, so a saved run can be re-rendered
+//     later with `gitchaos report report.json --html out.html`.
+//   - junit.xml    — JUnit XML ([WriteJUnit]): one <testsuite> per scenario,
+//     one <testcase> per check; failures carry measured vs budget and the
+//     explanation; skipped checks are <skipped>, harness errors <error>.
+//   - summary.md   — a Markdown summary ([WriteMarkdown]) sized for a pull
+//     request comment or a GitHub step summary (at most [MarkdownLimit] bytes):
+//     a verdict line, the failing checks first, passing ones collapsed.
+//   - report.html  — one self-contained HTML file ([WriteHTML]): no scripts,
+//     no network (a Content-Security-Policy forbids any), inline CSS and
+//     inline SVG charts drawn with gonum.org/v1/plot.
+//
+// [WriteAll] writes the four files into a directory (what `gitchaos gate
+// --out DIR` calls). The package depends only on the result model.
+//
+// # Series conventions
+//
+// The HTML report picks a chart for each result.Series by these rules, in
+// order (scenarios produce series that follow them; the constants below
+// spell the names):
+//
+//  1. Metric == "timeout_overshoot" ([MetricTimeoutOvershoot]): a histogram of
+//     the Y values (one point per timed-out operation: how far past its
+//     deadline it returned, Unit "s"; X is ignored, use the operation index).
+//     When a check names this series (Check.Series == Series.Name), its Limit
+//     is drawn as a vertical budget line.
+//  2. XUnit == "cycle" ([XUnitCycle]): a per-cycle chart (points joined by a
+//     line, X = cycle number). When Fit is set, the fitted line
+//     Intercept+Slope*x is drawn over [FromX, ToX], cycles before FromX are
+//     shaded as warm-up, a dashed line shows the growth the budget allows
+//     (Fit.Budget per cycle), and the caption states slope, CI, budget and
+//     method. Use Metric "fds", "rss_bytes", "heap_bytes", "goroutines" (or
+//     any other) with Unit "fds", "bytes", "bytes", "count"; Unit "bytes" is
+//     shown in KiB/MiB/GiB.
+//  3. Metric == "scopes_served" ([MetricScopesServed]) with XUnit "s": the
+//     boot progress curve (a step line of scopes served over seconds since
+//     the scenario started) with fault windows shaded.
+//  4. Any other XUnit "s" series: a time line chart with fault windows shaded.
+//
+// Fault windows come from the scenario's Markers of Kind "fault-on" and
+// "fault-off" ([MarkerFaultOn], [MarkerFaultOff]). A fault-off closes the open
+// fault-on with the same key, where the key is the Label after its first
+// ": " when the label starts with "fault on"/"fault off" (so "fault on:
+// blackhole h1" is closed by "fault off: blackhole h1"), else the whole
+// Label; a fault-off with no matching key closes the oldest open window; a
+// window never closed runs to the end of the chart. When a scenario has no
+// fault markers, windows come from its FaultEvents instead (Action
+// "inject"/"recover", keyed by host, repo and fault).
+//
+// A check that names a series (Check.Series) links to its chart, and the
+// chart is outlined in red when the check failed. Series with more than
+// [MaxChartPoints] points are thinned for drawing (min and max per bucket,
+// so spikes survive); fits and captions use the original numbers.
+package reports

@@ -1,0 +1,194 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// BootParams size the boot gate.
+type BootParams struct {
+	Scopes       int           `json:"scopes" yaml:"scopes"`               // healthy scopes (spread over Repos, sharing sources)
+	Repos        int           `json:"repos" yaml:"repos"`                 // healthy repos, spread over 3 hosts
+	Offline      int           `json:"offline" yaml:"offline"`             // scopes on their own repos on a blackholed host
+	Latency      time.Duration `json:"latency" yaml:"latency"`             // latency injected on the healthy hosts
+	FirstBudget  time.Duration `json:"first_budget" yaml:"first_budget"`   // time to the first healthy scope served
+	AllBudget    time.Duration `json:"all_budget" yaml:"all_budget"`       // time to every healthy scope served
+	FailedBudget time.Duration `json:"failed_budget" yaml:"failed_budget"` // time until offline scopes are reported failed (0: 3 × git timeout + 1 s)
+	Spec         repogen.Spec  `json:"spec" yaml:"spec"`
+}
+
+func (p *BootParams) setScopes(n int) { p.Scopes = n }
+
+// Boot is a cold start: scopes persisted, clones gone, one host dead. It
+// records the progress curve, times to first and all healthy scopes
+// served, checks offline scopes are reported failed, and that each
+// distinct source was fetched exactly once (server counters).
+var Boot = register(&Scenario{
+	Name:  "boot",
+	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
+	Hosts: 4,
+	Params: func() any {
+		return &BootParams{Scopes: 24, Repos: 12, Offline: 3, Latency: 100 * time.Millisecond,
+			FirstBudget: 1500 * time.Millisecond, AllBudget: 3 * time.Second, Spec: repogen.DefaultSpec()}
+	},
+	Run: runBoot,
+})
+
+func runBoot(ctx context.Context, s *S, pp any) error {
+	p := pp.(*BootParams)
+	if p.Scopes < p.Repos || p.Repos < 1 || p.Offline < 0 {
+		return fmt.Errorf("boot: scopes %d, repos %d, offline %d: want scopes >= repos >= 1 and offline >= 0", p.Scopes, p.Repos, p.Offline)
+	}
+	if !s.Fresh {
+		for _, c := range []string{"time to first healthy scope served", "time to all healthy scopes served", "offline scopes reported failed", "each distinct source fetched once"} {
+			s.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")
+		}
+		return nil
+	}
+	healthy := s.TB.Hosts()[:3]
+	dead := s.Host(3)
+	var repos []repo
+	for i := range p.Repos {
+		r, err := s.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
+		if err != nil {
+			return err
+		}
+		repos = append(repos, r...)
+	}
+	offRepos, err := s.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
+	if err != nil {
+		return err
+	}
+	// Register every scope while every host refuses, so nothing is cloned
+	// before the boot under test.
+	undo := []func(context.Context) error{}
+	for _, h := range s.TB.Hosts() {
+		u, err := s.Inject(ctx, h, fault("offline"))
+		if err != nil {
+			return err
+		}
+		undo = append(undo, u)
+	}
+	var ids, urls, offIDs []string
+	want := map[string]string{}
+	for i := range p.Scopes {
+		id := s.ScopeID(i)
+		r := repos[i%len(repos)]
+		ids, urls = append(ids, id), append(urls, r.URL())
+		want[id] = r.Head
+	}
+	for i, r := range offRepos {
+		id := s.ScopeID(p.Scopes + i)
+		offIDs = append(offIDs, id)
+		urls = append(urls, r.URL())
+	}
+	if err := s.PutScopes(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
+		return err
+	}
+	for _, u := range undo {
+		if err := u(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := s.Inject(ctx, dead, fault("blackhole")); err != nil {
+		return err
+	}
+	for _, h := range healthy {
+		if _, err := s.Inject(ctx, h, fault(fmt.Sprintf("latency:latency=%s", p.Latency))); err != nil {
+			return err
+		}
+		if err := h.Admin.ResetCounters(ctx); err != nil {
+			return fmt.Errorf("reset counters on %s: %w", h.Name, err)
+		}
+	}
+	if dirs, _ := s.CloneDirs(); len(dirs) > 0 {
+		return fmt.Errorf("boot: %d clone dirs exist before the cold start (%s)", len(dirs), joinIDs(dirs))
+	}
+
+	// Cold start.
+	s.Mark("phase", "restart (cold boot)")
+	bootStart := time.Now()
+	if err := s.T.Restart(ctx, true); err != nil {
+		return fmt.Errorf("boot: restart target: %w", err)
+	}
+	at, out := s.served(ctx, ids, want, max(3*p.AllBudget, 30*time.Second))
+	s.progressSeries(at, time.Since(bootStart)-out.Elapsed)
+	var times []time.Duration
+	for _, d := range at {
+		times = append(times, d)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	if len(times) == 0 {
+		s.CheckTrue("time to first healthy scope served", false, out.describe(), "<= "+p.FirstBudget.String(), "no healthy scope was ever served")
+	} else {
+		s.CheckLE("time to first healthy scope served", times[0].Seconds(), p.FirstBudget.Seconds(), unitSeconds, fmt.Sprintf("first of %d healthy scopes served %v after the cold start", len(ids), times[0].Round(time.Millisecond)))
+	}
+	if out.OK {
+		s.CheckLE("time to all healthy scopes served", times[len(times)-1].Seconds(), p.AllBudget.Seconds(), unitSeconds,
+			fmt.Sprintf("%d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d",
+				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency))
+	} else {
+		s.CheckTrue("time to all healthy scopes served", false, out.describe(), "<= "+p.AllBudget.String(), "not every healthy scope was served")
+	}
+
+	// Offline scopes are reported failed, and the boot finishes.
+	failedBudget := p.FailedBudget
+	if failedBudget <= 0 {
+		failedBudget = 3*s.Settings.GitTimeout + time.Second
+	}
+	var sawKey bool
+	fo := Eventually(ctx, failedBudget+5*time.Second, 25*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		h, err := s.C.Health(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		f, ok := h["scopes_failed"].(float64)
+		sawKey = ok
+		if !ok {
+			return true, "health has no scopes_failed", nil
+		}
+		return int(f) >= p.Offline, fmt.Sprintf("scopes_failed=%g of %d offline", f, p.Offline), nil
+	})
+	switch {
+	case !sawKey && fo.OK:
+		s.Skip("offline scopes reported failed", "the health endpoint has no scopes_failed key")
+	case fo.OK:
+		s.CheckLE("offline scopes reported failed", time.Since(bootStart).Seconds(), failedBudget.Seconds(), unitSeconds, fo.Observed+" (seconds since the cold start)")
+	default:
+		s.CheckTrue("offline scopes reported failed", false, fo.describe(), fmt.Sprintf("%d failed within %v", p.Offline, failedBudget), "boot never reported the scopes on the dead host as failed")
+	}
+
+	// Each distinct source was fetched exactly once.
+	worst, worstRepo := 0.0, ""
+	for _, r := range repos {
+		c, err := r.Host.Admin.Counters(ctx, r.Name)
+		if err != nil {
+			return fmt.Errorf("counters of %s: %w", r.Name, err)
+		}
+		if float64(c.InfoRefs) > worst {
+			worst, worstRepo = float64(c.InfoRefs), fmt.Sprintf("%s/%s: %d ref advertisements, %d upload-packs", r.Host.Name, r.Name, c.InfoRefs, c.UploadPacks)
+		}
+	}
+	s.CheckLE("each distinct source fetched once", worst, 1, unitCount,
+		orDefault(worstRepo, "")+fmt.Sprintf(" (max over %d repos shared by %d scopes)", len(repos), len(ids)))
+	return nil
+}
+
+// progressSeries records scopes served over time since the restart.
+func (s *S) progressSeries(at map[string]time.Duration, offset time.Duration) {
+	ts := make([]time.Duration, 0, len(at))
+	for _, d := range at {
+		ts = append(ts, d)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	pts := []result.Point{{X: 0, Y: 0}}
+	for i, d := range ts {
+		pts = append(pts, result.Point{X: (d + offset).Seconds(), Y: float64(i + 1)})
+	}
+	s.AddSeries(result.Series{Name: "scopes served", Metric: "scopes_served", Unit: "scopes", XUnit: "s", Points: pts})
+}

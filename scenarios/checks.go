@@ -1,0 +1,177 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+)
+
+// Units used by checks.
+const (
+	unitSeconds = "s"
+	unitCount   = "count"
+	unitBytes   = "bytes"
+)
+
+// format renders a value in a unit for people.
+func format(v float64, unit string) string {
+	switch unit {
+	case unitSeconds:
+		if math.Abs(v) < 1 {
+			return fmt.Sprintf("%.0f ms", v*1000)
+		}
+		return fmt.Sprintf("%.2f s", v)
+	case unitBytes:
+		return formatBytes(v)
+	case unitCount, "":
+		if v == math.Trunc(v) {
+			return fmt.Sprintf("%.0f", v)
+		}
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%g %s", v, unit)
+	}
+}
+
+func formatBytes(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", v/(1<<30))
+	case a >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+	case a >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", v/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", v)
+}
+
+// CheckLE records "value <= limit".
+func (s *S) CheckLE(name string, value, limit float64, unit, explain string) bool {
+	ok := value <= limit
+	s.addCmp(name, value, limit, unit, "<= ", ok, explain)
+	return ok
+}
+
+// CheckGE records "value >= limit".
+func (s *S) CheckGE(name string, value, limit float64, unit, explain string) bool {
+	ok := value >= limit
+	s.addCmp(name, value, limit, unit, ">= ", ok, explain)
+	return ok
+}
+
+// CheckEQ records "value == limit".
+func (s *S) CheckEQ(name string, value, limit float64, unit, explain string) bool {
+	ok := value == limit
+	s.addCmp(name, value, limit, unit, "== ", ok, explain)
+	return ok
+}
+
+// CheckTrue records a yes/no check; measured is what was seen.
+func (s *S) CheckTrue(name string, ok bool, measured, budget, explain string) bool {
+	v := result.Pass
+	if !ok {
+		v = result.Fail
+	}
+	val := 0.0
+	if ok {
+		val = 1
+	}
+	s.AddCheck(result.Check{Name: name, Measured: measured, Budget: budget, Value: val, Limit: 1, Verdict: v, Explanation: explain})
+	return ok
+}
+
+// Skip records a check that could not run on this target, with the reason.
+func (s *S) Skip(name, reason string) {
+	s.AddCheck(result.Check{Name: name, Measured: "n/a", Budget: "n/a", Verdict: result.Skip, Explanation: reason})
+}
+
+func (s *S) addCmp(name string, value, limit float64, unit, op string, ok bool, explain string) {
+	v := result.Pass
+	if !ok {
+		v = result.Fail
+	}
+	s.AddCheck(result.Check{
+		Name: name, Measured: format(value, unit), Budget: op + format(limit, unit),
+		Value: value, Limit: limit, Unit: unit, Verdict: v, Explanation: explain,
+	})
+}
+
+// RepoFault sets a server-side fault on one repo and records it; it is
+// cleared when the scenario ends if the scenario does not clear it first.
+func (s *S) RepoFault(ctx context.Context, h *testbed.Host, repo string, f gitserver.Fault) (func(context.Context) error, error) {
+	if err := h.Admin.SetFault(ctx, repo, f); err != nil {
+		return nil, fmt.Errorf("server fault %s on %s/%s: %w", f.Mode, h.Name, repo, err)
+	}
+	s.logFault(h.Name, repo, "server:"+string(f.Mode), "inject")
+	done := false
+	undo := func(ctx context.Context) error {
+		s.mu.Lock()
+		if done {
+			s.mu.Unlock()
+			return nil
+		}
+		done = true
+		s.mu.Unlock()
+		err := h.Admin.ClearFault(ctx, repo)
+		s.logFault(h.Name, repo, "server:"+string(f.Mode), "recover")
+		return err
+	}
+	s.mu.Lock()
+	s.undo = append(s.undo, undo)
+	s.mu.Unlock()
+	return undo, nil
+}
+
+// Outcome of a poll.
+type Outcome struct {
+	OK       bool
+	Observed string // the last observation, for failure messages
+	Elapsed  time.Duration
+	Err      error // the last error from the condition, if any
+}
+
+// Eventually polls cond every interval until it holds, the timeout passes
+// or ctx ends; it never sleeps past the deadline and reports the last
+// observed value.
+func Eventually(ctx context.Context, timeout, interval time.Duration, cond func(ctx context.Context) (ok bool, observed string, err error)) Outcome {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var out Outcome
+	for {
+		cctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second))
+		ok, obs, err := cond(cctx)
+		cancel()
+		out.Observed, out.Err, out.Elapsed = obs, err, time.Since(start)
+		if ok && err == nil {
+			out.OK = true
+			return out
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			if out.Err == nil && ctx.Err() != nil {
+				out.Err = ctx.Err()
+			}
+			return out
+		}
+		t := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// describe renders an outcome's last observation.
+func (o Outcome) describe() string {
+	if o.Err != nil {
+		return fmt.Sprintf("%s (last error: %v)", o.Observed, o.Err)
+	}
+	return o.Observed
+}

@@ -1,0 +1,171 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+)
+
+// RecoveryParams size the recovery and flapping gate.
+type RecoveryParams struct {
+	Scopes   int           `json:"scopes" yaml:"scopes"`       // scopes sharing each repo (pass two of sync re-checks them)
+	Flap     time.Duration `json:"flap" yaml:"flap"`           // how long the host flaps
+	FlapUp   time.Duration `json:"flap_up" yaml:"flap_up"`     // up phase of the flap schedule
+	FlapDown time.Duration `json:"flap_down" yaml:"flap_down"` // down phase
+	Spec     repogen.Spec  `json:"spec" yaml:"spec"`
+}
+
+func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
+
+// Recovery: a repo offline then back serves its newest commit after the
+// next refresh; a refresh whose first fetch fails once (the host flaps)
+// still ends on the newest commit (a failed fetch must not count as fresh:
+// catches a suppressed force fetch); a host flapping for a while leaves no
+// stuck lock or operation and a consistent final state.
+var Recovery = register(&Scenario{
+	Name:  "recovery",
+	Doc:   "recovery and flapping: newest commit after the next refresh; no stuck lock after flapping",
+	Hosts: 2,
+	Params: func() any {
+		return &RecoveryParams{Scopes: 2, Flap: 2 * time.Second, FlapUp: 150 * time.Millisecond, FlapDown: 150 * time.Millisecond, Spec: repogen.DefaultSpec()}
+	},
+	Run: runRecovery,
+})
+
+func runRecovery(ctx context.Context, s *S, pp any) error {
+	p := pp.(*RecoveryParams)
+	if p.Scopes < 1 {
+		return fmt.Errorf("recovery: scopes %d: want >= 1", p.Scopes)
+	}
+	h, hf := s.Host(0), s.Host(1)
+	repos, err := s.CreateRepos(ctx, h, 0, 1, p.Spec)
+	if err != nil {
+		return err
+	}
+	r := &repos[0]
+	var ids, urls []string
+	for i := range p.Scopes {
+		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+	}
+	if err := s.PutScopes(ctx, ids, urls); err != nil {
+		return err
+	}
+	if _, out := s.served(ctx, ids, nil, 30*time.Second); !out.OK {
+		return fmt.Errorf("recovery: scopes never served: %s", out.describe())
+	}
+	wait := 5*s.Settings.GitTimeout + 5*time.Second
+
+	// 1. Offline, a refresh fails, back online: the next refresh serves the newest commit.
+	undo, err := s.Inject(ctx, h, fault("offline"))
+	if err != nil {
+		return err
+	}
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all while offline: %w", err)
+	}
+	if err := s.settleInFlight(ctx, wait); err != nil {
+		return err
+	}
+	if err := undo(ctx); err != nil {
+		return err
+	}
+	want := map[string]string{}
+	for _, id := range ids {
+		want[id] = r.Head
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all after recovery: %w", err)
+	}
+	_, out := s.served(ctx, ids, want, wait)
+	s.CheckTrue("newest commit after the host comes back", out.OK, out.describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
+
+	// 2. The first fetch of a refresh fails once: the same refresh still
+	// ends on the newest commit (pass two re-fetches; a fetch that failed
+	// never counts as fresh).
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHTTP500, Count: 1}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		want[id] = r.Head
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all with a failing fetch: %w", err)
+	}
+	_, out = s.served(ctx, ids, want, wait)
+	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.describe(), "every scope on "+short(r.Head)+" after one refresh",
+		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
+
+	// 3. A flapping host: refreshes keep coming; afterwards no stuck lock,
+	// nothing in flight, and one refresh brings every scope to the newest commit.
+	frepos, err := s.CreateRepos(ctx, hf, 1, 2, p.Spec)
+	if err != nil {
+		return err
+	}
+	fids := []string{s.ScopeID(p.Scopes), s.ScopeID(p.Scopes + 1)}
+	if err := s.PutScopes(ctx, fids, []string{frepos[0].URL(), frepos[1].URL()}); err != nil {
+		return err
+	}
+	if _, out := s.served(ctx, fids, nil, 30*time.Second); !out.OK {
+		return fmt.Errorf("recovery: flap scopes never served: %s", out.describe())
+	}
+	undoFlap, err := s.Inject(ctx, hf, fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
+	if err != nil {
+		return err
+	}
+	end := time.Now().Add(p.Flap)
+	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
+		if i%5 == 0 {
+			if err := s.Push(ctx, &frepos[i/5%2]); err != nil {
+				return err
+			}
+		}
+		_ = s.C.Refresh(ctx, fids[i%2])
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	if err := undoFlap(ctx); err != nil {
+		return err
+	}
+	if err := s.settleInFlight(ctx, wait); err != nil {
+		s.CheckTrue("nothing stuck after flapping", false, err.Error(), "in_flight == 0", "operations still in flight after the host stopped flapping")
+	}
+	fwant := map[string]string{fids[0]: frepos[0].Head, fids[1]: frepos[1].Head}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all after flapping: %w", err)
+	}
+	_, out = s.served(ctx, fids, fwant, wait)
+	s.CheckTrue("consistent state after flapping", out.OK, out.describe(), "every scope on its newest commit after one refresh", fmt.Sprintf("host flapped %v up / %v down for %v under refreshes", p.FlapUp, p.FlapDown, p.Flap))
+	return nil
+}
+
+// settleInFlight waits until the target has no git operation in flight
+// (when it reports in_flight).
+func (s *S) settleInFlight(ctx context.Context, timeout time.Duration) error {
+	out := Eventually(ctx, timeout, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		st, ok, err := s.Stats(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		v, has := st["in_flight"]
+		if !ok || !has {
+			return true, "no in_flight stat", nil
+		}
+		return v == 0, fmt.Sprintf("in_flight=%g", v), nil
+	})
+	if !out.OK {
+		return fmt.Errorf("operations in flight did not drain in %v: %s", timeout, out.describe())
+	}
+	return nil
+}

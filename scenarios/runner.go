@@ -1,0 +1,224 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+)
+
+// DefaultSettings are the target settings the gate suite runs with: small
+// enough that timeouts cost about a second, large enough for real
+// concurrency.
+func DefaultSettings() target.Settings {
+	return target.Settings{GitTimeout: time.Second, MaxWorkers: 8, SyncConcurrency: 8, Shards: 1}
+}
+
+// Options configure a suite run.
+type Options struct {
+	Targets     target.Factory  // required
+	Testbeds    TestbedFactory  // nil: the local testbed
+	TestbedKind string          // for the report ("local" when Testbeds is nil)
+	Settings    target.Settings // zero: DefaultSettings
+	Seed        int64
+	Only        []string       // scenario names (nil: the whole suite)
+	Params      map[string]any // scenario name -> params struct (nil entries: defaults)
+	Scopes      int            // overrides the scopes parameter of scenarios that have one
+	Crash       target.Factory // killable process targets for crash-restart (nil: skipped)
+	Logger      *slog.Logger
+	Kind        string        // gate, matrix, soak (for the report)
+	Mutants     []string      // for the report
+	Timeout     time.Duration // per scenario (default 3 min)
+}
+
+func (o *Options) defaults() {
+	if o.Settings == (target.Settings{}) {
+		o.Settings = DefaultSettings()
+	}
+	if o.Testbeds == nil {
+		o.Testbeds = testbed.NewLocal
+		if o.TestbedKind == "" {
+			o.TestbedKind = "local"
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	if o.Kind == "" {
+		o.Kind = "gate"
+	}
+}
+
+// Validate reports what is wrong with the options.
+func (o *Options) Validate() error {
+	if o.Targets == nil {
+		return errors.New("scenarios: no target factory")
+	}
+	for _, n := range o.Only {
+		if _, err := Lookup(n); err != nil {
+			return fmt.Errorf("scenarios: --only: %w", err)
+		}
+	}
+	for n := range o.Params {
+		if _, err := Lookup(n); err != nil {
+			return fmt.Errorf("scenarios: params: %w", err)
+		}
+	}
+	if o.Scopes < 0 {
+		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
+	}
+	return nil
+}
+
+// RunSuite runs the selected scenarios one after another, each on a fresh
+// testbed and target, and returns the run's result. The error is for bad
+// options only; everything else is in the result.
+func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
+	opts.defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	names := opts.Only
+	if len(names) == 0 {
+		names = Names()
+	}
+	run := &result.Run{
+		ID:       fmt.Sprintf("%s-%d-%s", opts.Kind, opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
+		Kind:     opts.Kind,
+		Seed:     opts.Seed,
+		Target:   opts.Targets.Describe(),
+		Testbed:  opts.TestbedKind,
+		Mutants:  opts.Mutants,
+		Started:  time.Now().UTC(),
+		Versions: versions(),
+	}
+	for _, n := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		sc, _ := Lookup(n)
+		run.Scenarios = append(run.Scenarios, RunOne(ctx, sc, opts))
+	}
+	run.Duration = result.Secs(time.Since(run.Started))
+	return run, nil
+}
+
+func versions() map[string]string {
+	v := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v["go"] = bi.GoVersion
+		v["gitchaos"] = bi.Main.Version
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/go-git/go-git/v5", "github.com/Shopify/toxiproxy/v2", "github.com/testcontainers/testcontainers-go":
+				v[d.Path] = d.Version
+			}
+		}
+	}
+	return v
+}
+
+// params returns the scenario's params: from opts or defaults, with the
+// scopes override applied.
+func params(sc *Scenario, opts Options) any {
+	p := opts.Params[sc.Name]
+	if p == nil {
+		p = sc.Params()
+	}
+	if opts.Scopes > 0 {
+		if sp, ok := p.(interface{ setScopes(int) }); ok {
+			sp.setScopes(opts.Scopes)
+		}
+	}
+	return p
+}
+
+// RunOne runs one scenario on a fresh testbed and target.
+func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
+	opts.defaults()
+	p := params(sc, opts)
+	res := &result.Scenario{Name: sc.Name, Seed: opts.Seed, Started: time.Now().UTC(), Params: paramsMap(p)}
+	start := time.Now()
+	defer func() { res.Duration = result.Secs(time.Since(start)) }()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	settings := opts.Settings
+	if sc.Settings != nil {
+		settings = sc.Settings(settings)
+	}
+	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed})
+	if err != nil {
+		res.Error = fmt.Sprintf("start testbed: %v", err)
+		return res
+	}
+	defer func() {
+		if err := tb.Close(); err != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("close testbed: %v", err))
+		}
+	}()
+	t, err := opts.Targets.New(ctx, settings)
+	if err != nil {
+		res.Error = fmt.Sprintf("start target: %v", err)
+		return res
+	}
+	s := &S{
+		Name: sc.Name, TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
+		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(sc.Name))),
+		Logger:   opts.Logger.With("scenario", sc.Name),
+		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
+		start: start, res: res,
+	}
+	defer func() {
+		// Faults first: a target whose git work hangs forever (a mutant
+		// without timeouts) can only stop once its hosts answer again.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer ccancel()
+		if err := s.recoverAll(cctx); err != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("recover faults: %v", err))
+		}
+		if !s.Fresh {
+			s.deleteScopes(cctx)
+		}
+		if err := t.Close(); err != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("close target: %v", err))
+		}
+	}()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				res.Error = fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		if err := sc.Run(ctx, s, p); err != nil {
+			res.Error = err.Error()
+		}
+	}()
+	return res
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func hashName(s string) uint64 {
+	var h uint64 = 14695981039346656037
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}

@@ -1,0 +1,96 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/flat"
+	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// leakMetrics are judged per cycle in the leak gates.
+var leakMetrics = []string{probe.FDs, probe.Goroutines, probe.Heap, probe.RSS, probe.Disk}
+
+// cycleSeries collects one settled value per metric per cycle.
+type cycleSeries struct {
+	values      map[string][]float64
+	unavailable map[string]string
+}
+
+func newCycleSeries() *cycleSeries {
+	return &cycleSeries{values: map[string][]float64{}, unavailable: map[string]string{}}
+}
+
+// settledSample closes idle connections, waits until fds and goroutines
+// are stable, and returns one sample of the target.
+func (s *S) settledSample(ctx context.Context) (probe.Sample, error) {
+	src := s.T.Probe()
+	if src == nil {
+		return probe.Sample{}, fmt.Errorf("target %s has no probe", s.T.Describe())
+	}
+	before := []func(context.Context){func(context.Context) { s.C.CloseIdleConnections() }}
+	for _, m := range []string{probe.FDs, probe.Goroutines} {
+		read := func(ctx context.Context) (float64, error) {
+			smp, err := src.Sample(ctx)
+			if err != nil {
+				return 0, err
+			}
+			v, ok := smp.Get(m)
+			if !ok {
+				return 0, errUnavailable
+			}
+			return v, nil
+		}
+		// Budget +Inf: this loop only waits for the count to stop moving.
+		_, _ = flat.Settle(ctx, read, flat.SettleOptions{Metric: m, Budget: math.Inf(1), Stable: 3, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, Before: before})
+	}
+	return src.Sample(ctx)
+}
+
+var errUnavailable = fmt.Errorf("metric unavailable")
+
+// add records a settled sample as one cycle.
+func (c *cycleSeries) add(smp probe.Sample) {
+	for _, m := range leakMetrics {
+		if v, ok := smp.Get(m); ok {
+			c.values[m] = append(c.values[m], v)
+		} else if why, ok := smp.Unavailable[m]; ok {
+			c.unavailable[m] = why
+		} else {
+			c.unavailable[m] = "not measured by this target's probe"
+		}
+	}
+}
+
+// judge turns each metric's per-cycle series into a flatness check and a
+// series with its fit for the report; budgets override flat's defaults.
+func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
+	for _, m := range leakMetrics {
+		name := fmt.Sprintf("%s flat across %s", m, what)
+		vals := c.values[m]
+		if len(vals) == 0 {
+			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.T.Describe(), c.unavailable[m]))
+			continue
+		}
+		opts := flat.TrendOptions{Metric: m}
+		if b, ok := budgets[m]; ok {
+			opts.Budget = flat.PerCycle(b)
+		}
+		tr, err := flat.Trend(vals, opts)
+		if err != nil {
+			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error()})
+			continue
+		}
+		chk := tr.Check(name)
+		chk.Series = m + " per cycle"
+		s.AddCheck(chk)
+		pts := make([]result.Point, len(vals))
+		for i, v := range vals {
+			pts[i] = result.Point{X: float64(i), Y: v}
+		}
+		s.AddSeries(result.Series{Name: m + " per cycle", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts, Fit: tr.Fit()})
+	}
+}
