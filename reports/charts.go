@@ -25,19 +25,19 @@ const MaxChartPoints = 2000
 
 // Chart size in points (CSS scales it to the page width).
 const (
-	chartWidth  = 6.4 * vg.Inch
+	chartWidth  = 7.2 * vg.Inch
 	chartHeight = 3.2 * vg.Inch
 )
 
 // Colors of chart elements. The browser test looks for colorData and
 // colorFit in screenshots, so the page's CSS must not use them.
 var (
-	colorData   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff} // blue
-	colorFit    = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff} // red
-	colorBudget = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff} // green
+	colorData   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}  // blue
+	colorFit    = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}  // red
+	colorBudget = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}  // green
 	colorFault  = color.NRGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0x48} // translucent orange
 	colorWarmup = color.NRGBA{R: 0x80, G: 0x80, B: 0x80, A: 0x30} // translucent grey
-	colorHist   = color.RGBA{R: 0x9e, G: 0xc5, B: 0xe8, A: 0xff} // light blue
+	colorHist   = color.RGBA{R: 0x9e, G: 0xc5, B: 0xe8, A: 0xff}  // light blue
 )
 
 // chartKind is how a series is drawn.
@@ -148,9 +148,6 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 		a.Tick.Label.Font = sans(9)
 	}
 	p.Legend.TextStyle.Font = sans(9)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(6)
 	g := plotter.NewGrid()
 	g.Vertical.Color = color.Gray{Y: 0xe0}
 	g.Horizontal.Color = color.Gray{Y: 0xe0}
@@ -161,7 +158,23 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 // renderSVG draws p as an <svg> element for inlining in HTML.
 func renderSVG(p *plot.Plot, label string) (string, error) {
 	c := vgsvg.New(chartWidth, chartHeight)
-	p.Draw(draw.New(c))
+	dc := draw.New(c)
+	// The legend goes in a column right of the plot, where it never hides
+	// data (gonum draws it inside the data area).
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	leg.Padding = vg.Points(3)
+	if r := leg.Rectangle(dc); r.Max.X > r.Min.X {
+		gap := vg.Points(8)
+		w := r.Max.X - r.Min.X + gap
+		leg.Left, leg.Top, leg.XOffs = true, true, 0
+		if p.Title.Text != "" { // start level with the data area
+			leg.YOffs = -(p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding + vg.Points(4))
+		}
+		leg.Draw(draw.Crop(dc, chartWidth-w+gap, 0, 0, 0))
+		dc = draw.Crop(dc, 0, -w, 0, 0)
+	}
+	p.Draw(dc)
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
 		return "", fmt.Errorf("render svg: %w", err)
@@ -245,6 +258,15 @@ func axisScale(unit string, maxAbs float64) (float64, string) {
 		return 1, "s"
 	}
 	return 1, unit
+}
+
+// scaledXY divides X by xdiv and Y by ydiv.
+func scaledXY(xys plotter.XYs, xdiv, ydiv float64) plotter.XYs {
+	out := make(plotter.XYs, len(xys))
+	for i, p := range xys {
+		out[i] = plotter.XY{X: p.X / xdiv, Y: p.Y / ydiv}
+	}
+	return out
 }
 
 func scaled(xys plotter.XYs, div float64) plotter.XYs {
@@ -347,14 +369,22 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 	}
 	div, ylabel := axisScale(s.Unit, maxAbsY(xys))
 	xlabel := "seconds since scenario start"
+	xdiv := 1.0
 	if s.XUnit != "" && s.XUnit != XUnitSeconds {
 		xlabel = s.XUnit
 		windows = nil // fault windows are in seconds
+	} else { // long runs (soaks) read better in minutes or hours
+		switch span := xys[len(xys)-1].X - xys[0].X; {
+		case span >= 3*3600:
+			xdiv, xlabel = 3600, "hours since scenario start"
+		case span >= 15*60:
+			xdiv, xlabel = 60, "minutes since scenario start"
+		}
 	}
 	title := s.Name
 	p := newPlot(title, xlabel, ylabel)
 	drawn, thinned := thin(xys)
-	line, err := plotter.NewLine(scaled(drawn, div))
+	line, err := plotter.NewLine(scaledXY(drawn, xdiv, div))
 	if err != nil {
 		return nil, "", fmt.Errorf("series %q: %w", s.Name, err)
 	}
@@ -364,17 +394,19 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 		line.StepStyle = plotter.PostStep
 		p.Y.Min = 0
 	}
-	xmin, xmax := xys[0].X, xys[len(xys)-1].X
+	xmin, xmax := xys[0].X/xdiv, xys[len(xys)-1].X/xdiv
 	if len(windows) > 0 {
-		sh := &shade{windows: windows, color: colorFault}
-		p.Add(sh)
-		p.Legend.Add("fault active", sh)
-		for _, w := range windows {
-			xmin = math.Min(xmin, w.From)
+		drawnW := make([]window, len(windows))
+		for i, w := range windows {
+			drawnW[i] = window{From: w.From / xdiv, To: w.To / xdiv, Label: w.Label}
+			xmin = math.Min(xmin, drawnW[i].From)
 			if !math.IsInf(w.To, 1) {
-				xmax = math.Max(xmax, w.To)
+				xmax = math.Max(xmax, drawnW[i].To)
 			}
 		}
+		sh := &shade{windows: drawnW, color: colorFault}
+		p.Add(sh)
+		p.Legend.Add("fault active", sh)
 	}
 	p.Add(line)
 	p.Legend.Add(orDash(s.Metric), line)

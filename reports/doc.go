@@ -4,10 +4,10 @@
 //   - report.json  — the run itself ([WriteJSON], byte-identical to result.Run.Save);
 //     every other format renders from it, so a saved run can be re-rendered
 //     later with `gitchaos report report.json --html out.html`.
-//   - junit.xml    — JUnit XML ([WriteJUnit]): one <testsuite> per scenario,
+//   - report.xml   — JUnit XML ([WriteJUnit]): one <testsuite> per scenario,
 //     one <testcase> per check; failures carry measured vs budget and the
 //     explanation; skipped checks are <skipped>, harness errors <error>.
-//   - summary.md   — a Markdown summary ([WriteMarkdown]) sized for a pull
+//   - report.md    — a Markdown summary ([WriteMarkdown]) sized for a pull
 //     request comment or a GitHub step summary (at most [MarkdownLimit] bytes):
 //     a verdict line, the failing checks first, passing ones collapsed.
 //   - report.html  — one self-contained HTML file ([WriteHTML]): no scripts,
@@ -40,6 +40,12 @@
 //     boot progress curve (a step line of scopes served over seconds since
 //     the scenario started) with fault windows shaded.
 //  4. Any other XUnit "s" series: a time line chart with fault windows shaded.
+//     Series of any other XUnit (e.g. "request") are drawn the same way
+//     against that unit, without fault windows.
+//
+// Time axes switch to minutes past 15 minutes and to hours past 3 hours
+// (soaks); captions keep exact durations. Each chart's legend sits right
+// of the plot so it never hides data.
 //
 // Fault windows come from the scenario's Markers of Kind "fault-on" and
 // "fault-off" ([MarkerFaultOn], [MarkerFaultOff]). A fault-off closes the open

@@ -147,7 +147,12 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"upper": strings.ToUpper,
 	"secs":  func(s result.Seconds) string { return fmtValue(float64(s), "s") },
 	"join":  strings.Join,
+	"short": func(s string) string { return truncate(s, htmlSummaryCell) },
 }).Parse(pageHTML))
+
+// htmlSummaryCell caps an explanation in the failing-checks summary (a
+// panic's stack can run to pages); the scenario's section has it whole.
+const htmlSummaryCell = 600
 
 const pageHTML = `<!DOCTYPE html>
 <html lang="en">
@@ -215,7 +220,7 @@ footer{margin-top:32px;color:#777;font-size:12px}
 <table>
 <thead><tr><th>scenario</th><th>check</th><th>measured</th><th>budget</th><th>explanation</th></tr></thead>
 <tbody>
-{{range .Failing}}<tr class="{{.Verdict}}"><td><a href="#{{.ScenarioID}}">{{.Scenario}}</a></td><td>{{if .ChartID}}<a href="#{{.ChartID}}">{{.C.Name}}</a>{{else}}{{.C.Name}}{{end}}</td><td>{{.C.Measured}}</td><td>{{.C.Budget}}</td><td>{{.C.Explanation}}</td></tr>
+{{range .Failing}}<tr class="{{.Verdict}}"><td><a href="#{{.ScenarioID}}">{{.Scenario}}</a></td><td>{{if .ChartID}}<a href="#{{.ChartID}}">{{.C.Name}}</a>{{else}}{{.C.Name}}{{end}}</td><td>{{.C.Measured}}</td><td>{{.C.Budget}}</td><td>{{short .C.Explanation}}</td></tr>
 {{end}}</tbody>
 </table>
 </section>

@@ -82,8 +82,12 @@ func WriteJUnit(w io.Writer, run *result.Run) error {
 		Time: junitTime(run.Duration),
 	}
 	for i, s := range scenarios(run) {
+		name := s.Name
+		if name == "" {
+			name = fmt.Sprintf("(unnamed scenario %d)", i+1)
+		}
 		suite := junitSuite{
-			Name:      s.Name,
+			Name:      name,
 			Time:      junitTime(s.Duration),
 			Hostname:  "localhost",
 			ID:        i,
@@ -96,7 +100,7 @@ func WriteJUnit(w io.Writer, run *result.Run) error {
 		}
 		suite.Timestamp = started.UTC().Format("2006-01-02T15:04:05")
 		suite.Properties = junitProps(run, s)
-		classname := "gitchaos." + s.Name
+		classname := "gitchaos." + name
 		if s.Error != "" {
 			suite.Cases = append(suite.Cases, junitCase{
 				Name: "(scenario)", Classname: classname, Time: junitTime(s.Duration),
@@ -108,7 +112,10 @@ func WriteJUnit(w io.Writer, run *result.Run) error {
 			})
 			suite.Errors++
 		}
-		for _, c := range s.Checks {
+		for j, c := range s.Checks {
+			if c.Name == "" { // the schema (and Jenkins) need a name
+				c.Name = fmt.Sprintf("(unnamed check %d)", j+1)
+			}
 			tc := junitCase{Name: c.Name, Classname: classname, Time: "0.000"}
 			switch checkVerdict(c.Verdict) {
 			case result.Pass:

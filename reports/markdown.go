@@ -42,10 +42,10 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 	if kind == "" {
 		kind = "run"
 	}
-	fmt.Fprintf(&b, "### %s gitchaos %s %s — %d checks: %d passed, %d failed, %d errors, %d skipped",
-		icon, kind, word, c.Checks, c.Pass, c.Fail, c.Errs, c.Skip)
+	fmt.Fprintf(&b, "### %s gitchaos %s %s — %s: %d passed, %d failed, %s, %d skipped",
+		icon, kind, word, plural(c.Checks, "check"), c.Pass, c.Fail, plural(c.Errs, "error"), c.Skip)
 	if c.ScenarioErrors > 0 {
-		fmt.Fprintf(&b, "; %d scenario errors", c.ScenarioErrors)
+		fmt.Fprintf(&b, "; %s", plural(c.ScenarioErrors, "scenario error"))
 	}
 	b.WriteString("\n\n")
 	meta := []string{
@@ -150,4 +150,12 @@ func mdCode(s string) string {
 		return "-"
 	}
 	return strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s)
+}
+
+// plural is "1 check", "2 checks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

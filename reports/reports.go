@@ -28,8 +28,8 @@ const (
 const (
 	FileJSON     = "report.json"
 	FileHTML     = "report.html"
-	FileMarkdown = "summary.md"
-	FileJUnit    = "junit.xml"
+	FileMarkdown = "report.md"
+	FileJUnit    = "report.xml"
 )
 
 var errNilRun = errors.New("reports: nil run")
@@ -50,8 +50,8 @@ func WriteJSON(w io.Writer, run *result.Run) error {
 	return nil
 }
 
-// WriteAll writes report.json, report.html, summary.md and junit.xml into
-// dir (created if needed). It writes every file it can and returns all
+// WriteAll writes report.json, report.html, report.md and report.xml
+// (JUnit) into dir (created if needed). It writes every file it can and returns all
 // errors joined.
 func WriteAll(dir string, run *result.Run) error {
 	if run == nil {
@@ -190,13 +190,16 @@ func fmtValue(v float64, unit string) string {
 		return humanBytes(v)
 	}
 	if unit == "s" {
+		if math.Abs(v) >= 60 && v > 0 {
+			return fmtDuration(result.Seconds(v))
+		}
 		if math.Abs(v) < 1 {
 			return fmt.Sprintf("%.3g ms", v*1e3)
 		}
 		return fmt.Sprintf("%.4g s", v)
 	}
 	s := fmt.Sprintf("%.4g", v)
-	if unit != "" {
+	if unit != "" && unit != "count" {
 		s += " " + unit
 	}
 	return s

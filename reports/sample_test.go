@@ -146,3 +146,52 @@ func sampleFailingRun() *result.Run {
 		},
 	}
 }
+
+// sampleSoakRun: a soak sampled every 0.5 s for n samples, fds flat at 40
+// with one spike to 400, a blackhole on h1 from 10 to 12 minutes and h2
+// flapping, logged only as FaultEvents (no fault markers).
+func sampleSoakRun(n int) *result.Run {
+	r := rand.New(rand.NewPCG(7, 7))
+	var fds, rss, gor []result.Point
+	for i := range n {
+		x := float64(i) * 0.5
+		y := 40 + float64(r.IntN(3))
+		if i == n/2+17 {
+			y = 400
+		}
+		fds = append(fds, result.Point{X: x, Y: y})
+		rss = append(rss, result.Point{X: x, Y: 50<<20 + r.Float64()*(4<<20)})
+		gor = append(gor, result.Point{X: x, Y: float64(20 + r.IntN(10))})
+	}
+	faults := []result.FaultEvent{
+		{At: 600, Host: "h1", Fault: "blackhole", Action: "inject"},
+		{At: 720, Host: "h1", Fault: "blackhole", Action: "recover"},
+	}
+	for k := range 6 {
+		at := result.Seconds(1800 + 300*k)
+		faults = append(faults,
+			result.FaultEvent{At: at, Host: "h2", Fault: "offline", Action: "inject"},
+			result.FaultEvent{At: at + 30, Host: "h2", Fault: "offline", Action: "recover"})
+	}
+	var markers []result.Marker
+	for c := 0; c < n/2; c += 600 {
+		markers = append(markers, result.Marker{At: result.Seconds(c), Label: fmt.Sprintf("window %d", c/600), Kind: "phase"})
+	}
+	return &result.Run{
+		ID: "soak-20261123-000000", Kind: "soak", Seed: 9, Target: "reffetcher process", Testbed: "local",
+		Started: sampleStart, Duration: result.Seconds(float64(n) * 0.5),
+		Scenarios: []*result.Scenario{{
+			Name: "soak", Seed: 9, Started: sampleStart, Duration: result.Seconds(float64(n) * 0.5),
+			Checks: []result.Check{
+				{Name: "fds flat over windows", Measured: "+0 fds/window", Budget: "<= 0 fds/window", Verdict: result.Pass, Series: "fds"},
+			},
+			Faults:  faults,
+			Markers: markers,
+			Series: []result.Series{
+				{Name: "fds", Metric: "fds", Unit: "fds", XUnit: XUnitSeconds, Points: fds},
+				{Name: "rss", Metric: "rss_bytes", Unit: "bytes", XUnit: XUnitSeconds, Points: rss},
+				{Name: "goroutines", Metric: "goroutines", Unit: "count", XUnit: XUnitSeconds, Points: gor},
+			},
+		}},
+	}
+}

@@ -24,11 +24,11 @@ type BootParams struct {
 
 func (p *BootParams) setScopes(n int) { p.Scopes = n }
 
-// Boot is a cold start: scopes persisted, clones gone, one host dead. It
+// bootScenario is a cold start: scopes persisted, clones gone, one host dead. It
 // records the progress curve, times to first and all healthy scopes
 // served, checks offline scopes are reported failed, and that each
 // distinct source was fetched exactly once (server counters).
-var Boot = register(&Scenario{
+var bootScenario = register(&Scenario{
 	Name:  "boot",
 	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
 	Hosts: 4,

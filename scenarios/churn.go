@@ -19,22 +19,22 @@ type ChurnParams struct {
 
 func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
 
-// Churn is the upstream leak gate: cycles of put N distinct scopes → wait
+// churnScenario is the upstream leak gate: cycles of put N distinct scopes → wait
 // served → push → refresh all → wait newest → delete all; after every
 // cycle the three caches are empty and no clone dir is left, and fds,
 // goroutines, heap, RSS and disk stay flat across cycles.
-var Churn = register(&Scenario{
+var churnScenario = register(&Scenario{
 	Name:   "churn",
 	Doc:    "scope churn: caches drain to zero every cycle; fds, goroutines, heap, RSS, disk flat",
 	Hosts:  1,
-	Params: func() any { return &ChurnParams{Cycles: 10, Scopes: 8, Spec: repogen.DefaultSpec()} },
+	Params: func() any { return &ChurnParams{Cycles: 12, Scopes: 8, Spec: repogen.DefaultSpec()} },
 	Run:    runChurn,
 })
 
 func runChurn(ctx context.Context, s *S, pp any) error {
 	p := pp.(*ChurnParams)
-	if p.Cycles < 6 || p.Scopes < 1 {
-		return fmt.Errorf("churn: cycles %d (want >= 6: 3 warm-up + 3 judged) and scopes %d (want >= 1)", p.Cycles, p.Scopes)
+	if p.Cycles < 11 || p.Scopes < 1 {
+		return fmt.Errorf("churn: cycles %d (want >= 11: 3 warm-up, 3 floor, 5 judged) and scopes %d (want >= 1)", p.Cycles, p.Scopes)
 	}
 	repos, err := s.CreateRepos(ctx, s.Host(0), 0, p.Scopes, p.Spec)
 	if err != nil {

@@ -21,10 +21,10 @@ type DeleteHangParams struct {
 
 func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 
-// DeleteHang deletes scopes whose fetch hangs inside the git server: each
+// deleteHangScenario deletes scopes whose fetch hangs inside the git server: each
 // delete returns promptly, and after the hang ends no clone dir, cache
 // entry or scope comes back.
-var DeleteHang = register(&Scenario{
+var deleteHangScenario = register(&Scenario{
 	Name:  "delete-hang",
 	Doc:   "delete during a hang: deletes return promptly; nothing comes back after the hang ends",
 	Hosts: 1,

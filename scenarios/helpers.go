@@ -57,6 +57,9 @@ func (r repo) URL() string { return r.Host.RepoURL(r.Name) }
 
 // CreateRepos makes n repos on host h, seeded from the scenario seed.
 func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec repogen.Spec) ([]repo, error) {
+	if spec.IsZero() {
+		spec = repogen.DefaultSpec()
+	}
 	out := make([]repo, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup

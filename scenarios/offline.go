@@ -19,11 +19,11 @@ type OfflineParams struct {
 	Spec        repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
-// Offline is the upstream gate made stricter: four times more hanging
+// offlineScenario is the upstream gate made stricter: four times more hanging
 // repos than the fetcher has workers, all on one dead host; a never-cloned
 // scope on another host must serve within a budget that does not grow with
 // the number of hung repos, and the API's p99 latency stays bounded.
-var Offline = register(&Scenario{
+var offlineScenario = register(&Scenario{
 	Name:  "offline",
 	Doc:   "offline isolation: 4× workers hung repos on a dead host don't delay a healthy host or the API",
 	Hosts: 2,

@@ -157,7 +157,7 @@ func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 	if sc.Settings != nil {
 		settings = sc.Settings(settings)
 	}
-	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed})
+	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed, Logger: opts.Logger.With("scenario", sc.Name)})
 	if err != nil {
 		res.Error = fmt.Sprintf("start testbed: %v", err)
 		return res

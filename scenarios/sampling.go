@@ -16,12 +16,16 @@ var leakMetrics = []string{probe.FDs, probe.Goroutines, probe.Heap, probe.RSS, p
 
 // cycleSeries collects one settled value per metric per cycle.
 type cycleSeries struct {
+	metrics     []string // judged metrics (default leakMetrics)
 	values      map[string][]float64
 	unavailable map[string]string
 }
 
-func newCycleSeries() *cycleSeries {
-	return &cycleSeries{values: map[string][]float64{}, unavailable: map[string]string{}}
+func newCycleSeries(metrics ...string) *cycleSeries {
+	if len(metrics) == 0 {
+		metrics = leakMetrics
+	}
+	return &cycleSeries{metrics: metrics, values: map[string][]float64{}, unavailable: map[string]string{}}
 }
 
 // settledSample closes idle connections, waits until fds and goroutines
@@ -54,7 +58,7 @@ var errUnavailable = fmt.Errorf("metric unavailable")
 
 // add records a settled sample as one cycle.
 func (c *cycleSeries) add(smp probe.Sample) {
-	for _, m := range leakMetrics {
+	for _, m := range c.metrics {
 		if v, ok := smp.Get(m); ok {
 			c.values[m] = append(c.values[m], v)
 		} else if why, ok := smp.Unavailable[m]; ok {
@@ -68,7 +72,7 @@ func (c *cycleSeries) add(smp probe.Sample) {
 // judge turns each metric's per-cycle series into a flatness check and a
 // series with its fit for the report; budgets override flat's defaults.
 func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
-	for _, m := range leakMetrics {
+	for _, m := range c.metrics {
 		name := fmt.Sprintf("%s flat across %s", m, what)
 		vals := c.values[m]
 		if len(vals) == 0 {
@@ -79,18 +83,21 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 		if b, ok := budgets[m]; ok {
 			opts.Budget = flat.PerCycle(b)
 		}
-		tr, err := flat.Trend(vals, opts)
-		if err != nil {
-			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error()})
-			continue
-		}
-		chk := tr.Check(name)
-		chk.Series = m + " per cycle"
-		s.AddCheck(chk)
 		pts := make([]result.Point, len(vals))
 		for i, v := range vals {
 			pts[i] = result.Point{X: float64(i), Y: v}
 		}
-		s.AddSeries(result.Series{Name: m + " per cycle", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts, Fit: tr.Fit()})
+		series := result.Series{Name: m + " per cycle", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts}
+		tr, err := flat.Trend(vals, opts)
+		if err != nil {
+			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error(), Series: series.Name})
+			s.AddSeries(series)
+			continue
+		}
+		chk := tr.Check(name)
+		chk.Series = series.Name
+		s.AddCheck(chk)
+		series.Fit = tr.Fit()
+		s.AddSeries(series)
 	}
 }

@@ -24,12 +24,12 @@ type TimeoutParams struct {
 	Spec    repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
-// Timeout checks that every hung clone and fetch ends within
+// timeoutScenario checks that every hung clone and fetch ends within
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in
 // flight, goroutines, partial clone data on disk), and that no two
 // operations on one repo ever overlap.
-var Timeout = register(&Scenario{
+var timeoutScenario = register(&Scenario{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
 	Hosts: 3,
@@ -118,7 +118,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Inject(ctx, hStall, fault("stall:bytes=65536")); err != nil {
+	if _, err := s.Inject(ctx, hStall, fault("stall:after=65536")); err != nil {
 		return err
 	}
 	s.Mark("phase", "stalled clone")

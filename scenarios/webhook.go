@@ -19,11 +19,11 @@ type WebhookStormParams struct {
 
 func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 
-// WebhookStorm fires many refresh calls at once while each scope's fetch
+// webhookStormScenario fires many refresh calls at once while each scope's fetch
 // hangs in the git server, then lets the fetches finish: the task list
 // returns to zero, no two fetches of one repo ever ran side by side, and
 // every scope ends on the newest commit.
-var WebhookStorm = register(&Scenario{
+var webhookStormScenario = register(&Scenario{
 	Name:   "webhook-storm",
 	Doc:    "webhook storm: task list back to zero; single flight per source; newest commit served",
 	Hosts:  3,
@@ -92,7 +92,11 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		}
 		nerr++
 	}
-	s.CheckEQ("refresh calls accepted", float64(nerr), 0, unitCount, fmt.Sprintf("%d refresh calls at once; %v", p.Scopes*p.PerScope, firstErr))
+	explain := fmt.Sprintf("%d of %d concurrent refresh calls answered an error", nerr, p.Scopes*p.PerScope)
+	if firstErr != nil {
+		explain += fmt.Sprintf(" (first: %v)", firstErr)
+	}
+	s.CheckEQ("refresh calls rejected", float64(nerr), 0, unitCount, explain)
 	// Let the fetches reach the hang, then release it well within the git timeout.
 	out := Eventually(ctx, s.Settings.GitTimeout/2, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		n := 0

@@ -2,11 +2,215 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/reports"
+	"github.com/gitchaos/gitchaos/scenarios"
 )
 
+// soakLogEvery is how often a soak logs a progress line when stdout is
+// not a terminal.
+const soakLogEvery = 30 * time.Second
+
 func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "gitchaos soak: not implemented yet")
-	return exitUsage
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f suiteFlags
+	f.register(fs, true)
+	duration := fs.Duration("duration", 8*time.Hour, "how long to soak")
+	window := fs.Duration("window", 0, "time between quiet points, each one settled sample judged for flatness (default 1m, or duration/20 for soaks under 20m, at least 5s)")
+	hosts := fs.Int("hosts", 2, "git hosts in the testbed (1-3)")
+	interval := fs.Duration("sample-interval", 500*time.Millisecond, "timeline sampling interval")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gitchaos soak --duration D --seed S [--window W] [--target ...] [--testbed ...] [--out DIR]\n\n"+
+			"Runs a seeded random mix of steps and faults (put, delete, refresh, push, flap, blackhole,\n"+
+			"server-side hang/500, restart) against one target for the duration, sampling it throughout.\n"+
+			"At the end of every window it recovers every fault, deletes the extra scopes and takes one\n"+
+			"settled sample; fds, goroutines, heap, RSS and disk must stay flat across windows.\n"+
+			"--scopes sets the baseline scopes kept for the whole soak. Ctrl-C ends it with a partial report.\n"+
+			"Exit 0: passed; 1: a check failed; 2: usage or setup error.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	visited := visitedFlags(fs)
+	for _, n := range []string{"only", "f", "scenario-timeout"} {
+		if visited[n] {
+			fmt.Fprintf(stderr, "gitchaos soak: -%s does not apply to a soak (it runs its own mix of steps, not gate scenarios)\n", n)
+			return exitUsage
+		}
+	}
+	term := isTerminal(stdout)
+	pr := &soakProgress{w: stdout, term: term, every: soakLogEvery}
+	// Log lines clear the redrawn progress line first and redraw it after.
+	opts, err := f.options(visited, pr.logWriter(stderr))
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
+		return exitUsage
+	}
+	opts.Kind = "soak"
+	if ip, ok := opts.Targets.(*target.InProcess); ok && !f.verbose {
+		// Under injected faults the fetcher warns about every failed sync:
+		// expected, and thousands of lines over hours. -v keeps them.
+		ip.Logger = slog.New(slog.DiscardHandler)
+	}
+	so := scenarios.SoakOptions{Options: opts, Duration: *duration, Window: *window, Hosts: *hosts, SampleInterval: *interval}
+	if so.Window == 0 {
+		so.Window = defaultWindow(*duration)
+	}
+	so.Progress = pr.update
+	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v, target %s, testbed %s, seed %d, settings %s\n",
+		so.Duration, so.Window, opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
+	start := time.Now()
+	run, err := scenarios.RunSoak(ctx, so)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
+		return exitUsage
+	}
+	pr.done()
+	if ctx.Err() != nil {
+		fmt.Fprintf(stdout, "interrupted after %v: partial report follows\n", time.Since(start).Round(time.Second))
+	}
+	printTable(stdout, run)
+	if f.out != "" {
+		if err := reports.WriteAll(f.out, run); err != nil {
+			fmt.Fprintf(stderr, "gitchaos soak: write reports: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "reports written to %s\n", filepath.Join(f.out, "report.{json,html,md,xml}"))
+	}
+	fmt.Fprintf(stdout, "replay: gitchaos soak --duration %v --window %v --seed %d\n", so.Duration, so.Window, opts.Seed)
+	if ctx.Err() != nil && run.Verdict() != result.Fail {
+		return exitUsage // interrupted before anything failed: no verdict
+	}
+	return exitCode(run)
+}
+
+// defaultWindow is 1 minute, or a twentieth of a soak shorter than 20
+// minutes (at least 5 s), so that a short soak still has enough windows
+// for every flatness verdict (heap and RSS need 11).
+func defaultWindow(d time.Duration) time.Duration {
+	if d >= 20*time.Minute {
+		return scenarios.DefaultSoakWindow
+	}
+	return max((d / 20).Round(time.Second), 5*time.Second)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// soakProgress renders progress: one line redrawn with \r on a
+// terminal, a plain line every `every` otherwise.
+type soakProgress struct {
+	w     io.Writer
+	term  bool
+	every time.Duration
+
+	mu       sync.Mutex
+	last     time.Time
+	drawn    bool
+	lastLen  int
+	lastLine string
+}
+
+// logWriter wraps w so that on a terminal each write first clears the
+// progress line and redraws it afterwards.
+func (p *soakProgress) logWriter(w io.Writer) io.Writer { return &progressAwareWriter{p: p, w: w} }
+
+type progressAwareWriter struct {
+	p *soakProgress
+	w io.Writer
+}
+
+func (a *progressAwareWriter) Write(b []byte) (int, error) {
+	p := a.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.term || !p.drawn {
+		return a.w.Write(b)
+	}
+	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
+	n, err := a.w.Write(b)
+	fmt.Fprintf(p.w, "%s", p.lastLine)
+	return n, err
+}
+
+func (p *soakProgress) update(st scenarios.SoakStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := progressLine(st)
+	if p.term {
+		pad := ""
+		if n := p.lastLen - len(line); n > 0 {
+			pad = strings.Repeat(" ", n)
+		}
+		fmt.Fprintf(p.w, "\r%s%s", line, pad)
+		p.lastLen, p.lastLine = len(line), line
+		p.drawn = true
+		return
+	}
+	if p.last.IsZero() || time.Since(p.last) >= p.every {
+		p.last = time.Now()
+		fmt.Fprintf(p.w, "%s soak: %s\n", time.Now().UTC().Format(time.TimeOnly), line)
+	}
+}
+
+// done ends the redrawn line.
+func (p *soakProgress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.term && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func progressLine(st scenarios.SoakStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%s %3.0f%% | %d ops, %d windows", fmtDur(st.Elapsed), fmtDur(st.Duration),
+		100*min(1, st.Elapsed.Seconds()/max(st.Duration.Seconds(), 1)), st.Steps, st.Windows)
+	if v, ok := st.Values["fds"]; ok {
+		fmt.Fprintf(&b, " | fds %.0f", v)
+	}
+	if v, ok := st.Values["rss_bytes"]; ok {
+		fmt.Fprintf(&b, " rss %.0f MiB", v/(1<<20))
+	}
+	if v, ok := st.Values["goroutines"]; ok {
+		fmt.Fprintf(&b, " goroutines %.0f", v)
+	}
+	switch st.Verdict {
+	case result.Fail:
+		fmt.Fprintf(&b, " | FAIL so far: %s", strings.Join(st.Failing, ", "))
+	case result.Pass:
+		b.WriteString(" | pass so far")
+	default:
+		b.WriteString(" | no verdict yet")
+	}
+	return b.String()
+}
+
+// fmtDur renders 1h02m03s as 1:02:03 and 2m03s as 2:03.
+func fmtDur(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }

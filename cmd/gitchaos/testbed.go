@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
@@ -24,9 +23,10 @@ const testbedUsage = `usage:
   gitchaos testbed images [--prune]
       build the gitchaos-gitserver and gitchaos-toxiproxy images when missing
       (what "make images" runs); --prune removes images of older builds
-  gitchaos testbed sweep [--older-than DUR]
-      remove gitchaos containers and networks left by killed runs
-      (default: all older than 0s, i.e. every one)
+  gitchaos testbed sweep [--older-than DUR] [--force]
+      remove gitchaos containers and networks left by killed runs (those
+      whose process is gone; default any age); --force removes every
+      gitchaos container and network, also of runs still going
 `
 
 func cmdTestbed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -50,8 +50,8 @@ func cmdTestbed(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 }
 
-// parseFlags parses fs, then reports leftover arguments as a usage error.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
+// parseTestbedFlags parses fs, then reports leftover arguments as a usage error.
+func parseTestbedFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, exitOK
@@ -89,7 +89,7 @@ type HostDescription struct {
 type RepoDescription struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
-	Head string `json:"head"`
+	Head string `json:"head,omitempty"`
 }
 
 func describe(ctx context.Context, tb testbed.Testbed, took time.Duration) (Description, error) {
@@ -123,7 +123,7 @@ func testbedUp(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	hosts := fs.Int("hosts", 2, "number of git hosts (h0, h1, ...)")
 	repos := fs.Int("repos", 3, "repos seeded per host (r000, r001, ...)")
 	seed := fs.Int64("seed", 1, "seed of the generated repos")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseTestbedFlags(fs, args, stderr); !ok {
 		return code
 	}
 	if *hosts < 1 || *hosts > docker.MaxHosts {
@@ -187,7 +187,7 @@ func testbedImages(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("testbed images", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	prune := fs.Bool("prune", false, "also remove gitchaos images of older builds")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseTestbedFlags(fs, args, stderr); !ok {
 		return code
 	}
 	start := time.Now()
@@ -232,14 +232,21 @@ func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("testbed sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	older := fs.Duration("older-than", 0, "remove only what was created longer ago than this")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	force := fs.Bool("force", false, "also remove what runs still going created")
+	if ok, code := parseTestbedFlags(fs, args, stderr); !ok {
 		return code
 	}
 	if *older < 0 {
 		fmt.Fprintf(stderr, "gitchaos testbed sweep: --older-than %s: want >= 0\n", *older)
 		return exitUsage
 	}
-	n, err := docker.Sweep(ctx, *older)
+	var n int
+	var err error
+	if *force {
+		n, err = docker.SweepAll(ctx)
+	} else {
+		n, err = docker.Sweep(ctx, *older)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos testbed sweep: %v\n", err)
 		if errors.Is(err, docker.ErrNoEngine) {
@@ -250,6 +257,3 @@ func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "removed %d gitchaos containers and networks\n", n)
 	return exitOK
 }
-
-// joinNames is a helper for messages listing names.
-func joinNames(names []string) string { return strings.Join(names, ", ") }

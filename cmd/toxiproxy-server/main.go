@@ -13,7 +13,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,8 +67,26 @@ func main() {
 	os.Exit(0)
 }
 
+// setVersion makes toxiproxy report the module version it was built from
+// (upstream's release builds set it with -ldflags; `go build` leaves "git").
+func setVersion() {
+	if toxiproxy.Version != "git" {
+		return
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	for _, d := range info.Deps {
+		if d.Path == "github.com/Shopify/toxiproxy/v2" {
+			toxiproxy.Version = strings.TrimPrefix(d.Version, "v")
+		}
+	}
+}
+
 func run() error {
 	cli := parseArguments()
+	setVersion()
 
 	if cli.printVersion {
 		fmt.Printf("toxiproxy-server version %s (gitchaos build: %s)\n", toxiproxy.Version, extraToxics())

@@ -73,6 +73,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Stdout/Stderr of `go build` (nil: captured into the error).
 	BuildOutput io.Writer
+	// Images to ensure (nil: All()). Refs has a reference only for these.
+	Images []Image
 }
 
 // Validate reports what is wrong with o.
@@ -80,17 +82,23 @@ func (o Options) Validate() error {
 	if o.Client == nil {
 		return errors.New("dockerimg: Options.Client is nil")
 	}
+	for _, img := range o.Images {
+		if img != GitServer && img != Toxiproxy {
+			return fmt.Errorf("dockerimg: Options.Images: unknown image %q (want %s or %s)", img.Name, GitServer.Name, Toxiproxy.Name)
+		}
+	}
 	return nil
 }
 
 var (
 	cacheMu sync.Mutex
-	cache   = map[string]Refs{} // module root -> refs already ensured in this process
+	cache   = map[string]string{} // module root + image name -> ref already ensured in this process
 )
 
-// Ensure builds the binaries with `go build` (CGO_ENABLED=0, -trimpath) and
-// builds each image whose content hash has no image yet. Within one process
-// the result is cached per module root: later calls return at once.
+// Ensure builds the binaries with `go build` (CGO_ENABLED=0, -trimpath,
+// -buildvcs=false, so the binary depends only on the source) and builds each
+// image whose content hash has no image yet. Within one process the result
+// is cached per module root and image: later calls return at once.
 func Ensure(ctx context.Context, opts Options) (Refs, error) {
 	if err := opts.Validate(); err != nil {
 		return Refs{}, err
@@ -99,46 +107,71 @@ func Ensure(ctx context.Context, opts Options) (Refs, error) {
 	if err != nil {
 		return Refs{}, err
 	}
+	imgs := opts.Images
+	if imgs == nil {
+		imgs = All()
+	}
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
-	if r, ok := cache[root]; ok {
-		return r, nil
+	var missing []Image
+	for _, img := range imgs {
+		if _, ok := cache[root+"|"+img.Name]; !ok {
+			missing = append(missing, img)
+		}
 	}
-	r, err := ensure(ctx, root, opts)
-	if err != nil {
-		return Refs{}, err
+	if len(missing) > 0 {
+		refs, err := ensure(ctx, root, opts, missing)
+		if err != nil {
+			return Refs{}, err
+		}
+		for i, img := range missing {
+			cache[root+"|"+img.Name] = refs[i]
+		}
 	}
-	cache[root] = r
+	var r Refs
+	for _, img := range imgs {
+		ref := cache[root+"|"+img.Name]
+		switch img {
+		case GitServer:
+			r.GitServer = ref
+		case Toxiproxy:
+			r.Toxiproxy = ref
+		}
+	}
 	return r, nil
 }
 
-func ensure(ctx context.Context, root string, opts Options) (Refs, error) {
+func ensure(ctx context.Context, root string, opts Options, imgs []Image) ([]string, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	dir, err := os.MkdirTemp("", "gitchaos-images-*")
 	if err != nil {
-		return Refs{}, fmt.Errorf("dockerimg: temp dir: %w", err)
+		return nil, fmt.Errorf("dockerimg: temp dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 
 	start := time.Now()
-	if err := buildBinaries(ctx, root, dir, opts.BuildOutput); err != nil {
-		return Refs{}, err
+	pkgs := make([]string, len(imgs))
+	for i, img := range imgs {
+		pkgs[i] = img.Package
+	}
+	if err := runGoBuild(ctx, root, dir, opts.BuildOutput, pkgs); err != nil {
+		return nil, err
 	}
 	log.Debug("dockerimg: binaries built", "took", time.Since(start))
 
-	refs := make([]string, 0, 2)
-	for _, img := range All() {
+	refs := make([]string, 0, len(imgs))
+	for _, img := range imgs {
 		ref, built, err := ensureImage(ctx, opts.Client, root, dir, img)
 		if err != nil {
-			return Refs{}, err
+			return nil, err
 		}
 		log.Info("dockerimg: image ready", "ref", ref, "built", built)
 		refs = append(refs, ref)
 	}
-	return Refs{GitServer: refs[0], Toxiproxy: refs[1]}, nil
+	return refs, nil
 }
 
 // ModuleRoot returns the directory holding gitchaos's go.mod: root when
@@ -169,16 +202,8 @@ func ModuleRoot(root string) (string, error) {
 	return root, nil
 }
 
-func buildBinaries(ctx context.Context, root, dir string, out io.Writer) error {
-	var pkgs []string
-	for _, img := range All() {
-		pkgs = append(pkgs, img.Package)
-	}
-	return runGoBuild(ctx, root, dir, out, pkgs)
-}
-
 func runGoBuild(ctx context.Context, root, dir string, out io.Writer, pkgs []string) error {
-	args := append([]string{"build", "-trimpath", "-o", dir + string(os.PathSeparator)}, pkgs...)
+	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-o", dir + string(os.PathSeparator)}, pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")

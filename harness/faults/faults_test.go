@@ -276,6 +276,39 @@ func TestStall(t *testing.T) {
 	}
 }
 
+// TestStallRecoverDeadConnections: recovering a stall whose clients have
+// gone away is quick and leaves no goroutine (toxiproxy's own flush waits
+// 5 s per queued chunk when nobody reads; goleak in TestMain checks the rest).
+func TestStallRecoverDeadConnections(t *testing.T) {
+	b := newBench(t)
+	f := faults.Stall{After: 1000}
+	if err := f.Inject(context.Background(), b.proxy); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"", "close", "", "close"} { // upstream open, upstream done
+		c, err := net.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "200000 %s\n", mode)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1000)); err != nil {
+			t.Fatalf("stall: first 1000 bytes: %v", err)
+		}
+		c.Close()
+	}
+	begin := time.Now()
+	if err := f.Recover(context.Background(), b.proxy); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("recovering a stall over 4 dead connections took %v, want < 2s", took)
+	}
+	if got, _, err := b.ask(5000, "", 5000, 2*time.Second); err != nil || len(got) != 5000 {
+		t.Fatalf("after recover: got %d bytes, err %v", len(got), err)
+	}
+}
+
 func TestLatency(t *testing.T) {
 	b := newBench(t)
 	inject(t, b, faults.MustParse("latency:latency=150ms,jitter=10ms"))

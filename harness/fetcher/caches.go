@@ -26,9 +26,9 @@ type caches struct {
 }
 
 type lockEntry struct {
-	mu     sync.Mutex
-	refs   int  // holders and waiters
-	pinned bool // a live source uses it
+	mu   sync.Mutex
+	refs int // holders and waiters
+	pins int // live sources using it
 }
 
 // openRepo is an open repository whose storage keeps descriptors.
@@ -61,7 +61,7 @@ func (c *caches) pin(sid string) {
 		e = &lockEntry{}
 		c.locks[sid] = e
 	}
-	e.pinned = true
+	e.pins++
 }
 
 // unpin lets the entry go once nobody holds or waits for it.
@@ -69,8 +69,10 @@ func (c *caches) unpin(sid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.locks[sid]; e != nil {
-		e.pinned = false
-		if e.refs == 0 {
+		if e.pins > 0 {
+			e.pins--
+		}
+		if e.refs == 0 && e.pins == 0 {
 			delete(c.locks, sid)
 		}
 	}
@@ -93,7 +95,7 @@ func (c *caches) unref(sid string, e *lockEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.refs--
-	if e.refs == 0 && !e.pinned && c.locks[sid] == e {
+	if e.refs == 0 && e.pins == 0 && c.locks[sid] == e {
 		delete(c.locks, sid)
 	}
 }

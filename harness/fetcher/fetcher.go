@@ -3,6 +3,16 @@
 // (and a per-host bulkhead and circuit breaker beyond them), serving the
 // OPAL-compatible HTTP API. Each historical bug can be switched back on by
 // name as a mutant.
+//
+// Layout: store.go persists scopes; source.go validates them and maps them
+// onto sources (one clone per url and branch shard); sync.go runs a scope's
+// sync (single flight, clone or fetch, head tracking) and sync-all;
+// pool.go is the git worker pool with its per-host bulkhead and breaker;
+// runner.go bounds each operation by its deadline; caches.go holds
+// repo_locks, repos and repos_last_fetched; bundle.go builds policy bundles;
+// api.go serves HTTP. The mutants' seams are in seams.go (with pool.go and
+// runner.go) and the list of mutants with the gates that catch them is in
+// mutants.go.
 package fetcher
 
 import (
@@ -10,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -144,10 +153,14 @@ type Fetcher struct {
 	scopes  map[string]*scopeState // by scope id
 	sources map[string]*source     // by source id
 
-	booting  atomic.Bool
-	inFlight atomic.Int64 // git operations running now
-	bundles  bundleCache
-	closeMu  sync.Mutex
+	booted       atomic.Bool
+	booting      atomic.Bool
+	bgMu         sync.RWMutex // orders goBackground against Close
+	inFlight     atomic.Int64 // git operations running now
+	tasksRunning atomic.Int64 // refresh tasks not finished yet
+	srcOpsMax    atomic.Int64 // most git operations ever running at once on one source
+	bundles      bundleCache
+	closeMu      sync.Mutex
 }
 
 // New validates cfg, loads persisted scopes and returns a fetcher; it does
@@ -160,6 +173,10 @@ func New(cfg Config) (*Fetcher, error) {
 	strat, _ := buildStrategies(cfg.Mutants)
 	if err := os.MkdirAll(filepath.Join(cfg.BaseDir, "git_sources"), 0o755); err != nil {
 		return nil, fmt.Errorf("fetcher: base dir: %w", err)
+	}
+	// clones staged by a process that died mid-clone
+	if err := os.RemoveAll(filepath.Join(cfg.BaseDir, stagingDirName)); err != nil {
+		return nil, fmt.Errorf("fetcher: clear clone staging: %w", err)
 	}
 	store, err := openScopeStore(filepath.Join(cfg.BaseDir, "scopes"), cfg.Logger)
 	if err != nil {
@@ -196,11 +213,15 @@ func New(cfg Config) (*Fetcher, error) {
 	return f, nil
 }
 
-// Boot syncs every persisted scope in the background (best effort) and
-// returns at once; the health endpoint reports progress.
-func (f *Fetcher) Boot(ctx context.Context) {
+// Boot syncs every persisted scope (loaded by New) in the background, best
+// effort, and returns at once; the health endpoint reports progress. It
+// also starts polling when PollInterval is set. Boot may be called once.
+func (f *Fetcher) Boot(ctx context.Context) error {
+	if f.booted.Swap(true) {
+		return errors.New("fetcher: boot: already booted")
+	}
 	f.booting.Store(true)
-	f.goBackground(func() {
+	ok := f.goBackground(func() {
 		defer f.booting.Store(false)
 		ctx, stop := f.mergeCtx(ctx)
 		defer stop()
@@ -209,10 +230,21 @@ func (f *Fetcher) Boot(ctx context.Context) {
 		st := f.Stats()
 		f.log.Info("boot done", "scopes", st.ScopesTotal, "ready", st.ScopesReady, "failed", st.ScopesFailed, "took", time.Since(start))
 	})
+	if !ok {
+		f.booting.Store(false)
+		return errors.New("fetcher: boot: closed")
+	}
 	if f.cfg.PollInterval > 0 {
 		f.goBackground(f.pollLoop)
 	}
+	return nil
 }
+
+// stagingDirName is where clones are written before they move into
+// git_sources.
+const stagingDirName = "clone_staging"
+
+func (f *Fetcher) stagingDir() string { return filepath.Join(f.cfg.BaseDir, stagingDirName) }
 
 // Booting reports whether the boot sync is still running.
 func (f *Fetcher) Booting() bool { return f.booting.Load() }
@@ -230,13 +262,20 @@ func (f *Fetcher) pollLoop() {
 	}
 }
 
-// goBackground runs fn on a goroutine that Close waits for.
-func (f *Fetcher) goBackground(fn func()) {
+// goBackground runs fn on a goroutine that Close waits for; after Close it
+// does nothing and reports false.
+func (f *Fetcher) goBackground(fn func()) bool {
+	f.bgMu.RLock()
+	defer f.bgMu.RUnlock()
+	if f.closed.Load() {
+		return false
+	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		fn()
 	}()
+	return true
 }
 
 // mergeCtx returns a context done when ctx or the fetcher's root context is.
@@ -251,7 +290,10 @@ func (f *Fetcher) mergeCtx(ctx context.Context) (context.Context, context.Cancel
 func (f *Fetcher) Close() error {
 	f.closeMu.Lock()
 	defer f.closeMu.Unlock()
-	if f.closed.Swap(true) {
+	f.bgMu.Lock()
+	already := f.closed.Swap(true)
+	f.bgMu.Unlock()
+	if already {
 		return nil
 	}
 	f.cancel()

@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -43,11 +44,41 @@ func openRepoAt(dir string, cacheBytes int64) (*openRepo, error) {
 	return &openRepo{repo: r, storage: st}, nil
 }
 
+// cloneStaged clones url into a fresh dir under tmpRoot and renames it to
+// dir once complete, so dir only ever holds a finished clone; a failed or
+// cancelled clone's staging dir is removed (and one left by a crash is
+// removed at the next start).
+func cloneStaged(ctx context.Context, tmpRoot, dir, url string, cacheBytes int64) (*openRepo, error) {
+	if err := os.MkdirAll(tmpRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("clone staging: %w", err)
+	}
+	tmp, err := os.MkdirTemp(tmpRoot, filepath.Base(dir)+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("clone staging: %w", err)
+	}
+	r, err := cloneInto(ctx, tmp, url, cacheBytes, false)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	r.close() // its storage works on paths under tmp
+	if err := os.RemoveAll(dir); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("clone %s: clear %s: %w", url, dir, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("clone %s: move into place: %w", url, err)
+	}
+	return openRepoAt(dir, cacheBytes)
+}
+
 // cloneInto clones url into dir (which must not hold a clone): init, fetch
 // every branch, then record the origin remote and the completion marker, so
 // only a finished clone has a remote and a marker. On failure the dir is
-// removed.
-func cloneInto(ctx context.Context, dir, url string, cacheBytes int64) (res *openRepo, err error) {
+// removed unless keepPartial (the trust-partial-clone mutant, which clones
+// in place as upstream did).
+func cloneInto(ctx context.Context, dir, url string, cacheBytes int64, keepPartial bool) (res *openRepo, err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", dir, err)
 	}
@@ -55,7 +86,9 @@ func cloneInto(ctx context.Context, dir, url string, cacheBytes int64) (res *ope
 	defer func() {
 		if err != nil {
 			st.Close()
-			os.RemoveAll(dir)
+			if !keepPartial {
+				os.RemoveAll(dir)
+			}
 		}
 	}()
 	repo, err := git.Init(st, nil)
@@ -129,7 +162,10 @@ func verifyClone(dir string, cacheBytes int64) (*openRepo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("half-written clone: %w", err)
 	}
-	fail := func(err error) (*openRepo, error) { r.close(); return nil, fmt.Errorf("half-written clone %s: %w", dir, err) }
+	fail := func(err error) (*openRepo, error) {
+		r.close()
+		return nil, fmt.Errorf("half-written clone %s: %w", dir, err)
+	}
 	if _, err := r.repo.Remote(remoteName); err != nil {
 		return fail(fmt.Errorf("remote %q: %w", remoteName, err))
 	}
@@ -178,4 +214,85 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return nil
+}
+
+// scopeBranch is the local branch that tracks a scope's commit, as OPAL keeps
+// one per scope in the shared clone.
+func scopeBranch(scopeID string) plumbing.ReferenceName {
+	return plumbing.NewBranchReferenceName("scopes/" + scopeID)
+}
+
+// trackScopeBranch moves the scope's local branch to head and returns where
+// it was ("" if new): the scope's change old -> new.
+func trackScopeBranch(r *openRepo, scopeID, head string) (string, error) {
+	name := scopeBranch(scopeID)
+	old := ""
+	if ref, err := r.repo.Storer.Reference(name); err == nil {
+		old = ref.Hash().String()
+	} else if !errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return "", fmt.Errorf("scope branch %s: %w", name, err)
+	}
+	if old == head {
+		return old, nil
+	}
+	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(name, plumbing.NewHash(head))); err != nil {
+		return "", fmt.Errorf("scope branch %s: %w", name, err)
+	}
+	return old, nil
+}
+
+func removeScopeBranch(r *openRepo, scopeID string) error {
+	if err := r.repo.Storer.RemoveReference(scopeBranch(scopeID)); err != nil {
+		return fmt.Errorf("remove scope branch: %w", err)
+	}
+	return nil
+}
+
+// Pack compaction: every fetch that brings objects adds a pack, and with
+// KeepDescriptors every pack read holds a descriptor (and its index sits in
+// memory), so a clone fetched again and again would grow without bound, as
+// a git clone does without gc. After a fetch the fetcher repacks a clone
+// into one pack (dropping objects no ref reaches, e.g. after a force push)
+// when it has more than one pack and at most compactMaxBytes of them, or
+// more than compactMaxPacks packs whatever their size.
+const (
+	compactMaxBytes = 64 << 20
+	compactMaxPacks = 16
+)
+
+// needsCompaction reports whether the clone's packs should be repacked.
+func needsCompaction(r *openRepo, dir string) (bool, error) {
+	pos, ok := r.repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return false, nil
+	}
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		return false, fmt.Errorf("list packs: %w", err)
+	}
+	if len(packs) <= 1 {
+		return false, nil
+	}
+	if len(packs) > compactMaxPacks {
+		return true, nil
+	}
+	var size int64
+	for _, h := range packs {
+		fi, err := os.Stat(filepath.Join(dir, "objects", "pack", "pack-"+h.String()+".pack"))
+		if err != nil {
+			return false, fmt.Errorf("pack %s: %w", h, err)
+		}
+		size += fi.Size()
+	}
+	return size <= compactMaxBytes, nil
+}
+
+// compact repacks the clone at dir through r and returns a fresh handle
+// (the old one still holds descriptors of the deleted packs: the caller
+// closes it).
+func compact(r *openRepo, dir string, cacheBytes int64) (*openRepo, error) {
+	if err := r.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+		return nil, fmt.Errorf("repack %s: %w", dir, err)
+	}
+	return openRepoAt(dir, cacheBytes)
 }

@@ -15,11 +15,12 @@ type Mutant struct {
 	CaughtBy []string
 }
 
-// Mutants lists every mutant and the gates that must catch it.
-var Mutants = []Mutant{
+// mutantTable is the one place that lists every mutant and the gates that
+// must catch it.
+var mutantTable = []Mutant{
 	{"no-timeout", "clone/fetch run without a deadline: a blackholed clone never returns", []string{"timeout", "boot"}},
-	{"soft-timeout", "the caller stops waiting at the timeout but the git operation goes on (asyncio.wait_for over a thread)", []string{"timeout"}},
-	{"shared-pool", "git work and bundle building share one small FIFO pool: hung clones block bundles", []string{"offline"}},
+	{"soft-timeout", "the caller stops waiting at the timeout but the git operation goes on, holding its worker and its source (asyncio.wait_for over a thread, OPAL's final fix)", []string{"timeout"}},
+	{"shared-pool", "git work and bundle building share one FIFO pool (no host bulkhead): hung clones block bundles", []string{"offline"}},
 	{"serial-sync", "boot and sync-all run one scope at a time", []string{"boot"}},
 	{"no-purge-on-delete", "delete leaves repos, last-fetched and locks cached (and the repository open)", []string{"churn"}},
 	{"fd-leak-on-delete", "delete purges the caches but never closes the repository: descriptors leak", []string{"churn"}},
@@ -28,16 +29,26 @@ var Mutants = []Mutant{
 	{"webhook-task-leak", "finished webhook tasks removed by remove-while-iterating: some are skipped forever", []string{"webhook-storm"}},
 	{"no-fetch-dedupe", "every scope fetches its source during sync (no pass-one/pass-two dedupe)", []string{"boot"}},
 	{"no-host-bulkhead", "one FIFO pool, no per-host cap or breaker: the upstream design", []string{"offline"}},
-	{"trust-partial-clone", "a half-written clone left by a crash is trusted at boot instead of cloned again", []string{"crash-restart"}},
+	{"trust-partial-clone", "a half-written clone (crash or timed-out clone, whose partial dir is now left) is trusted instead of cloned again", []string{"crash-restart"}},
 	{"delete-waits", "delete blocks on the source lock until the hung operation ends instead of canceling it", []string{"delete-hang"}},
 	{"resurrect-on-delete", "an operation that ends after its scope was deleted puts its caches (and clone) back", []string{"delete-hang"}},
 	{"reopen-per-sync", "every sync opens the repository again and drops the old handle unclosed: fds grow per round", []string{"repeat-sync"}},
 }
 
+// Mutants lists every mutant and the gates that must catch it.
+func Mutants() []Mutant {
+	out := make([]Mutant, len(mutantTable))
+	for i, m := range mutantTable {
+		m.CaughtBy = slices.Clone(m.CaughtBy)
+		out[i] = m
+	}
+	return out
+}
+
 // MutantNames lists the valid mutant names.
 func MutantNames() []string {
-	out := make([]string, len(Mutants))
-	for i, m := range Mutants {
+	out := make([]string, len(mutantTable))
+	for i, m := range mutantTable {
 		out[i] = m.Name
 	}
 	return out
@@ -114,6 +125,7 @@ func buildStrategies(names []string) (strategies, error) {
 	}
 	if on["no-inflight-guard"] {
 		s.guard = unguarded{}
+		s.reuse = privateHandle{}
 	}
 	if on["stamp-before-fetch"] {
 		s.stamp = stampBefore{}
@@ -146,4 +158,10 @@ func buildStrategies(names []string) (strategies, error) {
 		s.reuse = reopenLeaky{}
 	}
 	return s, nil
+}
+
+// CheckMutants reports an error naming every unknown mutant in names.
+func CheckMutants(names []string) error {
+	_, err := buildStrategies(names)
+	return err
 }

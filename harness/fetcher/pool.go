@@ -88,7 +88,7 @@ type openCircuitError struct{ host string }
 func (e *openCircuitError) Error() string { return "circuit open for host " + e.host }
 
 // errHostFailure marks an op failure that counts against the host's breaker
-// (timeout or connection failure); ops wrap it with %w.
+// (a timeout: the host accepted and hung); ops wrap it with %w.
 var errHostFailure = errors.New("host failure")
 
 func newHostGuard(cfg Config) *hostGuard {

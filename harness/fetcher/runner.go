@@ -11,64 +11,81 @@ import (
 	"time"
 )
 
+// errConnFailure marks a connection that was refused, reset or unreachable.
+var errConnFailure = errors.New("connection failure")
+
 // errTimeout marks a git operation that hit the per-operation timeout.
 var errTimeout = errors.New("git operation timed out")
 
-// opRunner runs one git operation under the per-operation timeout. op gets
-// the context that bounds it; abandon (may be nil) is called when op
-// finishes after the caller stopped waiting for it, to release what op
-// produced. Implementations: deadlineRunner (correct), noDeadlineRunner
-// (no-timeout), softTimeoutRunner (soft-timeout).
+// opRunner runs one git operation on the pool under the per-operation
+// timeout. op gets the context that bounds it; abandon (may be nil) is
+// called when op succeeds after the caller stopped waiting for it, to
+// release what op produced. Implementations: deadlineRunner (correct),
+// noDeadlineRunner (no-timeout), softTimeoutRunner (soft-timeout).
 type opRunner interface {
-	run(ctx context.Context, op func(context.Context) error, abandon func()) error
+	run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, abandon func()) error
 }
 
-// deadlineRunner gives op a context with the timeout: the deadline really
-// ends the operation (go-git honours it through a blackhole).
+// deadlineRunner gives op, once it has a worker, a context with the
+// timeout: the deadline really ends the operation (go-git honours it even
+// through a blackhole), so the worker is free again at the deadline.
 type deadlineRunner struct {
 	f       *Fetcher
-	timeout time.Duration // < 0: none
+	timeout time.Duration // <= 0: none
 }
 
-func (r deadlineRunner) run(ctx context.Context, op func(context.Context) error, _ func()) error {
-	opCtx, cancel := ctx, context.CancelFunc(func() {})
-	if r.timeout > 0 {
-		opCtx, cancel = context.WithTimeout(ctx, r.timeout)
-	}
-	defer cancel()
-	r.f.inFlight.Add(1)
-	err := op(opCtx)
-	r.f.inFlight.Add(-1)
-	return classify(ctx, opCtx, r.timeout, err)
+func (r deadlineRunner) run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, _ func()) error {
+	return pool.do(ctx, host, func() error {
+		opCtx, cancel := ctx, context.CancelFunc(func() {})
+		if r.timeout > 0 {
+			opCtx, cancel = context.WithTimeout(ctx, r.timeout)
+		}
+		defer cancel()
+		r.f.inFlight.Add(1)
+		err := op(opCtx)
+		r.f.inFlight.Add(-1)
+		return classify(ctx, opCtx, r.timeout, err)
+	})
 }
 
-// noDeadlineRunner is the no-timeout mutant: op runs with no deadline.
+// noDeadlineRunner is the no-timeout mutant: op runs with no deadline (only
+// Close or a delete can end it).
 type noDeadlineRunner struct{ f *Fetcher }
 
-func (r noDeadlineRunner) run(ctx context.Context, op func(context.Context) error, _ func()) error {
-	r.f.inFlight.Add(1)
-	err := op(ctx)
-	r.f.inFlight.Add(-1)
-	return classify(ctx, ctx, 0, err)
+func (r noDeadlineRunner) run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, _ func()) error {
+	return pool.do(ctx, host, func() error {
+		r.f.inFlight.Add(1)
+		err := op(ctx)
+		r.f.inFlight.Add(-1)
+		return classify(ctx, ctx, 0, err)
+	})
 }
 
-// softTimeoutRunner is the soft-timeout mutant (asyncio.wait_for over a
-// thread): the caller stops waiting at the timeout, but op goes on in its
-// goroutine with no deadline until it ends by itself (or Close).
+// softTimeoutRunner is the soft-timeout mutant (asyncio.wait_for over
+// run_in_executor): the caller stops waiting at the timeout (counted from
+// submission, as wait_for does), but op goes on in its goroutine, holding
+// its pool worker, with no deadline until it ends by itself (or Close).
 type softTimeoutRunner struct {
 	f       *Fetcher
 	timeout time.Duration
 }
 
-func (r softTimeoutRunner) run(ctx context.Context, op func(context.Context) error, abandon func()) error {
+func (r softTimeoutRunner) run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, abandon func()) error {
 	opCtx := r.f.rootCtx // no deadline, not even the caller's
 	done := make(chan error, 1)
 	var mu sync.Mutex
 	left, finished := false, false
-	r.f.inFlight.Add(1)
-	r.f.goBackground(func() {
-		err := op(opCtx)
-		r.f.inFlight.Add(-1)
+	// Like OPAL's final fix, the in-flight guard keeps the source busy
+	// while the abandoned operation goes on: the flight is held until it ends.
+	unhold := holdFlight(ctx)
+	ok := r.f.goBackground(func() {
+		defer unhold()
+		err := pool.do(opCtx, host, func() error {
+			r.f.inFlight.Add(1)
+			err := op(opCtx)
+			r.f.inFlight.Add(-1)
+			return classify(opCtx, opCtx, 0, err)
+		})
 		mu.Lock()
 		finished = true
 		gone := left
@@ -81,6 +98,10 @@ func (r softTimeoutRunner) run(ctx context.Context, op func(context.Context) err
 		}
 		done <- err
 	})
+	if !ok {
+		unhold()
+		return errors.New("git operation not started: fetcher closed")
+	}
 	var timer <-chan time.Time
 	if r.timeout > 0 {
 		t := time.NewTimer(r.timeout)
@@ -98,22 +119,23 @@ func (r softTimeoutRunner) run(ctx context.Context, op func(context.Context) err
 	}
 	select {
 	case err := <-done:
-		return classify(ctx, opCtx, 0, err)
+		return err
 	case <-timer:
 		if !stopWaiting() {
-			return classify(ctx, opCtx, 0, <-done)
+			return <-done
 		}
 		return fmt.Errorf("%w: %w after %v (the operation goes on)", errHostFailure, errTimeout, r.timeout)
 	case <-ctx.Done():
 		if !stopWaiting() {
-			return classify(ctx, opCtx, 0, <-done)
+			return <-done
 		}
 		return fmt.Errorf("git operation abandoned: %w", ctx.Err())
 	}
 }
 
-// classify wraps op's error: a deadline of opCtx is a timeout, a refused or
-// unreachable connection a host failure (both feed the breaker). go-git's
+// classify wraps op's error: a deadline of opCtx is a timeout (a host
+// failure, fed to the breaker); a refused or reset connection is marked
+// errConnFailure. go-git's
 // plumbing.UnexpectedError does not unwrap, so the contexts are tested, not
 // the error chain.
 func classify(parent, opCtx context.Context, timeout time.Duration, err error) error {
@@ -127,7 +149,9 @@ func classify(parent, opCtx context.Context, timeout time.Duration, err error) e
 		return fmt.Errorf("%w: %w after %v", errHostFailure, errTimeout, timeout)
 	}
 	if isConnFailure(err) {
-		return fmt.Errorf("%w: %w", errHostFailure, err)
+		// Refused or reset connections fail fast by themselves: they do not
+		// open the breaker (which would delay recovery once the host is back).
+		return fmt.Errorf("%w: %w", errConnFailure, err)
 	}
 	return err
 }
@@ -138,7 +162,7 @@ func isConnFailure(err error) bool {
 		return true
 	}
 	s := err.Error()
-	for _, m := range []string{"connection refused", "connection reset", "no route to host", "i/o timeout", "no such host", "EOF"} {
+	for _, m := range []string{"connection refused", "connection reset", "no route to host", "i/o timeout", "no such host"} {
 		if strings.Contains(s, m) {
 			return true
 		}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -137,18 +138,45 @@ type source struct {
 	url     string
 	host    string
 	dir     string
-	deleted bool // set under Fetcher.mu when its last scope goes
+	deleted atomic.Bool  // set when its last scope goes
+	active  atomic.Int64 // git operations running on it now
 
 	flightMu sync.Mutex
-	flight   *flight // the operation running now, nil when idle
+	flight   *flight // the guarded operation running now, nil when idle
 }
 
-// flight is one git operation on a source.
+// flight is one guarded git operation on a source.
 type flight struct {
 	started time.Time
-	done    chan struct{}
-	ok      bool // set before done closes
 	cancel  context.CancelFunc
+	done    chan struct{} // closed when it ends
+	holds   int           // the caller plus operations outliving it; guarded by source.flightMu
+}
+
+// waitFlight waits for the source's running operation (if any) to end;
+// false if ctx ended first.
+func (s *source) waitFlight(ctx context.Context) bool {
+	s.flightMu.Lock()
+	fl := s.flight
+	s.flightMu.Unlock()
+	if fl == nil {
+		return true
+	}
+	select {
+	case <-fl.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// cancelFlight cancels the source's running operation, if any.
+func (s *source) cancelFlight() {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.flight != nil {
+		s.flight.cancel()
+	}
 }
 
 // scope status values.

@@ -69,10 +69,7 @@ func (r SettleResult) Check(name string) result.Check {
 			expl += "\n" + r.Detail
 		}
 	}
-	bud := formatBudget(r.Budget, r.Unit)
-	if r.Unit != "" && r.Unit != "bytes" {
-		bud += " " + r.Unit
-	}
+	bud := formatBudget(r.Budget, r.Unit) // with its unit
 	return result.Check{
 		Name: name, Measured: formatValue(r.Value, r.Unit, false), Budget: "<= " + bud,
 		Value: r.Value, Limit: r.Budget, Unit: u, Verdict: v, Explanation: expl, Series: r.Metric,

@@ -106,7 +106,13 @@ func Settle(ctx context.Context, read func(ctx context.Context) (float64, error)
 	}
 	r := SettleResult{Metric: opts.Metric, Unit: unit, Budget: opts.Budget, StableReads: opts.Stable}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	// The loop ends on its own timer; reads get a context whose deadline
+	// is a little later and is cancelled before it fires, so the
+	// context's timer never starts a goroutine (which would show up as a
+	// goroutine "leak" in the very count being settled).
+	end := time.NewTimer(opts.Timeout)
+	defer end.Stop()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+time.Second)
 	defer cancel()
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
@@ -139,6 +145,7 @@ func Settle(ctx context.Context, read func(ctx context.Context) (float64, error)
 		}
 		select {
 		case <-ctx.Done():
+		case <-end.C:
 		case <-tick.C:
 			continue
 		}
@@ -161,10 +168,7 @@ func Settle(ctx context.Context, read func(ctx context.Context) (float64, error)
 func (r SettleResult) String() string {
 	var b strings.Builder
 	val := formatValue(r.Value, r.Unit, false)
-	bud := formatBudget(r.Budget, r.Unit)
-	if r.Unit != "" && r.Unit != "bytes" {
-		bud += " " + r.Unit
-	}
+	bud := formatBudget(r.Budget, r.Unit) // with its unit
 	el := r.Elapsed.Round(time.Millisecond)
 	if r.OK {
 		fmt.Fprintf(&b, "settled %s: %s <= budget %s, stable for %d reads after %d reads in %v", r.Metric, val, bud, r.StableReads, r.Attempts, el)

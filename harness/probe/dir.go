@@ -18,7 +18,9 @@ type dirSource struct{ path string }
 // Dir measures bytes on disk under a directory (the apparent sizes of
 // regular files, symlinks not followed) and the number of files. A
 // directory that does not exist (yet, or any more) holds 0 bytes; files
-// that vanish during the walk are skipped.
+// that vanish during the walk are skipped. A directory that cannot be
+// read (permissions, a path component that is a file) makes disk_bytes
+// and disk_files unavailable, with the reason, rather than 0.
 func Dir(path string) (Source, error) {
 	if path == "" {
 		return nil, errors.New("probe: dir source: path is empty")
@@ -57,10 +59,17 @@ func (s *dirSource) Sample(ctx context.Context) (Sample, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Sample{}, fmt.Errorf("probe: %s: %w", s.Name(), err)
-	}
 	smp := newSample()
+	if cerr := ctx.Err(); cerr != nil {
+		return Sample{}, fmt.Errorf("probe: %s: %w", s.Name(), cerr)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		why := fmt.Sprintf("%s: %v", s.Name(), err)
+		smp.unavailable(Disk, why)
+		smp.unavailable(DiskFiles, why)
+		smp.Time = time.Now()
+		return smp, nil
+	}
 	smp.set(Disk, bytes, s.Name())
 	smp.set(DiskFiles, files, s.Name())
 	smp.Time = time.Now()

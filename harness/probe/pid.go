@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/shirou/gopsutil/v4/process"
 )
@@ -29,8 +32,17 @@ type pidSource struct {
 // PID measures another process through gopsutil: fds, RSS, threads and
 // CPU time (user+system), optionally summed over its descendants. Heap
 // and goroutines are reported unavailable: read them from the target's
-// stats endpoint (Combine with HTTPStats).
-func PID(pid int, opts PIDOptions) (Source, error) {
+// stats endpoint (Combine with HTTPStats). Options are optional:
+// PID(pid) is PID(pid, PIDOptions{}); at most one may be given. A zombie
+// (exited, not yet reaped) process counts as gone.
+func PID(pid int, opts ...PIDOptions) (Source, error) {
+	if len(opts) > 1 {
+		return nil, fmt.Errorf("probe: pid %d: %d option values, want at most 1", pid, len(opts))
+	}
+	var o PIDOptions
+	if len(opts) == 1 {
+		o = opts[0]
+	}
 	if pid <= 0 {
 		return nil, fmt.Errorf("probe: pid %d: want > 0", pid)
 	}
@@ -41,7 +53,7 @@ func PID(pid int, opts PIDOptions) (Source, error) {
 		}
 		return nil, fmt.Errorf("probe: pid %d: %w", pid, err)
 	}
-	return &pidSource{pid: int32(pid), opts: opts, p: p, name: "pid " + strconv.Itoa(pid)}, nil
+	return &pidSource{pid: int32(pid), opts: o, p: p, name: "pid " + strconv.Itoa(pid)}, nil
 }
 
 func (s *pidSource) Name() string { return s.name }
@@ -86,6 +98,13 @@ func (s *pidSource) Sample(ctx context.Context) (Sample, error) {
 			cpuErr = err
 		}
 	}
+	if fdErr == nil && fds == 0 {
+		// A live process always has some fd open; none means a zombie
+		// whose fd table is already gone.
+		if st, err := s.p.StatusWithContext(ctx); err == nil && len(st) > 0 && st[0] == process.Zombie {
+			return Sample{}, fmt.Errorf("probe: %s: zombie: %w", s.name, ErrProcessGone)
+		}
+	}
 	put := func(name string, v float64, err error) {
 		if err != nil {
 			smp.unavailable(name, fmt.Sprintf("%s: %v", s.name, err))
@@ -108,15 +127,54 @@ func (s *pidSource) Sample(ctx context.Context) (Sample, error) {
 	return smp, nil
 }
 
+// descendants lists every descendant of p. It reads the kernel's
+// /proc/<pid>/task/<tid>/children lists (cheap); where they do not exist
+// it falls back to gopsutil's scan of every /proc/<pid>/stat.
 func descendants(ctx context.Context, p *process.Process) []*process.Process {
 	var out []*process.Process
-	kids, err := p.ChildrenWithContext(ctx)
+	kids, err := childPIDs(p.Pid)
 	if err != nil {
-		return nil
+		ps, err := p.ChildrenWithContext(ctx)
+		if err != nil {
+			return nil
+		}
+		for _, k := range ps {
+			kids = append(kids, k.Pid)
+		}
 	}
-	for _, k := range kids {
+	for _, pid := range kids {
+		k, err := process.NewProcessWithContext(ctx, pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
 		out = append(out, k)
 		out = append(out, descendants(ctx, k)...)
 	}
 	return out
+}
+
+// childPIDs reads the children of every thread of pid from
+// /proc/<pid>/task/<tid>/children (Linux with CONFIG_PROC_CHILDREN).
+func childPIDs(pid int32) ([]int32, error) {
+	dir := "/proc/" + strconv.Itoa(int(pid)) + "/task"
+	tids, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("children of %d: %w", pid, err)
+	}
+	var out []int32
+	for i, tid := range tids {
+		b, err := os.ReadFile(dir + "/" + tid.Name() + "/children")
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && i == 0 {
+				return nil, fmt.Errorf("children of %d: %w", pid, err)
+			}
+			continue // the thread exited meanwhile
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.ParseInt(f, 10, 32); err == nil {
+				out = append(out, int32(c))
+			}
+		}
+	}
+	return out, nil
 }

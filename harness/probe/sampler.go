@@ -190,9 +190,15 @@ func (s *Sampler) SampleNow(ctx context.Context) (Sample, error) {
 	return smp, nil
 }
 
-// Mark records a marker now (kind: KindCycle, KindSettled, KindFaultOn ...).
-func (s *Sampler) Mark(label, kind string) {
-	m := Marker{Time: time.Now(), Label: label, Kind: kind}
+// Mark records a marker now. kind is KindCycle, KindEnd, KindSettled,
+// KindFaultOn, KindFaultOff or KindPhase; omitted, it is KindCycle, so
+// Mark("cycle 3") starts a cycle. Only the first kind given is used.
+func (s *Sampler) Mark(label string, kind ...string) {
+	k := KindCycle
+	if len(kind) > 0 && kind[0] != "" {
+		k = kind[0]
+	}
+	m := Marker{Time: time.Now(), Label: label, Kind: k}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.markers) >= s.opts.Capacity {
@@ -227,6 +233,12 @@ func (s *Sampler) WaitSamples(ctx context.Context, n int) error {
 		}
 	}
 }
+
+// Samples copies the buffered samples, oldest first.
+func (s *Sampler) Samples() []Sample { return s.Snapshot().Samples }
+
+// Markers copies the markers, oldest first.
+func (s *Sampler) Markers() []Marker { return s.Snapshot().Markers }
 
 // Snapshot copies the buffered samples and the markers.
 func (s *Sampler) Snapshot() Snapshot {

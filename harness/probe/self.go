@@ -25,8 +25,15 @@ type selfSource struct{ opts SelfOptions }
 // Self measures this process: fds and threads from /proc/self, RSS from
 // /proc/self/statm, heap in use (after GC unless SkipGC), goroutines, and
 // CPU time (user+system) from getrusage. The fd count excludes the
-// handle the probe itself holds open while counting.
-func Self(opts SelfOptions) Source { return &selfSource{opts: opts} }
+// handle the probe itself holds open while counting. Options are
+// optional: Self() is Self(SelfOptions{}); at most one may be given.
+func Self(opts ...SelfOptions) Source {
+	var o SelfOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	return &selfSource{opts: o}
+}
 
 func (s *selfSource) Name() string { return "self" }
 

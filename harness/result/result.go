@@ -114,38 +114,40 @@ type Seconds float64
 // Secs converts a duration.
 func Secs(d time.Duration) Seconds { return Seconds(d.Seconds()) }
 
-// Verdict of a scenario: fail if any check fails or errors, or the scenario errored;
-// pass if at least one check passed and none failed; skip if all skipped.
+// Verdict of a scenario: fail if any check failed (a verdict on the
+// target, even when the harness also hit an error later); error if the
+// scenario or a check errored; pass if at least one check passed; skip if
+// every check was skipped.
 func (s *Scenario) Verdict() Verdict {
-	if s.Error != "" {
-		return Error
-	}
-	passed := false
+	passed, errored := false, s.Error != ""
 	for _, c := range s.Checks {
 		switch c.Verdict {
 		case Fail:
 			return Fail
 		case Error:
-			return Error
+			errored = true
 		case Pass:
 			passed = true
 		}
 	}
-	if passed {
+	switch {
+	case errored:
+		return Error
+	case passed:
 		return Pass
 	}
 	return Skip
 }
 
-// Verdict of a run: the worst scenario verdict (error > fail > pass > skip).
+// Verdict of a run: the worst scenario verdict (fail > error > pass > skip).
 func (r *Run) Verdict() Verdict {
 	v := Skip
 	for _, s := range r.Scenarios {
 		switch sv := s.Verdict(); {
-		case sv == Error:
-			return Error
 		case sv == Fail:
-			v = Fail
+			return Fail
+		case sv == Error:
+			v = Error
 		case sv == Pass && v == Skip:
 			v = Pass
 		}

@@ -165,8 +165,14 @@ func (t *execTarget) start(ctx context.Context) error {
 	t.mu.Lock()
 	t.cmd, t.done = cmd, done
 	t.logs = append(t.logs, stdout.Name(), stderr.Name())
-	t.probe = newProbe(cmd.Process.Pid, t.client, t.dir, false)
+	if t.probe != nil {
+		closeProbe(t.probe)
+	}
+	t.probe, err = newProbe(cmd.Process.Pid, t.client, t.dir, "")
 	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
 
 	// Wait for /healthcheck, reporting the last error and the stderr tail.
 	deadline := time.Now().Add(t.ready)
@@ -267,6 +273,11 @@ func (t *execTarget) Restart(ctx context.Context, kill bool) error {
 func (t *execTarget) Close() error {
 	err := t.stop(false)
 	t.client.CloseIdleConnections()
+	t.mu.Lock()
+	if t.probe != nil {
+		closeProbe(t.probe)
+	}
+	t.mu.Unlock()
 	return errors.Join(err, os.RemoveAll(t.dir))
 }
 
@@ -306,3 +317,13 @@ func splitCommand(s string) ([]string, error) {
 	}
 	return args, nil
 }
+
+// Kill implements Killer.
+func (t *execTarget) Kill(context.Context) error {
+	err := t.stop(true)
+	t.client.CloseIdleConnections()
+	return err
+}
+
+// Start implements Killer.
+func (t *execTarget) Start(ctx context.Context) error { return t.start(ctx) }

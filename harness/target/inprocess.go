@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/fetcher"
@@ -63,7 +65,7 @@ func (f *InProcess) New(ctx context.Context, s Settings) (Target, error) {
 	if f.Tune != nil {
 		f.Tune(&cfg)
 	}
-	t := &inProcess{desc: f.Describe(), cfg: cfg, settings: s}
+	t := &inProcess{desc: f.Describe(), cfg: cfg, settings: s, label: nextLabel()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.RemoveAll(dir)
@@ -74,13 +76,16 @@ func (f *InProcess) New(ctx context.Context, s Settings) (Target, error) {
 	t.served = make(chan struct{})
 	go func() {
 		defer close(t.served)
-		_ = t.srv.Serve(ln)
+		t.do(context.Background(), func(context.Context) { _ = t.srv.Serve(ln) })
 	}()
 	if err := t.start(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
-	t.probe = newProbe(0, t.client, dir, true)
+	if t.probe, err = newProbe(0, t.client, dir, t.label); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -92,6 +97,7 @@ type inProcess struct {
 	srv      *http.Server
 	served   chan struct{}
 	probe    probe.Source
+	label    string // pprof label value of every goroutine of this target
 
 	mu sync.RWMutex
 	f  *fetcher.Fetcher
@@ -110,11 +116,21 @@ func (t *inProcess) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (t *inProcess) start(ctx context.Context) error {
-	f, err := fetcher.New(t.cfg)
+	var f *fetcher.Fetcher
+	var err error
+	// Started under the target's pprof label: every goroutine the fetcher
+	// starts inherits it, which is how the probe counts them exactly.
+	t.do(ctx, func(ctx context.Context) {
+		if f, err = fetcher.New(t.cfg); err == nil {
+			err = f.Boot(context.WithoutCancel(ctx))
+		}
+	})
 	if err != nil {
+		if f != nil {
+			_ = f.Close()
+		}
 		return fmt.Errorf("in-process target: %w", err)
 	}
-	f.Boot(context.WithoutCancel(ctx))
 	t.mu.Lock()
 	t.f, t.h = f, f.Handler()
 	t.mu.Unlock()
@@ -156,6 +172,9 @@ func (t *inProcess) Restart(ctx context.Context, kill bool) error {
 func (t *inProcess) Close() error {
 	errStop := t.stop()
 	t.client.CloseIdleConnections()
+	if t.probe != nil {
+		closeProbe(t.probe)
+	}
 	errSrv := t.srv.Close()
 	<-t.served
 	if errors.Is(errSrv, http.ErrServerClosed) {
@@ -163,4 +182,13 @@ func (t *inProcess) Close() error {
 	}
 	errRm := os.RemoveAll(t.cfg.BaseDir)
 	return errors.Join(errStop, errSrv, errRm)
+}
+
+var labels atomic.Int64
+
+func nextLabel() string { return fmt.Sprintf("t%d", labels.Add(1)) }
+
+// do runs fn with the target's pprof label set.
+func (t *inProcess) do(ctx context.Context, fn func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels(targetLabel, t.label), fn)
 }

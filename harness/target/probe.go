@@ -1,11 +1,96 @@
 package target
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
-// newProbe samples a target: this process when inProcess, else pid when
-// > 0; always the stats endpoint and the base dir's disk use when known.
-func newProbe(pid int, c *Client, baseDir string, inProcess bool) probe.Source {
-	return nil // TODO: wire probe sources when harness/probe lands
+// newProbe samples a target: the stats endpoint always; for an in-process
+// target (label set) this process, with goroutines counted exactly as
+// those labelled for the target; else the pid when > 0; and the
+// base dir's disk use when known. Later sources win where both measure a
+// metric, so a process measurement beats the endpoint's own claim.
+func newProbe(pid int, c *Client, baseDir string, label string) (probe.Source, error) {
+	stats, err := probe.HTTPStats(c.BaseURL+StatsPath, probe.HTTPOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("target probe: %w", err)
+	}
+	srcs := []probe.Source{stats}
+	switch {
+	case label != "":
+		srcs = append(srcs, probe.Self(probe.SelfOptions{}), labelledGoroutines{value: label})
+	case pid > 0:
+		p, err := probe.PID(pid, probe.PIDOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("target probe: %w", err)
+		}
+		srcs = append(srcs, p)
+	}
+	if baseDir != "" {
+		d, err := probe.Dir(baseDir)
+		if err != nil {
+			return nil, fmt.Errorf("target probe: %w", err)
+		}
+		srcs = append(srcs, d)
+	}
+	src, err := probe.Combine(srcs...)
+	if err != nil {
+		return nil, fmt.Errorf("target probe: %w", err)
+	}
+	return src, nil
+}
+
+// closeProbe releases a probe's idle connections.
+func closeProbe(p probe.Source) {
+	if c, ok := p.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// targetLabel is the pprof label key every goroutine of an in-process
+// target carries (inherited from the goroutines that start it), so its
+// goroutines can be told from the harness's and the testbed's.
+const targetLabel = "gitchaos_target"
+
+// labelledGoroutines counts the goroutines carrying targetLabel=value.
+type labelledGoroutines struct{ value string }
+
+func (l labelledGoroutines) Name() string { return "goroutines labelled " + targetLabel + "=" + l.value }
+
+func (l labelledGoroutines) Sample(context.Context) (probe.Sample, error) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return probe.Sample{}, fmt.Errorf("goroutine profile: %w", err)
+	}
+	n := countLabelled(buf.Bytes(), fmt.Sprintf("%q:%q", targetLabel, l.value))
+	return probe.Sample{Time: time.Now(), Values: map[string]float64{probe.Goroutines: float64(n)}}, nil
+}
+
+// countLabelled sums the counts of goroutine profile records (debug=1
+// format: "N @ pc..." then "# labels: {...}") whose labels hold want.
+func countLabelled(profile []byte, want string) int {
+	total, pending := 0, 0
+	for _, line := range strings.Split(string(profile), "\n") {
+		switch {
+		case strings.Contains(line, " @ "):
+			pending = 0
+			if n, err := strconv.Atoi(strings.TrimSpace(line[:strings.Index(line, " @ ")])); err == nil {
+				pending = n
+			}
+		case strings.HasPrefix(line, "# labels: "):
+			if strings.Contains(line, want) {
+				total += pending
+			}
+			pending = 0
+		}
+	}
+	return total
 }

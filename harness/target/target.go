@@ -91,3 +91,14 @@ type Factory interface {
 	// (false for a URL target, which is the same server every time).
 	Fresh() bool
 }
+
+// Killer is a process target the harness can SIGKILL and start again on
+// the same base dir as two separate steps (the crash-restart gate changes
+// the world between them).
+type Killer interface {
+	Target
+	// Kill sends SIGKILL and waits for the process to exit.
+	Kill(ctx context.Context) error
+	// Start starts the process again and waits until it is healthy.
+	Start(ctx context.Context) error
+}

@@ -51,7 +51,11 @@ func (f *URL) New(ctx context.Context, _ Settings) (Target, error) {
 	if _, err := c.Health(ctx); err != nil {
 		return nil, fmt.Errorf("url target: %w", err)
 	}
-	return &urlTarget{f: f, client: c, probe: newProbe(f.PID, c, "", false)}, nil
+	p, err := newProbe(f.PID, c, "", "")
+	if err != nil {
+		return nil, err
+	}
+	return &urlTarget{f: f, client: c, probe: p}, nil
 }
 
 type urlTarget struct {
@@ -69,4 +73,8 @@ func (t *urlTarget) InProcess() bool     { return false }
 func (t *urlTarget) Restart(context.Context, bool) error {
 	return fmt.Errorf("restart %s: %w (the harness did not start it)", t.f.BaseURL, ErrUnsupported)
 }
-func (t *urlTarget) Close() error { t.client.CloseIdleConnections(); return nil }
+func (t *urlTarget) Close() error {
+	t.client.CloseIdleConnections()
+	closeProbe(t.probe)
+	return nil
+}

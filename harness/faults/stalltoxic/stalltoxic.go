@@ -21,9 +21,15 @@ import (
 // TypeName is the toxic type to pass to toxiproxy's API.
 const TypeName = "stall"
 
-// flushTimeout bounds how long removing the toxic waits to hand the held
-// bytes on when nobody reads them any more (the connection is gone).
-const flushTimeout = 2 * time.Second
+// flushTimeout bounds how long removing the toxic waits to hand a held
+// chunk on. The reader behind the toxic is a goroutine copying into the
+// client's socket, which the stall has left empty: a live connection takes
+// a chunk at once, so a wait this long means the connection is gone.
+const flushTimeout = 250 * time.Millisecond
+
+// discardTimeout bounds how long removal on a dead connection drains the
+// data still arriving from the upstream before it closes the link.
+const discardTimeout = 2 * time.Second
 
 var registerOnce sync.Once
 
@@ -85,16 +91,75 @@ func (t *Toxic) Pipe(stub *toxics.ToxicStub) {
 	}
 }
 
-// Cleanup implements toxics.CleanupToxic: on removal, deliver the held bytes
-// so the stream continues intact behind the stall point.
+// Removal timings (see Cleanup).
+const (
+	// quietWindow is how long removal waits for more data behind the held
+	// chunk before it calls the connection live and idle.
+	quietWindow = 100 * time.Millisecond
+	// pumpLimit bounds how long removal forwards data itself before it
+	// leaves a live, streaming connection to toxiproxy.
+	pumpLimit = time.Second
+)
+
+// Cleanup implements toxics.CleanupToxic. It delivers the held bytes and
+// whatever arrives behind them until the input has been quiet for
+// quietWindow (or pumpLimit passed): on a live connection the stream thus
+// continues intact behind the stall point, and toxiproxy splices the toxic
+// out. A write to a dead connection only fails on the write after the one
+// that hit the closed socket, which is why Cleanup keeps forwarding for a
+// moment instead of handing over at once: when nobody takes a chunk within
+// flushTimeout, the connection is gone, and Cleanup drains what the
+// upstream still sends until its end (or discardTimeout) and closes the
+// link. Left to toxiproxy, that case waits 5 s per queued chunk and leaves
+// the goroutines in front of the toxic blocked.
 func (t *Toxic) Cleanup(stub *toxics.ToxicStub) {
 	st, ok := stub.State.(*state)
-	if !ok || st.held == nil {
-		return
+	if ok && st.held != nil {
+		held := st.held
+		st.held = nil
+		if err := stub.WriteOutput(held, flushTimeout); err != nil {
+			discard(stub)
+			return
+		}
 	}
-	held := st.held
-	st.held = nil
-	// An error means nobody reads the link any more (the connection closed);
-	// the held bytes have nowhere to go then.
-	_ = stub.WriteOutput(held, flushTimeout)
+	quiet := time.NewTimer(quietWindow)
+	defer quiet.Stop()
+	limit := time.NewTimer(pumpLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case c := <-stub.Input:
+			if c == nil { // the upstream ended: pass the end on, as Pipe does
+				stub.Close()
+				return
+			}
+			if err := stub.WriteOutput(c, flushTimeout); err != nil {
+				discard(stub)
+				return
+			}
+			quiet.Reset(quietWindow)
+		case <-quiet.C:
+			return // live and idle: toxiproxy splices the toxic out
+		case <-limit.C:
+			return // live and streaming: toxiproxy splices it out on the fly
+		}
+	}
+}
+
+// discard drops the input until it ends (or discardTimeout) and closes the
+// stub, which closes the client side of the link.
+func discard(stub *toxics.ToxicStub) {
+	defer stub.Close()
+	deadline := time.NewTimer(discardTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case c := <-stub.Input:
+			if c == nil {
+				return
+			}
+		case <-deadline.C:
+			return
+		}
+	}
 }

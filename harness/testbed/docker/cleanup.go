@@ -21,10 +21,11 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 
 func clientPingOptions() client.PingOptions { return client.PingOptions{} }
 
-// Sweep removes every gitchaos container and network (label gitchaos=1)
-// created more than olderThan ago, whatever run made it: what a killed
-// earlier run (kill -9, a crashed test binary) left behind. New calls it
-// with SweepAge. It returns how many objects it removed.
+// Sweep removes gitchaos containers and networks (label gitchaos=1) created
+// more than olderThan ago, whatever run made it, except those whose
+// creating process still runs on this machine: what a killed earlier run
+// (kill -9, a crashed test binary) left behind. New calls it with SweepAge.
+// It returns how many objects it removed.
 func Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	cli, err := Client(ctx)
 	if err != nil {
@@ -34,8 +35,19 @@ func Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 	return sweep(ctx, cli, olderThan)
 }
 
+// SweepAll removes every gitchaos container and network, including those
+// of runs still going (`gitchaos testbed sweep --force`).
+func SweepAll(ctx context.Context) (int, error) {
+	cli, err := Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	return removeLabelled(ctx, cli, LabelApp+"=1", 0, false)
+}
+
 func sweep(ctx context.Context, cli *testcontainers.DockerClient, olderThan time.Duration) (int, error) {
-	return removeLabelled(ctx, cli, LabelApp+"=1", olderThan)
+	return removeLabelled(ctx, cli, LabelApp+"=1", olderThan, true)
 }
 
 // Leftovers lists the names of containers and networks carrying the label
@@ -77,9 +89,34 @@ func createdBefore(labels map[string]string, fallback time.Time, cutoff time.Tim
 	return created.Before(cutoff)
 }
 
+// hostname is this machine's name, for LabelHost ("" if unknown).
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// ownerAlive reports whether the labels name a process that still runs on
+// this machine. Signal 0 probes without signalling; EPERM means the
+// process exists but belongs to someone else.
+func ownerAlive(labels map[string]string) bool {
+	pid, err := strconv.Atoi(labels[LabelPID])
+	if err != nil || pid <= 0 || labels[LabelHost] == "" || labels[LabelHost] != hostname() {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // removeLabelled force-removes containers, then networks, matching the
-// label filter and older than olderThan (0: all).
-func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label string, olderThan time.Duration) (int, error) {
+// label filter and older than olderThan (0: any age); with spareLive it
+// skips objects whose owner process is alive.
+func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label string, olderThan time.Duration, spareLive bool) (int, error) {
 	cutoff := time.Now().Add(-olderThan)
 	if olderThan <= 0 {
 		cutoff = time.Now().Add(time.Hour) // everything
@@ -92,7 +129,7 @@ func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label
 		return 0, fmt.Errorf("docker: list containers %s: %w", label, err)
 	}
 	for _, c := range cs.Items {
-		if !createdBefore(c.Labels, time.Unix(c.Created, 0), cutoff) {
+		if !createdBefore(c.Labels, time.Unix(c.Created, 0), cutoff) || (spareLive && ownerAlive(c.Labels)) {
 			continue
 		}
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
@@ -106,7 +143,7 @@ func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label
 		return removed, errors.Join(append(errs, fmt.Errorf("docker: list networks %s: %w", label, err))...)
 	}
 	for _, n := range ns.Items {
-		if !createdBefore(n.Labels, time.Time(n.Created), cutoff) {
+		if !createdBefore(n.Labels, time.Time(n.Created), cutoff) || (spareLive && ownerAlive(n.Labels)) {
 			continue
 		}
 		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isGone(err) {

@@ -8,10 +8,13 @@
 //
 // Cleanup: Ryuk cannot run without a registry, so this package disables it
 // and cleans up itself. Every container and network carries the labels
-// gitchaos=1, gitchaos.run=<run id> and gitchaos.created=<unix seconds>;
-// Close removes them (idempotent); New first sweeps leftovers of killed
-// earlier runs (Sweep, older than a minute); CloseAll / CloseOnSignal close
-// every live testbed of the process on SIGINT/SIGTERM.
+// gitchaos=1, gitchaos.run=<run id>, gitchaos.created=<unix seconds>,
+// gitchaos.pid and gitchaos.host; Close removes them (idempotent, also
+// after a start cut short by Ctrl-C); New first sweeps leftovers of killed
+// earlier runs (Sweep: older than a minute and their process gone);
+// CloseAll / CloseOnSignal close every live testbed of the process on
+// SIGINT/SIGTERM. Images are a cache shared by runs (package dockerimg)
+// and stay.
 package docker
 
 import (
@@ -23,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +34,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -44,6 +49,8 @@ const (
 	LabelApp     = dockerimg.LabelApp // "1"
 	LabelRun     = "gitchaos.run"     // the run id
 	LabelCreated = "gitchaos.created" // creation time, unix seconds
+	LabelPID     = "gitchaos.pid"     // process id of the creating process
+	LabelHost    = "gitchaos.host"    // hostname of the machine it runs on
 )
 
 // Ports inside the containers.
@@ -55,7 +62,10 @@ const (
 )
 
 // SweepAge is how old leftovers must be before New's sweep removes them, so
-// that a concurrent run (another test process) is never swept.
+// that a concurrent run (another test process) is never swept. Objects whose
+// creating process still runs on this machine (labels gitchaos.pid and
+// gitchaos.host) are never swept, whatever their age: a long
+// `gitchaos testbed up --docker` survives other runs' sweeps.
 const SweepAge = time.Minute
 
 // ErrNoEngine is wrapped by New's error when no Docker engine answers.
@@ -75,9 +85,15 @@ type Testbed struct {
 	refs    dockerimg.Refs
 	started time.Duration
 
+	aborted bool // start failed: Close waits for abandoned creations
+
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// abortSettle is how long Close keeps sweeping after a failed start for
+// containers whose creation request was abandoned but still completes.
+const abortSettle = time.Second
 
 var _ testbed.Testbed = (*Testbed)(nil)
 
@@ -101,7 +117,17 @@ func setEnv() {
 				os.Setenv(k, v)
 			}
 		}
+		// testcontainers logs every container step to stderr: route it to
+		// slog at debug level instead.
+		tclog.SetDefault(debugLogger{})
 	})
+}
+
+// debugLogger passes testcontainers' log lines to slog.Default at debug level.
+type debugLogger struct{}
+
+func (debugLogger) Printf(format string, v ...any) {
+	slog.Debug("testcontainers: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // Client returns a docker client (API version negotiated) or an error
@@ -146,22 +172,22 @@ func New(ctx context.Context, opts testbed.Options) (testbed.Testbed, error) {
 // NewWithOptions is New with docker-specific settings.
 func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*Testbed, error) {
 	start := time.Now()
-	if opts.Hosts == 0 {
-		opts.Hosts = 1
-	}
-	if opts.Hosts < 0 || opts.Hosts > MaxHosts {
-		return nil, fmt.Errorf("docker testbed: Options.Hosts = %d, want 1..%d", opts.Hosts, MaxHosts)
-	}
-	if opts.Repos < 0 {
-		return nil, fmt.Errorf("docker testbed: Options.Repos = %d, want >= 0", opts.Repos)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("docker testbed: %w", err)
 	}
 	if opts.Engine != "" && opts.Engine != gitserver.EngineGoGit {
 		return nil, fmt.Errorf("docker testbed: Options.Engine = %q: the docker image serves only %q", opts.Engine, gitserver.EngineGoGit)
 	}
-	if opts.Spec == (repogen.Spec{}) {
+	if opts.Hosts == 0 {
+		opts.Hosts = 1
+	}
+	if opts.Spec.IsZero() {
 		opts.Spec = repogen.DefaultSpec()
 	}
 	log := dopts.Logger
+	if log == nil {
+		log = opts.Logger
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -175,7 +201,9 @@ func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*
 	} else if n > 0 {
 		log.Info("docker testbed: swept leftovers of earlier runs", "removed", n)
 	}
+	imgStart := time.Now()
 	refs, err := dockerimg.Ensure(ctx, dockerimg.Options{Client: cli.Client, Logger: log})
+	imgTook := time.Since(imgStart)
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("docker testbed: images: %w", err)
@@ -184,13 +212,14 @@ func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*
 	tb := &Testbed{runID: newRunID(), log: log, docker: cli, refs: refs}
 	register(tb)
 	if err := tb.start(ctx, opts); err != nil {
+		tb.aborted = true
 		if cerr := tb.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup after failed start: %w", cerr))
 		}
 		return nil, err
 	}
 	tb.started = time.Since(start)
-	log.Info("docker testbed: up", "run", tb.runID, "hosts", opts.Hosts, "repos", opts.Repos, "took", tb.started)
+	log.Info("docker testbed: up", "run", tb.runID, "hosts", opts.Hosts, "repos", opts.Repos, "took", tb.started, "images", imgTook)
 	return tb, nil
 }
 
@@ -208,6 +237,8 @@ func (tb *Testbed) labels() map[string]string {
 		LabelApp:     "1",
 		LabelRun:     tb.runID,
 		LabelCreated: strconv.FormatInt(time.Now().Unix(), 10),
+		LabelPID:     strconv.Itoa(os.Getpid()),
+		LabelHost:    hostname(),
 	}
 }
 
@@ -234,7 +265,7 @@ func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
 	// Git servers and toxiproxy start concurrently.
 	names := make([]string, opts.Hosts)
 	for i := range names {
-		names[i] = "h" + strconv.Itoa(i)
+		names[i] = testbed.HostName(i)
 	}
 	tb.servers = make([]testcontainers.Container, opts.Hosts)
 	errs := make([]error, opts.Hosts+1)
@@ -287,22 +318,19 @@ func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
 		errs[i] = nil
 	}
 	for i, h := range tb.hosts {
-		wg.Go(func() { errs[i] = seedRepos(ctx, h, opts) })
+		wg.Go(func() { errs[i] = seedRepos(ctx, i, h, opts) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// RepoName is the name of the i-th seeded repo.
-func RepoName(i int) string { return fmt.Sprintf("r%03d", i) }
-
-// RepoSeed is the seed of the i-th seeded repo of a testbed seeded with seed.
-func RepoSeed(seed int64, i int) int64 { return seed + int64(i) }
-
-func seedRepos(ctx context.Context, h *testbed.Host, opts testbed.Options) error {
+// seedRepos creates the host's seeded repos through its admin API, with the
+// names and seeds the local testbed uses (testbed.RepoName, testbed.RepoSeed),
+// so both kinds serve the same commits for the same options.
+func seedRepos(ctx context.Context, hostIndex int, h *testbed.Host, opts testbed.Options) error {
 	for i := range opts.Repos {
-		if _, err := h.Admin.CreateRepo(ctx, gitserver.CreateRepoRequest{Name: RepoName(i), Seed: RepoSeed(opts.Seed, i), Spec: opts.Spec}); err != nil {
-			return fmt.Errorf("docker testbed: seed %s/%s: %w", h.Name, RepoName(i), err)
+		if _, err := h.CreateRepo(ctx, testbed.RepoName(i), testbed.RepoSeed(opts.Seed, hostIndex, i), opts.Spec); err != nil {
+			return fmt.Errorf("docker testbed: seed: %w", err)
 		}
 	}
 	return nil
@@ -401,6 +429,19 @@ func (tb *Testbed) Close() error {
 		var errs []error
 		var mu sync.Mutex
 		var wg sync.WaitGroup
+		// Undo faults first: a flap runs a goroutine in this process, which
+		// must stop before its proxy goes away. The servers are removed
+		// next, so their state matters no more: a short bound suffices.
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		for _, h := range tb.hosts {
+			wg.Go(func() {
+				if err := h.Recover(rctx); err != nil {
+					tb.log.Debug("docker testbed: recover before close", "host", h.Name, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		rcancel()
 		all := append([]testcontainers.Container{tb.proxy}, tb.servers...)
 		for _, c := range all {
 			if c == nil {
@@ -416,14 +457,27 @@ func (tb *Testbed) Close() error {
 			})
 		}
 		wg.Wait()
-		if tb.net != nil {
-			if err := tb.net.Remove(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("docker testbed: remove network: %w", err))
-			}
+		// The network, and any container whose creation was cut short
+		// (Ctrl-C during start) so that no handle of it reached us: both
+		// carry this run's label. Containers go first, then networks.
+		//
+		// After a start cut short, the engine may still be creating a
+		// container whose request was abandoned: keep sweeping the run's
+		// label until a pass finds nothing after abortSettle.
+		settle := time.Now()
+		if tb.aborted {
+			settle = settle.Add(abortSettle)
 		}
-		// Belt and braces: anything else carrying this run's label.
-		if _, err := removeLabelled(ctx, tb.docker, LabelRun+"="+tb.runID, 0); err != nil {
-			errs = append(errs, err)
+		for {
+			n, err := removeLabelled(ctx, tb.docker, LabelRun+"="+tb.runID, 0, false)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if (n == 0 && time.Now().After(settle)) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // re-list interval, bounded by settle and ctx
 		}
 		if err := tb.docker.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("docker testbed: close docker client: %w", err))

@@ -71,6 +71,12 @@ func (s *Server) Client() *toxiclient.Client { return s.client }
 func (s *Server) Close() error {
 	// ApiServer.Shutdown would stop only the API: the proxies live in the
 	// collection and keep their listeners until it is cleared (DESIGN.md).
+	// Remove every toxic first: stopping a proxy closes its connections
+	// but leaves toxics that hold their goroutine (a stall, a blackhole)
+	// running, and nothing would ever interrupt them afterwards.
+	for _, p := range s.api.Collection.Proxies() {
+		p.Toxics.ResetToxics(context.Background())
+	}
 	var errs []error
 	if err := s.api.Collection.Clear(); err != nil {
 		errs = append(errs, fmt.Errorf("toxiembed: clear proxies: %w", err))

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
+)
+
+// runFault runs `gitchaos fault args...` and returns exit code and output.
+func runFault(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cmdFault(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// toxiFixture is an in-process toxiproxy with proxies h0 and h1 in front of
+// a listener that accepts and holds connections.
+func toxiFixture(t *testing.T) *toxiembed.Server {
+	t.Helper()
+	srv, err := toxiembed.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	for _, h := range []string{"h0", "h1"} {
+		if _, err := srv.Client().CreateProxy(h, "127.0.0.1:0", up.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv
+}
+
+func listJSON(t *testing.T, args ...string) FaultListing {
+	t.Helper()
+	code, out, errs := runFault(t, append([]string{"list", "--json"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("fault list: exit %d: %s", code, errs)
+	}
+	var l FaultListing
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("fault list --json printed %q: %v", out, err)
+	}
+	return l
+}
+
+func hostOf(t *testing.T, l FaultListing, name string) HostFaults {
+	t.Helper()
+	for _, h := range l.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	t.Fatalf("listing has no host %s: %+v", name, l)
+	return HostFaults{}
+}
+
+func TestFaultAddListRm(t *testing.T) {
+	srv := toxiFixture(t)
+	tx := "--toxiproxy=" + srv.URL
+
+	l := listJSON(t, tx)
+	if len(l.Hosts) != 2 || len(hostOf(t, l, "h0").Toxics) != 0 || !hostOf(t, l, "h0").Enabled {
+		t.Fatalf("fresh listing = %+v, want h0 and h1 enabled without toxics", l)
+	}
+
+	// Flags after the fault name are accepted too.
+	if code, out, errs := runFault(t, "add", tx, "blackhole", "--host", "h0"); code != exitOK || !strings.Contains(out, "h0: blackhole") {
+		t.Fatalf("add blackhole: exit %d, out %q, err %q", code, out, errs)
+	}
+	if code, _, errs := runFault(t, "add", tx, "--host", "h1", "latency:latency=150ms"); code != exitOK {
+		t.Fatalf("add latency: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runFault(t, "add", tx, "--host", "h1", "offline"); code != exitOK {
+		t.Fatalf("add offline: exit %d: %s", code, errs)
+	}
+	l = listJSON(t, tx)
+	if h0 := hostOf(t, l, "h0"); len(h0.Toxics) != 2 || !strings.Contains(strings.Join(h0.Toxics, " "), "timeout") {
+		t.Fatalf("h0 after blackhole = %+v, want two timeout toxics", h0)
+	}
+	if h1 := hostOf(t, l, "h1"); h1.Enabled || !strings.Contains(strings.Join(h1.Toxics, " "), "latency=150") {
+		t.Fatalf("h1 after latency+offline = %+v, want disabled with a 150ms latency toxic", h1)
+	}
+	// The table names the state.
+	if code, out, _ := runFault(t, "list", tx); code != exitOK || !strings.Contains(out, "DISABLED") || !strings.Contains(out, "gitchaos_blackhole_") {
+		t.Fatalf("fault list table: exit %d:\n%s", code, out)
+	}
+
+	if code, _, errs := runFault(t, "rm", tx, "--host", "h0", "blackhole"); code != exitOK {
+		t.Fatalf("rm blackhole: exit %d: %s", code, errs)
+	}
+	if h0 := hostOf(t, listJSON(t, tx), "h0"); len(h0.Toxics) != 0 {
+		t.Fatalf("h0 after rm blackhole = %+v, want no toxics", h0)
+	}
+	if code, _, errs := runFault(t, "rm", tx, "--all"); code != exitOK {
+		t.Fatalf("rm --all: exit %d: %s", code, errs)
+	}
+	if h1 := hostOf(t, listJSON(t, tx), "h1"); !h1.Enabled || len(h1.Toxics) != 0 {
+		t.Fatalf("h1 after rm --all = %+v, want enabled without toxics", h1)
+	}
+}
+
+func TestFaultErrors(t *testing.T) {
+	srv := toxiFixture(t)
+	tx := "--toxiproxy=" + srv.URL
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "usage"},
+		{[]string{"frob"}, exitUsage, `unknown subcommand "frob"`},
+		{[]string{"add", tx, "blackhole"}, exitUsage, "--host"},
+		{[]string{"add", tx, "--host", "h0", "meteor"}, exitUsage, `unknown fault "meteor"`},
+		{[]string{"add", tx, "--host", "h0", "latency:latency=soon"}, exitUsage, "not a duration"},
+		{[]string{"add", tx, "--host", "h9", "blackhole"}, exitFail, `no proxy "h9"`},
+		{[]string{"add", tx, "--host", "h0", "--repo", "r000", "hang"}, exitUsage, `no admin URL for host "h0"`},
+		{[]string{"add", tx, "--admin", "h0", "--host", "h0", "--repo", "r000", "hang"}, exitUsage, "HOST=URL"},
+		{[]string{"add", "--toxiproxy=localhost:8474", "--host", "h0", "blackhole"}, exitUsage, "want http://"},
+		{[]string{"rm", tx}, exitUsage, "--host"},
+		{[]string{"rm", tx, "--all", "--host", "h0"}, exitUsage, "--all takes no"},
+		{[]string{"list", "--toxiproxy=http://127.0.0.1:1"}, exitFail, "is the testbed or compose stack running"},
+		{[]string{"list", tx, "--testbed", "/nonexistent/tb.json"}, exitUsage, "--testbed"},
+	} {
+		code, _, errs := runFault(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("fault %q: exit %d, stderr %q; want exit %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+	// Nothing was changed by the failed commands.
+	for _, h := range listJSON(t, tx).Hosts {
+		if !h.Enabled || len(h.Toxics) != 0 {
+			t.Errorf("host %+v changed by failed commands", h)
+		}
+	}
+}
+
+func TestParseRepoFault(t *testing.T) {
+	for in, want := range map[string]gitserver.Fault{
+		"hang":                          {Mode: gitserver.FaultHang},
+		"http500:count=2":               {Mode: gitserver.FaultHTTP500, Count: 2},
+		"slow:bytes_per_sec=512":        {Mode: gitserver.FaultSlow, BytesPerSec: 512},
+		"slow:bytes_per_sec=1,count=3 ": {Mode: gitserver.FaultSlow, BytesPerSec: 1, Count: 3},
+	} {
+		got, err := parseRepoFault(in)
+		if err != nil || got != want {
+			t.Errorf("parseRepoFault(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"explode":                  "unknown repo fault mode",
+		"slow":                     "bytes_per_sec=N",
+		"hang:bytes_per_sec=3":     "only to slow",
+		"gone:count=-1":            "N >= 0",
+		"auth:colour=red":          "unknown key",
+		"http500:count":            "key=N",
+		"slow:bytes_per_sec=lots,": "key=N",
+	} {
+		if _, err := parseRepoFault(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseRepoFault(%q) error = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestFaultTestbedFile(t *testing.T) {
+	srv := toxiFixture(t)
+	d := Description{Kind: "docker", Toxiproxy: srv.URL, Hosts: []HostDescription{{Name: "h0", AdminURL: "http://127.0.0.1:1"}}}
+	data, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "tb.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The toxiproxy URL comes from the file.
+	if code, _, errs := runFault(t, "add", "--testbed", file, "--host", "h1", "reset"); code != exitOK {
+		t.Fatalf("add via --testbed: exit %d: %s", code, errs)
+	}
+	if h1 := hostOf(t, listJSON(t, "--toxiproxy="+srv.URL), "h1"); len(h1.Toxics) == 0 {
+		t.Fatalf("h1 = %+v, want the reset toxic added through the file's toxiproxy URL", h1)
+	}
+	// So do the admin URLs (this one refuses connections).
+	code, _, errs := runFault(t, "add", "--testbed", file, "--host", "h0", "--repo", "r000", "gone")
+	if code != exitFail || !strings.Contains(errs, "h0/r000") {
+		t.Fatalf("repo fault via --testbed admin URL: exit %d, %q; want exit 1 naming h0/r000", code, errs)
+	}
+	// The shipped compose description parses.
+	if _, err := (&faultFlags{testbed: "../../fixtures/docker/compose-testbed.json", admins: adminFlag{}}).target(); err != nil {
+		t.Fatalf("fixtures/docker/compose-testbed.json: %v", err)
+	}
+}
+
+func TestFaultCatalog(t *testing.T) {
+	code, out, _ := runFault(t, "catalog")
+	for _, want := range []string{"blackhole", "offline", "stall", "flap", "http500", "bytes_per_sec"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("fault catalog: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+}
+
+// TestFaultAddFlapRunsUntilInterrupted checks that `fault add flap` keeps
+// the schedule running in the foreground and recovers the proxy when
+// interrupted.
+func TestFaultAddFlapRunsUntilInterrupted(t *testing.T) {
+	srv := toxiFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb syncBuffer
+	go func() {
+		done <- cmdFault(ctx, []string{"add", "--toxiproxy=" + srv.URL, "--host", "h0", "flap:up=20ms,down=20ms"}, &out, &errb)
+	}()
+	// The schedule toggles the proxy: wait until it has been seen disabled.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := srv.Client().Proxy("h0")
+		if err == nil && !p.Enabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("proxy h0 never seen disabled while flapping (last err %v); stderr %q", err, errb.String())
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("fault add flap returned %d before the interrupt", code)
+	default:
+	}
+	cancel()
+	if code := <-done; code != exitOK || !strings.Contains(out.String(), "h0: recovered") {
+		t.Fatalf("fault add flap after interrupt: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+	p, err := srv.Client().Proxy("h0")
+	if err != nil || !p.Enabled {
+		t.Fatalf("proxy h0 after the flap was interrupted: %+v, %v; want enabled", p, err)
+	}
+}

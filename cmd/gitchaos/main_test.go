@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain lets the test binary act as the gitchaos binary (for targets
+// the CLI starts as processes, e.g. "gitchaos reffetcher").
+func TestMain(m *testing.M) {
+	if os.Getenv("GITCHAOS_TEST_AS_MAIN") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*BandwidthToxic).Pipe"),
+	)
+}
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	suite := filepath.Join(t.TempDir(), "suite.yaml")
+	if err := os.WriteFile(suite, []byte("scenarios:\n  - name: churn\n    params: {cyclez: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nope"}, `unknown command "nope"`},
+		{[]string{"gate", "--only", "bogus"}, `unknown scenario "bogus"`},
+		{[]string{"gate", "--mutant", "bogus"}, `--mutant "bogus": unknown mutant`},
+		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-cmd", "x {addr}"}, "exclusive"},
+		{[]string{"gate", "--target-pid", "12"}, "needs --target"},
+		{[]string{"gate", "--mutant", "fd-leak-on-delete", "--target", "http://127.0.0.1:1"}, "cannot apply"},
+		{[]string{"gate", "--target-cmd", "reffetcher --base-dir {base_dir}"}, "neither {addr} nor {port}"},
+		{[]string{"gate", "--target-cmd", "/no/such/binary {addr}"}, "/no/such/binary"},
+		{[]string{"gate", "--testbed", "cloud"}, `--testbed "cloud"`},
+		{[]string{"gate", "--max-workers", "0"}, "max workers 0"},
+		{[]string{"gate", "--scopes", "-1"}, "--scopes -1"},
+		{[]string{"gate", "-f", suite}, `line 3: unknown key "cyclez"`},
+		{[]string{"gate", "-f", "/no/such/suite.yaml"}, "no such file"},
+		{[]string{"gate", "extra"}, `unexpected argument "extra"`},
+		{[]string{"gate", "--bogus-flag"}, "bogus-flag"},
+		{[]string{"matrix", "--mutants", "bogus"}, "unknown mutant"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q does not contain %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestGatePassesAndPrintsTable(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "gate", "--only", "churn", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"SCENARIO", "MEASURED", "BUDGET", "caches drain to zero after delete", "PASS"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, f := range []string{"report.json", "report.html", "report.md", "report.xml"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("--out: %v", err)
+		}
+	}
+}
+
+func TestGateFailsOnMutantExit1(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "gate", "--only", "churn", "--mutant", "fd-leak-on-delete")
+	if code != exitFail {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "FAIL") || !strings.Contains(stdout, "fds flat across churn cycles") {
+		t.Errorf("table does not show the failing fd gate:\n%s", stdout)
+	}
+}
+
+func TestGateAgainstTargetCmd(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITCHAOS_TEST_AS_MAIN", "1")
+	tmpl := "'" + exe + "' reffetcher --listen {addr} --base-dir {base_dir}"
+	code, stdout, stderr := runCLI(t, "gate", "--only", "churn,crash-restart", "--target-cmd", tmpl)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "SKIP") {
+		t.Errorf("a check was skipped against a process target:\n%s", stdout)
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+	"github.com/gitchaos/gitchaos/harness/testbed/docker"
+	"github.com/gitchaos/gitchaos/scenarios"
+)
+
+// listFlag is a repeatable, comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// suiteFlags are the flags shared by gate, matrix and soak.
+type suiteFlags struct {
+	scopes     int
+	seed       int64
+	only       listFlag
+	mutants    listFlag
+	targetURL  string
+	targetPID  int
+	targetCmd  string
+	token      string
+	gitTimeout time.Duration
+	maxWorkers int
+	syncConc   int
+	shards     int
+	out        string
+	file       string
+	testbed    string
+	verbose    bool
+	timeout    time.Duration
+}
+
+func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
+	d := scenarios.DefaultSettings()
+	fs.IntVar(&f.scopes, "scopes", 0, "override the scope count of every scenario that has one (0: scenario defaults)")
+	fs.Int64Var(&f.seed, "seed", 1, "seed: the same seed replays the same run")
+	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(scenarios.Names(), ","))
+	fs.StringVar(&f.out, "out", "", "write report.json, report.html, report.md and report.xml (JUnit) into this dir")
+	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
+	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")
+	fs.BoolVar(&f.verbose, "v", false, "log harness progress to stderr")
+	fs.DurationVar(&f.timeout, "scenario-timeout", 3*time.Minute, "give up on a scenario after this long")
+	fs.DurationVar(&f.gitTimeout, "git-timeout", d.GitTimeout, "target setting: per-operation git timeout (stated for --target, applied otherwise)")
+	fs.IntVar(&f.maxWorkers, "max-workers", d.MaxWorkers, "target setting: git worker pool size")
+	fs.IntVar(&f.syncConc, "sync-concurrency", d.SyncConcurrency, "target setting: scopes synced at once")
+	fs.IntVar(&f.shards, "shards", d.Shards, "target setting: clone shards per source")
+	if withTarget {
+		fs.Var(&f.mutants, "mutant", "switch a historical bug back on in the reference fetcher (repeatable or comma-separated)")
+		fs.StringVar(&f.targetURL, "target", "", "drive a running server at this URL instead of the in-process reference fetcher")
+		fs.IntVar(&f.targetPID, "target-pid", 0, "with --target: the server's pid, for fds, RSS and threads")
+		fs.StringVar(&f.targetCmd, "target-cmd", "", "start the target as a process: command template with {addr}, {port}, {base_dir}")
+		fs.StringVar(&f.token, "target-token", "", "bearer token for the target's API")
+	}
+}
+
+func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// options turns flags into suite options. visited names the flags set on
+// the command line (they win over a suite file).
+func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenarios.Options, error) {
+	var opts scenarios.Options
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	opts.Seed = f.seed
+	opts.Scopes = f.scopes
+	opts.Timeout = f.timeout
+	if f.scopes < 0 {
+		return opts, usagef("--scopes %d: must be >= 0", f.scopes)
+	}
+	settings := scenarios.DefaultSettings()
+	if f.file != "" {
+		st, err := scenarios.LoadSuite(f.file)
+		if err != nil {
+			return opts, err
+		}
+		settings = st.Settings
+		opts.Only, opts.Params = st.Only, st.Params
+		if st.Seed != nil && !visited["seed"] {
+			opts.Seed = *st.Seed
+		}
+	}
+	if visited["git-timeout"] {
+		settings.GitTimeout = f.gitTimeout
+	}
+	if visited["max-workers"] {
+		settings.MaxWorkers = f.maxWorkers
+	}
+	if visited["sync-concurrency"] {
+		settings.SyncConcurrency = f.syncConc
+	}
+	if visited["shards"] {
+		settings.Shards = f.shards
+	}
+	if err := settings.Validate(); err != nil {
+		return opts, usagef("settings: %v", err)
+	}
+	opts.Settings = settings
+	if len(f.only) > 0 {
+		opts.Only = f.only
+	}
+	for _, n := range opts.Only {
+		if _, err := scenarios.Lookup(n); err != nil {
+			return opts, usagef("--only: %v", err)
+		}
+	}
+	if err := f.targets(&opts); err != nil {
+		return opts, err
+	}
+	switch f.testbed {
+	case "local":
+		opts.TestbedKind = "local"
+	case "docker":
+		opts.TestbedKind = "docker"
+		opts.Testbeds = func(ctx context.Context, o testbed.Options) (testbed.Testbed, error) { return docker.New(ctx, o) }
+	default:
+		return opts, usagef("--testbed %q: want local or docker", f.testbed)
+	}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return opts, usagef("--out: %v", err)
+		}
+	}
+	return opts, nil
+}
+
+// targets picks the target factory: in-process (default), --target URL or
+// --target-cmd; crash-restart gets a process target in every case it can.
+func (f *suiteFlags) targets(opts *scenarios.Options) error {
+	n := 0
+	for _, set := range []bool{f.targetURL != "", f.targetCmd != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef("--target and --target-cmd are exclusive: pick one target")
+	}
+	if f.targetPID != 0 && f.targetURL == "" {
+		return usagef("--target-pid %d needs --target URL", f.targetPID)
+	}
+	if len(f.mutants) > 0 && n > 0 {
+		return usagef("--mutant switches bugs on in the in-process reference fetcher; it cannot apply to --target or --target-cmd")
+	}
+	if err := validateMutants(f.mutants); err != nil {
+		return err
+	}
+	opts.Mutants = f.mutants
+	switch {
+	case f.targetURL != "":
+		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, Token: f.token, Stated: opts.Settings}
+		if err := u.Validate(); err != nil {
+			return usagef("--target: %v", err)
+		}
+		opts.Targets = u
+	case f.targetCmd != "":
+		e := &target.Exec{Template: f.targetCmd, Token: f.token}
+		if f.out != "" {
+			e.ArtifactDir = f.out
+		}
+		if err := e.Validate(); err != nil {
+			return usagef("--target-cmd: %v", err)
+		}
+		opts.Targets = e
+	default:
+		opts.Targets = &target.InProcess{Mutants: f.mutants, Logger: f.targetLogger(opts.Logger)}
+		crash, err := selfFetcher(f.mutants, f.out)
+		if err != nil {
+			opts.Logger.Warn("crash-restart will be skipped: no process target", "err", err)
+		} else {
+			opts.Crash = crash
+		}
+	}
+	return nil
+}
+
+// selfFetcher is a process target running this very binary as the
+// reference fetcher (the hidden "reffetcher" subcommand), for the
+// crash-restart gate of an in-process run.
+func selfFetcher(mutants []string, artifacts string) (*target.Exec, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	tmpl := fmt.Sprintf("'%s' reffetcher --listen {addr} --base-dir {base_dir}", self)
+	if len(mutants) > 0 {
+		tmpl += " --mutant " + strings.Join(mutants, ",")
+	}
+	return &target.Exec{Template: tmpl, ArtifactDir: artifacts}, nil
+}
+
+// parseFlags parses args; -h is exit 0, a bad flag exit 2 (ok false).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "gitchaos %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func visitedFlags(fs *flag.FlagSet) map[string]bool {
+	m := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { m[f.Name] = true })
+	return m
+}
+
+// validateMutants names the first unknown mutant and lists the known ones.
+func validateMutants(names []string) error {
+	known := fetcher.MutantNames()
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return usagef("--mutant %q: unknown mutant (known: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// targetLogger is the in-process fetcher's logger: the harness's with -v,
+// else none (its warnings about faults the harness injected are noise).
+func (f *suiteFlags) targetLogger(l *slog.Logger) *slog.Logger {
+	if f.verbose {
+		return l.With("target", "reffetcher")
+	}
+	return nil
+}

@@ -1,0 +1,495 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the seams where a mutant swaps in its historical bug:
+// each interface has the correct implementation first and the mutant's
+// after it. mutants.go picks them by name.
+
+// errInFlight is returned when a source already has an operation running:
+// the later sync skips (single flight).
+var errInFlight = errors.New("an operation is already running for this source; skipped")
+
+// errSourceGone is returned when the source was deleted under the operation.
+var errSourceGone = errors.New("source deleted")
+
+// ---- the task list (webhook / refresh tasks) ----
+
+// task is one tracked refresh task.
+type task struct{ done atomic.Bool }
+
+// taskList tracks refresh tasks; len is the webhook_tasks stat.
+type taskList interface {
+	add(t *task)
+	finish(t *task)
+	len() int
+}
+
+// tracked removes every task the moment it finishes.
+type tracked struct {
+	mu sync.Mutex
+	m  map[*task]struct{}
+}
+
+func (l *tracked) add(t *task) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[*task]struct{}{}
+	}
+	l.m[t] = struct{}{}
+}
+
+func (l *tracked) finish(t *task) {
+	t.done.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, t)
+}
+
+func (l *tracked) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// sweptOnAdd is the webhook-task-leak mutant, OPAL's _on_webhook: finished
+// tasks are only swept when a new task is added, by removing from the list
+// while iterating it, which skips the element after each removed one; when
+// the storm stops, finished tasks stay in the list for good.
+type sweptOnAdd struct {
+	mu sync.Mutex
+	l  []*task
+}
+
+func (l *sweptOnAdd) add(t *task) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := 0; i < len(l.l); i++ { // for task in tasks: if task.done(): tasks.remove(task)
+		if l.l[i].done.Load() {
+			l.l = append(l.l[:i], l.l[i+1:]...) // the next element shifts into i and is skipped
+		}
+	}
+	l.l = append(l.l, t)
+}
+
+func (l *sweptOnAdd) finish(t *task) { t.done.Store(true) }
+
+func (l *sweptOnAdd) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.l)
+}
+
+// ---- single flight and the source lock ----
+
+// opGuard admits one git operation on a source: enter returns the context
+// the operation runs under and the function that ends it.
+type opGuard interface {
+	enter(ctx context.Context, f *Fetcher, src *source) (context.Context, func(), error)
+}
+
+// singleFlight takes the source lock only if it is free (a source with an
+// operation running is skipped, never touched twice at once) and records
+// the flight so that delete can cancel it.
+type singleFlight struct{}
+
+func (singleFlight) enter(ctx context.Context, f *Fetcher, src *source) (context.Context, func(), error) {
+	// The lock and the flight record change together under flightMu, so a
+	// caller that finds the lock taken also finds the flight to wait for.
+	src.flightMu.Lock()
+	unlock, ok := f.caches.tryLock(src.id)
+	if !ok {
+		src.flightMu.Unlock()
+		return nil, nil, errInFlight
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	fl := &flight{started: time.Now(), cancel: cancel, done: make(chan struct{}), holds: 1}
+	src.flight = fl
+	src.flightMu.Unlock()
+	release := func() {
+		src.flightMu.Lock()
+		fl.holds--
+		last := fl.holds == 0
+		if last {
+			unlock()
+			src.flight = nil
+		}
+		src.flightMu.Unlock()
+		if last {
+			cancel()
+			close(fl.done)
+		}
+	}
+	// An operation that outlives its caller (soft-timeout) takes a hold:
+	// the flight, and the source lock, last until it ends.
+	hold := func() func() {
+		src.flightMu.Lock()
+		fl.holds++
+		src.flightMu.Unlock()
+		var once sync.Once
+		return func() { once.Do(release) }
+	}
+	fctx = context.WithValue(fctx, holdKey{}, hold)
+	var once sync.Once
+	leave := func() { once.Do(release) }
+	if src.deleted.Load() { // deleted between lookup and lock: delete may have missed our flight
+		leave()
+		return nil, nil, errSourceGone
+	}
+	return fctx, leave, nil
+}
+
+// holdKey carries a guarded flight's hold function in its context.
+type holdKey struct{}
+
+// holdFlight takes a hold on the flight ctx belongs to (if any); call the
+// result when the operation really ends.
+func holdFlight(ctx context.Context) func() {
+	if h, ok := ctx.Value(holdKey{}).(func() func()); ok {
+		return h()
+	}
+	return func() {}
+}
+
+// unguarded is the no-inflight-guard mutant: no lock, no flight record; a
+// second operation on a source starts while the first still runs.
+type unguarded struct{}
+
+func (unguarded) enter(ctx context.Context, _ *Fetcher, _ *source) (context.Context, func(), error) {
+	return ctx, func() {}, nil
+}
+
+// ---- the fetch stamp ----
+
+// stamper records repos_last_fetched around a clone or fetch that started
+// at start.
+type stamper interface {
+	before(c *caches, sid string, start time.Time)
+	success(c *caches, sid string, start time.Time)
+}
+
+// stampOnSuccess stamps the start time, only once the operation succeeded.
+type stampOnSuccess struct{}
+
+func (stampOnSuccess) before(*caches, string, time.Time)          {}
+func (stampOnSuccess) success(c *caches, sid string, t time.Time) { c.stamp(sid, t) }
+
+// stampBefore is the stamp-before-fetch mutant: stamped before the fetch,
+// so a failed fetch still counts as fresh and suppresses the next forced
+// fetch whose request came before it.
+type stampBefore struct{}
+
+func (stampBefore) before(c *caches, sid string, t time.Time) { c.stamp(sid, t) }
+func (stampBefore) success(*caches, string, time.Time)        {}
+
+// ---- publishing an operation's result ----
+
+// committer decides whether an operation's result (open repo, stamp) is
+// published into the caches; apply does the publishing.
+type committer interface {
+	commit(src *source, apply func()) bool
+}
+
+// commitIfLive publishes only while the source is alive.
+type commitIfLive struct{}
+
+func (commitIfLive) commit(src *source, apply func()) bool {
+	if src.deleted.Load() {
+		return false
+	}
+	apply()
+	return true
+}
+
+// commitAlways is part of resurrect-on-delete: a result arriving after the
+// delete is put back into the caches.
+type commitAlways struct{}
+
+func (commitAlways) commit(_ *source, apply func()) bool { apply(); return true }
+
+// ---- the delete path ----
+
+// deleter removes a source whose last scope was deleted.
+type deleter interface {
+	remove(f *Fetcher, src *source)
+}
+
+// cancelThenPurge cancels the running operation, takes the source lock
+// (free as soon as the canceled operation returns) and purges under it.
+type cancelThenPurge struct{}
+
+func (cancelThenPurge) remove(f *Fetcher, src *source) {
+	src.cancelFlight()
+	unlock := f.caches.lock(src.id)
+	unpin := f.strat.purger.purge(f, src)
+	unlock()
+	if unpin {
+		f.caches.unpin(src.id)
+	}
+}
+
+// waitThenPurge is the delete-waits mutant: the delete waits on the source
+// lock until the hung operation ends by itself (timeout or never).
+type waitThenPurge struct{}
+
+func (waitThenPurge) remove(f *Fetcher, src *source) {
+	unlock := f.caches.lock(src.id)
+	unpin := f.strat.purger.purge(f, src)
+	unlock()
+	if unpin {
+		f.caches.unpin(src.id)
+	}
+}
+
+// purgeNow is part of resurrect-on-delete: purge at once, without the lock
+// and without canceling the running operation, which later puts its
+// results back.
+type purgeNow struct{}
+
+func (purgeNow) remove(f *Fetcher, src *source) {
+	if f.strat.purger.purge(f, src) {
+		f.caches.unpin(src.id)
+	}
+}
+
+// purger releases a deleted source; it reports whether the lock entry may go.
+type purger interface {
+	purge(f *Fetcher, src *source) (unpin bool)
+}
+
+// purgeAll removes the clone, closes the repository (releasing its
+// descriptors) and drops last-fetched and the lock pin.
+type purgeAll struct{}
+
+func (purgeAll) purge(f *Fetcher, src *source) bool {
+	if f.superseded(src) {
+		return true
+	}
+	if err := os.RemoveAll(src.dir); err != nil {
+		f.log.Error("delete: remove clone", "source", src.id, "err", err)
+	}
+	if r := f.caches.dropRepo(src.dir); r != nil {
+		if err := r.close(); err != nil {
+			f.log.Error("delete: close repository", "source", src.id, "err", err)
+		}
+	}
+	f.caches.dropStamp(src.id)
+	return true
+}
+
+// purgeDirOnly is the no-purge-on-delete mutant (OPAL before the fix): the
+// clone dir goes, but repos, repos_last_fetched and repo_locks keep their
+// entries (and the repository stays open).
+type purgeDirOnly struct{}
+
+func (purgeDirOnly) purge(f *Fetcher, src *source) bool {
+	if !f.superseded(src) {
+		if err := os.RemoveAll(src.dir); err != nil {
+			f.log.Error("delete: remove clone", "source", src.id, "err", err)
+		}
+	}
+	return false
+}
+
+// purgeNoClose is the fd-leak-on-delete mutant: the caches are purged but
+// the repository is dropped without closing, so its descriptors leak.
+type purgeNoClose struct{}
+
+func (purgeNoClose) purge(f *Fetcher, src *source) bool {
+	if f.superseded(src) {
+		return true
+	}
+	if err := os.RemoveAll(src.dir); err != nil {
+		f.log.Error("delete: remove clone", "source", src.id, "err", err)
+	}
+	f.caches.abandon(f.caches.dropRepo(src.dir))
+	f.caches.dropStamp(src.id)
+	return true
+}
+
+// ---- existing clones ----
+
+// verifier opens a clone dir found on disk that is not open yet (boot,
+// restart) and makes new clones (deciding where a failed clone's data ends up).
+type verifier interface {
+	// open returns the usable clone in src.dir, or nil when there is none
+	// (a bad one is removed).
+	open(f *Fetcher, src *source) *openRepo
+	// clone makes a new clone of src.
+	clone(ctx context.Context, f *Fetcher, src *source) (*openRepo, error)
+}
+
+// verifyOrReclone checks the completion marker, remote and heads; a
+// half-written clone is removed so that it is cloned again.
+type verifyOrReclone struct{}
+
+func (verifyOrReclone) open(f *Fetcher, src *source) *openRepo {
+	r, err := verifyClone(src.dir, f.cfg.ObjectCacheBytes)
+	if err != nil {
+		f.log.Warn("clone on disk is not usable; cloning again", "source", src.id, "err", err)
+		if err := os.RemoveAll(src.dir); err != nil {
+			f.log.Error("remove unusable clone", "source", src.id, "err", err)
+		}
+		return nil
+	}
+	return r
+}
+
+// clone stages the clone outside git_sources and moves it into place when
+// complete.
+func (verifyOrReclone) clone(ctx context.Context, f *Fetcher, src *source) (*openRepo, error) {
+	return cloneStaged(ctx, f.stagingDir(), src.dir, src.url, f.cfg.ObjectCacheBytes)
+}
+
+// trustExisting is the trust-partial-clone mutant: any dir that opens as a
+// repository is used as is, and a clone is written in place, so a
+// timed-out or killed clone leaves its partial dir under git_sources.
+type trustExisting struct{}
+
+func (trustExisting) open(f *Fetcher, src *source) *openRepo {
+	r, err := openRepoAt(src.dir, f.cfg.ObjectCacheBytes)
+	if err != nil {
+		f.log.Warn("clone on disk does not open", "source", src.id, "err", err)
+		return nil
+	}
+	return r
+}
+
+// clone clones in place and leaves whatever a failed clone wrote.
+func (trustExisting) clone(ctx context.Context, f *Fetcher, src *source) (*openRepo, error) {
+	return cloneInto(ctx, src.dir, src.url, f.cfg.ObjectCacheBytes, true)
+}
+
+// ---- reusing the open repository ----
+
+// repoReuser returns the handle a sync works on, given the cached one, and
+// what to do when the sync is done with it.
+type repoReuser interface {
+	reuse(f *Fetcher, src *source, cached *openRepo) (*openRepo, func(), error)
+}
+
+// reuseOpen keeps using the cached handle.
+type reuseOpen struct{}
+
+func (reuseOpen) reuse(_ *Fetcher, _ *source, cached *openRepo) (*openRepo, func(), error) {
+	return cached, func() {}, nil
+}
+
+// reopenLeaky is the reopen-per-sync mutant: every sync opens the
+// repository again and replaces the cached handle without closing it.
+type reopenLeaky struct{}
+
+func (reopenLeaky) reuse(f *Fetcher, src *source, _ *openRepo) (*openRepo, func(), error) {
+	r, err := openRepoAt(src.dir, f.cfg.ObjectCacheBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen: %w", err)
+	}
+	f.caches.abandon(f.caches.setRepo(src.dir, r))
+	return r, func() {}, nil
+}
+
+// privateHandle goes with no-inflight-guard: without the source lock, each
+// operation works on its own handle of the clone, closed when it is done.
+// Overlapping operations then collide on disk, as two processes would,
+// instead of corrupting one in-memory repository (go-git's storage is not
+// safe for concurrent writers: a fatal concurrent map write would take the
+// whole harness down instead of failing a gate). Combined with
+// soft-timeout, a lingering fetch may find its handle closed: it fails.
+type privateHandle struct{}
+
+func (privateHandle) reuse(f *Fetcher, src *source, _ *openRepo) (*openRepo, func(), error) {
+	r, err := openRepoAt(src.dir, f.cfg.ObjectCacheBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open: %w", err)
+	}
+	return r, func() { r.close() }, nil
+}
+
+// ---- the sync planner ----
+
+// planner runs a sync of many scopes grouped by source.
+type planner interface {
+	run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqTime time.Time)
+}
+
+// sourceGroup is the scopes that resolve to one source.
+type sourceGroup struct {
+	sid  string
+	host string
+	ids  []string // sorted
+}
+
+// twoPass is the correct planner: per source, pass one force-fetches once
+// for the first scope, pass two re-checks the others (their forced fetch is
+// suppressed by the fresh stamp, so it is local; if pass one failed, it
+// fetches again). Sources run concurrently, at most SyncConcurrency at once
+// and at most HostCap per host, so a dead host holds few sync slots.
+// serial (serial-sync) runs one at a time; noDedupe (no-fetch-dedupe) makes
+// every scope fetch its source.
+type twoPass struct {
+	serial   bool
+	noDedupe bool
+}
+
+func (p twoPass) run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqTime time.Time) {
+	conc := f.cfg.SyncConcurrency
+	if p.serial {
+		conc = 1
+	}
+	global := make(sem, conc)
+	perHost := map[string]sem{}
+	opts := syncOpts{force: true, reqTime: reqTime}
+	if p.noDedupe {
+		opts.reqTime = time.Time{}
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		hs := perHost[g.host]
+		if hs == nil {
+			hs = make(sem, min(conc, f.cfg.HostCap))
+			perHost[g.host] = hs
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if hs.acquire(ctx) != nil {
+				return
+			}
+			defer hs.release()
+			if global.acquire(ctx) != nil {
+				return
+			}
+			defer global.release()
+			// Scopes that failed before a later one of the same source
+			// succeeded are read again: the source is fresh now.
+			var failed []string
+			retry := false
+			for _, id := range g.ids {
+				if ctx.Err() != nil {
+					return
+				}
+				switch err := f.syncScope(ctx, id, opts); {
+				case err == nil:
+					retry = retry || len(failed) > 0
+				case !errors.Is(err, errInFlight):
+					failed = append(failed, id)
+				}
+			}
+			if retry {
+				for _, id := range failed {
+					_ = f.syncScope(ctx, id, opts)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,446 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+)
+
+// ErrNotFound is returned for an unknown scope.
+var ErrNotFound = errors.New("scope not found")
+
+// syncOpts say when a sync fetches.
+type syncOpts struct {
+	force   bool      // fetch, unless a fetch started at or after reqTime succeeded
+	reqTime time.Time // zero: none
+	hinted  string    // fetch only if this commit is missing
+	local   bool      // no git work: read the open clone only
+	branch  string    // the scope's branch (filled by syncScope)
+	scope   string    // the scope id (filled by syncScope)
+}
+
+// superseded reports whether src's id now belongs to a newer source (a scope
+// for the same id was put after src's last scope was deleted).
+func (f *Fetcher) superseded(src *source) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := f.sources[src.id]
+	return cur != nil && cur != src
+}
+
+// syncScope syncs one scope: its source is cloned or fetched as opts say
+// (skipped if an operation runs on it), then the scope's head is read and
+// its state updated. A failure is logged and recorded, never returned to
+// other scopes.
+func (f *Fetcher) syncScope(ctx context.Context, id string, opts syncOpts) error {
+	f.mu.Lock()
+	st := f.scopes[id]
+	var src *source
+	if st != nil {
+		src = f.sources[st.sid]
+		opts.branch, opts.scope = st.scope.Policy.Branch, id
+	}
+	f.mu.Unlock()
+	if st == nil || src == nil {
+		return fmt.Errorf("sync %s: %w", id, ErrNotFound)
+	}
+	head, err := f.syncSource(ctx, src, opts)
+	if errors.Is(err, errInFlight) {
+		// Single flight: the git work is skipped, never run beside the
+		// running operation. Wait for it to end, then only read the clone
+		// it left, so the scope still gets its head.
+		opts = syncOpts{local: true, branch: opts.branch, scope: opts.scope}
+		for try := 0; errors.Is(err, errInFlight); try++ {
+			if try == 3 {
+				f.log.Info("scope sync skipped: source busy", "scope", id, "source", src.id)
+				return err
+			}
+			if !src.waitFlight(ctx) {
+				return fmt.Errorf("sync %s: %w", id, ctx.Err())
+			}
+			head, err = f.syncSource(ctx, src, opts)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.scopes[id] != st {
+		return fmt.Errorf("sync %s: %w", id, ErrNotFound)
+	}
+	st.syncedAt = time.Now()
+	if err != nil {
+		st.status, st.reason = statusFailed, err.Error()
+		f.log.Warn("scope sync failed", "scope", id, "source", src.id, "url", src.url, "err", err)
+		return err
+	}
+	if st.head != head {
+		f.log.Info("scope changed", "scope", id, "old", st.head, "new", head)
+	}
+	st.status, st.reason, st.head = statusReady, "", head
+	return nil
+}
+
+// syncSource runs one guarded operation on src and returns the head of
+// opts.branch.
+func (f *Fetcher) syncSource(ctx context.Context, src *source, opts syncOpts) (string, error) {
+	ctx, stop := f.mergeCtx(ctx)
+	defer stop()
+	gctx, leave, err := f.strat.guard.enter(ctx, f, src)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
+	r, done, err := f.ensureRepo(gctx, src, opts)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	head, err := branchHead(r, opts.branch)
+	if err != nil || opts.scope == "" {
+		return head, err
+	}
+	old, err := trackScopeBranch(r, opts.scope, head)
+	if err != nil {
+		return "", err
+	}
+	if old != head {
+		f.log.Debug("scope branch moved", "scope", opts.scope, "old", old, "new", head)
+	}
+	return head, nil
+}
+
+// ensureRepo makes sure src has an open clone and fetches it when opts ask;
+// call done when finished with the returned handle.
+func (f *Fetcher) ensureRepo(ctx context.Context, src *source, opts syncOpts) (*openRepo, func(), error) {
+	noop := func() {}
+	r := f.caches.repo(src.dir)
+	if opts.local {
+		if r == nil {
+			return nil, nil, errors.New("not cloned")
+		}
+		return r, noop, nil
+	}
+	onDisk := dirExists(src.dir)
+	if r != nil && !onDisk {
+		r = nil // the clone went away: clone again (as upstream discovers it on disk)
+	}
+	if r == nil && onDisk {
+		if r = f.strat.verify.open(f, src); r != nil {
+			if !f.strat.commit.commit(src, func() { f.caches.setRepo(src.dir, r).close() }) {
+				r.close()
+				return nil, nil, errSourceGone
+			}
+		}
+	}
+	if r == nil {
+		r, err := f.cloneSource(ctx, src)
+		return r, noop, err
+	}
+	r, done, err := f.strat.reuse.reuse(f, src, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !f.shouldFetch(src, r, opts) {
+		return r, done, nil
+	}
+	if err := f.fetchSource(ctx, src, r); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if ctx.Value(holdKey{}) != nil { // only under the source lock
+		if nr := f.compactSource(src, r); nr != nil {
+			done()
+			return nr, noop, nil
+		}
+	}
+	return r, done, nil
+}
+
+// compactSource repacks src's clone when it has grown packs and publishes
+// the fresh handle; nil when nothing changed.
+func (f *Fetcher) compactSource(src *source, r *openRepo) *openRepo {
+	need, err := needsCompaction(r, src.dir)
+	if err != nil {
+		f.log.Warn("pack compaction check", "source", src.id, "err", err)
+		return nil
+	}
+	if !need {
+		return nil
+	}
+	nr, err := compact(r, src.dir, f.cfg.ObjectCacheBytes)
+	if err != nil {
+		f.log.Warn("pack compaction", "source", src.id, "err", err)
+		return nil
+	}
+	if !f.strat.commit.commit(src, func() {
+		if old := f.caches.setRepo(src.dir, nr); old != nil && old != r {
+			old.close()
+		}
+	}) {
+		nr.close()
+		return nil
+	}
+	if f.caches.repo(src.dir) == nr && r != nr {
+		r.close()
+	}
+	return nr
+}
+
+// shouldFetch is upstream's _should_fetch.
+func (f *Fetcher) shouldFetch(src *source, r *openRepo, opts syncOpts) bool {
+	if opts.force {
+		if opts.reqTime.IsZero() {
+			return true
+		}
+		if t, ok := f.caches.fetchedAt(src.id); !ok || t.Before(opts.reqTime) {
+			return true
+		}
+		f.log.Debug("fetched after the request; force fetch skipped", "source", src.id)
+	}
+	if _, err := branchHead(r, opts.branch); err != nil {
+		return true // missing branch
+	}
+	if opts.hinted != "" {
+		return !hasCommit(r, opts.hinted)
+	}
+	return false
+}
+
+// cloneSource clones src on the git pool and publishes the open repository.
+func (f *Fetcher) cloneSource(ctx context.Context, src *source) (*openRepo, error) {
+	start := time.Now()
+	f.strat.stamp.before(f.caches, src.id, start)
+	var res *openRepo
+	err := f.runner.run(ctx, f.pool, src.host, func(opCtx context.Context) error {
+		defer f.trackOp(src)()
+		r, err := f.strat.verify.clone(opCtx, f, src)
+		if err != nil {
+			return err
+		}
+		res = r
+		return nil
+	}, func() { res.close() })
+	if err != nil {
+		return nil, fmt.Errorf("clone %s: %w", src.url, err)
+	}
+	ok := f.strat.commit.commit(src, func() {
+		f.caches.setRepo(src.dir, res).close()
+		f.strat.stamp.success(f.caches, src.id, start)
+	})
+	if !ok {
+		res.close()
+		if !f.superseded(src) {
+			os.RemoveAll(src.dir)
+		}
+		return nil, fmt.Errorf("clone %s: %w", src.url, errSourceGone)
+	}
+	return res, nil
+}
+
+// fetchSource fetches the open repository r of src on the git pool.
+func (f *Fetcher) fetchSource(ctx context.Context, src *source, r *openRepo) error {
+	start := time.Now()
+	f.strat.stamp.before(f.caches, src.id, start)
+	err := f.runner.run(ctx, f.pool, src.host, func(opCtx context.Context) error {
+		defer f.trackOp(src)()
+		return fetchInto(opCtx, r)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", src.url, err)
+	}
+	f.strat.commit.commit(src, func() { f.strat.stamp.success(f.caches, src.id, start) })
+	return nil
+}
+
+// dropScopeBranch removes a deleted scope's local branch from the clone it
+// shared, if the source is idle now (else the branch goes with the clone).
+func (f *Fetcher) dropScopeBranch(sid, id string) {
+	f.mu.Lock()
+	src := f.sources[sid]
+	f.mu.Unlock()
+	if src == nil {
+		return
+	}
+	src.flightMu.Lock()
+	unlock, ok := f.caches.tryLock(sid)
+	src.flightMu.Unlock()
+	if !ok {
+		return
+	}
+	defer unlock()
+	if r := f.caches.repo(src.dir); r != nil {
+		if err := removeScopeBranch(r, id); err != nil {
+			f.log.Warn("delete: scope branch", "scope", id, "err", err)
+		}
+	}
+}
+
+// trackOp counts a git operation running on src and keeps the high-water
+// mark of operations running at once on one source (1 with single flight).
+func (f *Fetcher) trackOp(src *source) (end func()) {
+	n := src.active.Add(1)
+	for {
+		m := f.srcOpsMax.Load()
+		if n <= m || f.srcOpsMax.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return func() { src.active.Add(-1) }
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// syncAll syncs every scope that keep accepts (nil: all) through the
+// planner, forcing fetches requested at reqTime.
+func (f *Fetcher) syncAll(ctx context.Context, reqTime time.Time, keep func(*scopeState) bool) {
+	f.mu.Lock()
+	bySrc := map[string]*sourceGroup{}
+	for id, st := range f.scopes {
+		if keep != nil && !keep(st) {
+			continue
+		}
+		src := f.sources[st.sid]
+		if src == nil {
+			continue
+		}
+		g := bySrc[st.sid]
+		if g == nil {
+			g = &sourceGroup{sid: st.sid, host: src.host}
+			bySrc[st.sid] = g
+		}
+		g.ids = append(g.ids, id)
+	}
+	f.mu.Unlock()
+	groups := make([]sourceGroup, 0, len(bySrc))
+	for _, g := range bySrc {
+		sort.Strings(g.ids)
+		groups = append(groups, *g)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].ids[0] < groups[j].ids[0] })
+	f.strat.planner.run(ctx, f, groups, reqTime)
+}
+
+// PutScope validates, persists and registers a scope, then syncs it in the
+// background. A scope put again with the same source keeps its state.
+func (f *Fetcher) PutScope(sc Scope) (Scope, error) {
+	if f.closed.Load() {
+		return Scope{}, errors.New("fetcher closed")
+	}
+	if err := f.validateScope(&sc); err != nil {
+		return Scope{}, err
+	}
+	f.mu.Lock()
+	old := f.scopes[sc.ScopeID]
+	f.mu.Unlock()
+	if old != nil && old.sid != f.SourceID(sc.Policy.URL, sc.Policy.Branch) {
+		if err := f.DeleteScope(sc.ScopeID); err != nil && !errors.Is(err, ErrNotFound) {
+			return Scope{}, fmt.Errorf("replace scope %s: %w", sc.ScopeID, err)
+		}
+	}
+	if err := f.store.put(sc); err != nil {
+		return Scope{}, err
+	}
+	if _, err := f.addScopeLocked(sc); err != nil {
+		return Scope{}, err
+	}
+	id := sc.ScopeID
+	f.goBackground(func() { _ = f.syncScope(f.rootCtx, id, syncOpts{}) })
+	return sc, nil
+}
+
+// DeleteScope removes a scope; when no other scope shares its source, the
+// source's clone and cache entries go too.
+func (f *Fetcher) DeleteScope(id string) error {
+	f.mu.Lock()
+	st, ok := f.scopes[id]
+	if !ok {
+		f.mu.Unlock()
+		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
+	}
+	delete(f.scopes, id)
+	f.bundles.drop(id)
+	shared := false
+	for _, o := range f.scopes {
+		if o.sid == st.sid {
+			shared = true
+			break
+		}
+	}
+	var src *source
+	if !shared {
+		src = f.sources[st.sid]
+		delete(f.sources, st.sid)
+		if src != nil {
+			src.deleted.Store(true)
+		}
+	}
+	f.mu.Unlock()
+	err := f.store.delete(id)
+	if src != nil {
+		f.strat.deleter.remove(f, src)
+	} else {
+		f.dropScopeBranch(st.sid, id)
+	}
+	return err
+}
+
+// GetScope returns a scope.
+func (f *Fetcher) GetScope(id string) (Scope, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.scopes[id]
+	if !ok {
+		return Scope{}, false
+	}
+	return st.scope, true
+}
+
+// ListScopes returns every scope ordered by id.
+func (f *Fetcher) ListScopes() []Scope {
+	f.mu.Lock()
+	out := make([]Scope, 0, len(f.scopes))
+	for _, st := range f.scopes {
+		out = append(out, st.scope)
+	}
+	f.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ScopeID < out[j].ScopeID })
+	return out
+}
+
+// RefreshAll starts a tracked task that force-syncs every scope.
+func (f *Fetcher) RefreshAll() {
+	req := time.Now()
+	f.runTask(func() { f.syncAll(f.rootCtx, req, nil) })
+}
+
+// Refresh starts a tracked task that syncs one scope: a forced fetch, or
+// with a hinted hash a fetch only if that commit is missing.
+func (f *Fetcher) Refresh(id, hinted string) error {
+	if _, ok := f.GetScope(id); !ok {
+		return fmt.Errorf("refresh %s: %w", id, ErrNotFound)
+	}
+	opts := syncOpts{force: hinted == "", reqTime: time.Now(), hinted: hinted}
+	f.runTask(func() { _ = f.syncScope(f.rootCtx, id, opts) })
+	return nil
+}
+
+// runTask runs fn as a tracked webhook/refresh task.
+func (f *Fetcher) runTask(fn func()) {
+	t := &task{}
+	f.tasks.add(t)
+	f.tasksRunning.Add(1)
+	ok := f.goBackground(func() {
+		defer f.tasksRunning.Add(-1)
+		defer f.tasks.finish(t)
+		fn()
+	})
+	if !ok {
+		f.tasksRunning.Add(-1)
+		f.tasks.finish(t)
+	}
+}
