@@ -30,9 +30,10 @@ func (p *CrashRestartParams) setScopes(n int) { p.MidClone = n }
 // the hosts healthy, and checks every scope serves its newest commit and
 // no clone dir left by the dead process is kept corrupt.
 var crashRestartScenario = register(&Scenario{
-	Name:  "crash-restart",
-	Doc:   "SIGKILL mid-clone, restart: every scope serves; no corrupt clone kept",
-	Hosts: 1,
+	Name: "crash-restart",
+	Doc:  "SIGKILL mid-clone, restart: every scope serves; no corrupt clone kept",
+	// Held clones spread over hosts so a per-host bulkhead lets them all in.
+	Hosts: 3,
 	Params: func() any {
 		return &CrashRestartParams{Healthy: 2, MidClone: 3, ServeBudget: 10 * time.Second, Spec: repogen.DefaultSpec()}
 	},
@@ -67,10 +68,17 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		s.T, s.C = t, t.Client()
 		s.Logf("crash-restart runs on %s", t.Describe())
 	}
-	h := s.Host(0)
-	repos, err := s.CreateRepos(ctx, h, 0, p.Healthy+p.MidClone, p.Spec)
-	if err != nil {
-		return err
+	var repos []repo
+	for i := range p.Healthy + p.MidClone {
+		h := s.Host(0)
+		if i >= p.Healthy {
+			h = s.Host((i - p.Healthy) % len(s.TB.Hosts()))
+		}
+		r, err := s.CreateRepos(ctx, h, i, 1, p.Spec)
+		if err != nil {
+			return err
+		}
+		repos = append(repos, r...)
 	}
 	var ids, urls []string
 	for i, r := range repos {
@@ -88,7 +96,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	held := repos[p.Healthy:]
 	for _, r := range held {
-		if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
+		if _, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
 			return err
 		}
 	}
@@ -98,13 +106,13 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	// Wait until every held repo has a request in flight: the clones have
 	// begun and are stuck inside the server.
 	out := Eventually(ctx, 10*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		all, err := h.Admin.AllCounters(ctx)
-		if err != nil {
-			return false, "", err
-		}
 		n := 0
 		for _, r := range held {
-			if all[r.Name].InFlight > 0 {
+			c, err := r.Host.Admin.Counters(ctx, r.Name)
+			if err != nil {
+				return false, "", err
+			}
+			if c.InFlight > 0 {
 				n++
 			}
 		}

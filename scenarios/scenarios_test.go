@@ -1,8 +1,11 @@
 package scenarios_test
 
 import (
+	"context"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -17,7 +20,10 @@ import (
 // with GITCHAOS_TEST_REFFETCHER=1 the test binary serves the fetcher.
 func TestMain(m *testing.M) {
 	if os.Getenv("GITCHAOS_TEST_REFFETCHER") == "1" {
-		os.Exit(fetcher.Main(os.Args[1:], os.Stdout, os.Stderr))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := fetcher.RunCommand(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
+		stop()
+		os.Exit(code)
 	}
 	goleak.VerifyTestMain(m,
 		// Documented toxiproxy leak (DESIGN.md): a client aborting under a

@@ -83,7 +83,11 @@ func printTable(w io.Writer, run *result.Run) {
 			counts[c.Verdict]++
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, c.Name, cell(c.Measured), cell(c.Budget), strings.ToUpper(string(c.Verdict)))
 			if c.Verdict == result.Fail || c.Verdict == result.Error || c.Verdict == result.Skip {
-				why = append(why, fmt.Sprintf("  %s %s / %s: %s", strings.ToUpper(string(c.Verdict)), sc.Name, c.Name, c.Explanation))
+				text := c.Explanation
+				if c.Verdict != result.Skip && len([]rune(c.Measured)) > 48 {
+					text = fmt.Sprintf("measured %s; %s", c.Measured, text)
+				}
+				why = append(why, fmt.Sprintf("  %s %s / %s: %s", strings.ToUpper(string(c.Verdict)), sc.Name, c.Name, text))
 			}
 		}
 		if sc.Error != "" {
@@ -114,11 +118,17 @@ func rank(line string) int {
 	return 2
 }
 
+// cell renders a table cell: "-" when empty, long observations cut (the
+// details below and the reports keep the whole text).
 func cell(s string) string {
+	const width = 48
 	if s == "" {
 		return "-"
 	}
-	return s
+	if r := []rune(firstLine(s)); len(r) > width {
+		return string(r[:width-1]) + "…"
+	}
+	return firstLine(s)
 }
 
 func firstLine(s string) string {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gitchaos/gitchaos/harness/fetcher"
 )
 
 // Exit codes shared by every subcommand.
@@ -63,6 +65,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
+	}
+	if args[0] == "reffetcher" {
+		// Hidden: this binary as the reference fetcher process, which the
+		// crash-restart gate starts and SIGKILLs (same flags as cmd/reffetcher).
+		return fetcher.RunCommand(ctx, args[1:], os.Getenv, stdout, stderr, nil)
 	}
 	fmt.Fprintf(stderr, "gitchaos: unknown command %q\n", args[0])
 	usage(stderr)

@@ -17,23 +17,24 @@ import (
 
 // Stats are the cache stats and health counters.
 type Stats struct {
-	RepoLocks        int   `json:"repo_locks"`
-	Repos            int   `json:"repos"`
-	ReposLastFetched int   `json:"repos_last_fetched"`
-	RSSKB            int64 `json:"rss_kb"`
-	Goroutines       int   `json:"goroutines"`
-	FDs              int   `json:"fds"`
-	InFlight         int64 `json:"in_flight"`
-	WebhookTasks     int   `json:"webhook_tasks"`
-	TasksRunning     int64 `json:"tasks_running"`
-	SourceOpsMax     int64 `json:"source_ops_max"` // high-water mark of git operations at once on one source
-	Bundles          int   `json:"bundles"`
-	Abandoned        int   `json:"abandoned_repos"`
-	ScopesTotal      int   `json:"scopes_total"`
-	ScopesReady      int   `json:"scopes_ready"`
-	ScopesFailed     int   `json:"scopes_failed"`
-	ScopesPending    int   `json:"scopes_pending"`
-	Sources          int   `json:"sources"`
+	RepoLocks        int    `json:"repo_locks"`
+	Repos            int    `json:"repos"`
+	ReposLastFetched int    `json:"repos_last_fetched"`
+	RSSKB            int64  `json:"rss_kb"`
+	HeapBytes        uint64 `json:"heap_bytes,omitempty"` // live heap (after GC with ?gc=1); set by the stats endpoint only
+	Goroutines       int    `json:"goroutines"`
+	FDs              int    `json:"fds"`
+	InFlight         int64  `json:"in_flight"`
+	WebhookTasks     int    `json:"webhook_tasks"`
+	TasksRunning     int64  `json:"tasks_running"`
+	SourceOpsMax     int64  `json:"source_ops_max"` // high-water mark of git operations at once on one source
+	Bundles          int    `json:"bundles"`
+	Abandoned        int    `json:"abandoned_repos"`
+	ScopesTotal      int    `json:"scopes_total"`
+	ScopesReady      int    `json:"scopes_ready"`
+	ScopesFailed     int    `json:"scopes_failed"`
+	ScopesPending    int    `json:"scopes_pending"`
+	Sources          int    `json:"sources"`
 }
 
 // Stats returns the current cache and health counters.
@@ -150,8 +151,17 @@ func (f *Fetcher) Handler() http.Handler {
 			"scopes_failed": s.ScopesFailed, "scopes_pending": s.ScopesPending,
 		})
 	})
-	mux.HandleFunc("GET /internal/git-fetcher-cache-stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, f.Stats())
+	mux.HandleFunc("GET /internal/git-fetcher-cache-stats", func(w http.ResponseWriter, r *http.Request) {
+		// ?gc=1 collects garbage first, so heap_bytes is the heap in use
+		// after GC: what a leak check from outside the process needs.
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
+		s := f.Stats()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.HeapBytes = ms.HeapAlloc
+		writeJSON(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -22,17 +22,17 @@ var mutantTable = []Mutant{
 	{"soft-timeout", "the caller stops waiting at the timeout but the git operation goes on, holding its worker and its source (asyncio.wait_for over a thread, OPAL's final fix)", []string{"timeout"}},
 	{"shared-pool", "git work and bundle building share one FIFO pool (no host bulkhead): hung clones block bundles", []string{"offline"}},
 	{"serial-sync", "boot and sync-all run one scope at a time", []string{"boot"}},
-	{"no-purge-on-delete", "delete leaves repos, last-fetched and locks cached (and the repository open)", []string{"churn"}},
+	{"no-purge-on-delete", "delete leaves repos, last-fetched and locks cached (and the repository open)", []string{"churn", "delete-hang"}},
 	{"fd-leak-on-delete", "delete purges the caches but never closes the repository: descriptors leak", []string{"churn"}},
 	{"stamp-before-fetch", "last-fetched stamped before the fetch, so a failed fetch suppresses the next force fetch", []string{"recovery"}},
-	{"no-inflight-guard", "a second operation may start on a source while one runs (no single flight, no source lock around git)", []string{"webhook-storm"}},
+	{"no-inflight-guard", "a second operation may start on a source while one runs (no single flight, no source lock around git)", []string{"webhook-storm", "timeout", "delete-hang"}},
 	{"webhook-task-leak", "finished webhook tasks removed by remove-while-iterating: some are skipped forever", []string{"webhook-storm"}},
-	{"no-fetch-dedupe", "every scope fetches its source during sync (no pass-one/pass-two dedupe)", []string{"boot"}},
+	{"no-fetch-dedupe", "every scope fetches its source during sync (no pass-one/pass-two dedupe)", []string{"boot", "repeat-sync"}},
 	{"no-host-bulkhead", "one FIFO pool, no per-host cap or breaker: the upstream design", []string{"offline"}},
-	{"trust-partial-clone", "a half-written clone (crash or timed-out clone, whose partial dir is now left) is trusted instead of cloned again", []string{"crash-restart"}},
+	{"trust-partial-clone", "a half-written clone (crash or timed-out clone, whose partial dir is now left) is trusted instead of cloned again", []string{"crash-restart", "timeout"}},
 	{"delete-waits", "delete blocks on the source lock until the hung operation ends instead of canceling it", []string{"delete-hang"}},
 	{"resurrect-on-delete", "an operation that ends after its scope was deleted puts its caches (and clone) back", []string{"delete-hang"}},
-	{"reopen-per-sync", "every sync opens the repository again and drops the old handle unclosed: fds grow per round", []string{"repeat-sync"}},
+	{"reopen-per-sync", "every sync opens the repository again and drops the old handle unclosed: fds grow per round", []string{"repeat-sync", "churn"}},
 }
 
 // Mutants lists every mutant and the gates that must catch it.

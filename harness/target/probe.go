@@ -19,7 +19,9 @@ import (
 // base dir's disk use when known. Later sources win where both measure a
 // metric, so a process measurement beats the endpoint's own claim.
 func newProbe(pid int, c *Client, baseDir string, label string) (probe.Source, error) {
-	stats, err := probe.HTTPStats(c.BaseURL+StatsPath, probe.HTTPOptions{})
+	// gc=1 asks servers that know it (the reference fetcher) for the heap
+	// after GC; others ignore the query.
+	stats, err := probe.HTTPStats(c.BaseURL+StatsPath+"?gc=1", probe.HTTPOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("target probe: %w", err)
 	}
@@ -63,7 +65,9 @@ const targetLabel = "gitchaos_target"
 // labelledGoroutines counts the goroutines carrying targetLabel=value.
 type labelledGoroutines struct{ value string }
 
-func (l labelledGoroutines) Name() string { return "goroutines labelled " + targetLabel + "=" + l.value }
+func (l labelledGoroutines) Name() string {
+	return "goroutines labelled " + targetLabel + "=" + l.value
+}
 
 func (l labelledGoroutines) Sample(context.Context) (probe.Sample, error) {
 	var buf bytes.Buffer
