@@ -37,8 +37,11 @@ gate:
 	$(GO) run ./cmd/gitchaos gate
 
 # The correct fetcher passes every gate; every mutant fails its gates.
+# Then the same on the docker testbed for the offline-isolation and churn
+# gates and their mutants.
 matrix:
 	$(GO) run ./cmd/gitchaos matrix
+	$(GO) run ./cmd/gitchaos matrix --testbed docker --only offline,churn
 
 # FROM scratch images of the git server and toxiproxy (the docker testbed
 # builds them itself on first use; docker-compose.yml runs :latest).

@@ -169,6 +169,9 @@ type soakStep struct {
 }
 
 func (st soakStep) String() string {
+	if st.N < 0 { // not a planned step: a quiet point's or a recovery's work
+		return st.Kind
+	}
 	switch st.Kind {
 	case stepFlap:
 		return fmt.Sprintf("#%d flap h%d %v (up %v, down %v)", st.N, st.Host, st.Dur, st.Up, st.Down)
@@ -848,7 +851,11 @@ func (k *soak) provisional() {
 		}
 		if tr.Leak {
 			v = result.Fail
-			failing = append(failing, fmt.Sprintf("%s %+.3g/window", m, tr.Slope))
+			slope := fmt.Sprintf("%+.3g", tr.Slope)
+			if flat.UnitOf(m) == "bytes" {
+				slope = "+" + formatBytes(tr.Slope)
+			}
+			failing = append(failing, fmt.Sprintf("%s %s/window", m, slope))
 		}
 	}
 	if k.stepErrs > 0 || k.unserved > 0 || k.cacheWorst > 0 || k.dirsWorst > 0 {

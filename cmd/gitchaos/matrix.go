@@ -54,7 +54,24 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if len(onlyMutants) > 0 && !slices.Contains(onlyMutants, m.Name) {
 			continue
 		}
-		rows = append(rows, &matrixRow{name: m.Name, mutants: []string{m.Name}, expected: m.CaughtBy})
+		// With --only, a mutant is judged by its declared gates among those.
+		expected := m.CaughtBy
+		if len(base.Only) > 0 {
+			expected = nil
+			for _, g := range m.CaughtBy {
+				if slices.Contains(base.Only, g) {
+					expected = append(expected, g)
+				}
+			}
+			if len(expected) == 0 {
+				if len(onlyMutants) > 0 {
+					fmt.Fprintf(stderr, "gitchaos matrix: mutant %s is caught by %s, none of --only %s\n", m.Name, strings.Join(m.CaughtBy, ","), strings.Join(base.Only, ","))
+					return exitUsage
+				}
+				continue
+			}
+		}
+		rows = append(rows, &matrixRow{name: m.Name, mutants: []string{m.Name}, expected: expected})
 	}
 	start := time.Now()
 	for _, row := range rows {
