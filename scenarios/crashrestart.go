@@ -61,7 +61,14 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		if err != nil {
 			return fmt.Errorf("crash-restart: start process target: %w", err)
 		}
-		defer t.Close()
+		defer func() {
+			if err := t.Close(); err != nil {
+				s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close process target: %v", err))
+			}
+			if l, ok := t.(interface{ Logs() []string }); ok {
+				s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
+			}
+		}()
 		if k, ok = t.(target.Killer); !ok {
 			return fmt.Errorf("crash-restart: %s cannot be killed", t.Describe())
 		}
@@ -105,19 +112,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	// Wait until every held repo has a request in flight: the clones have
 	// begun and are stuck inside the server.
-	out := Eventually(ctx, 10*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		n := 0
-		for _, r := range held {
-			c, err := r.Host.Admin.Counters(ctx, r.Name)
-			if err != nil {
-				return false, "", err
-			}
-			if c.InFlight > 0 {
-				n++
-			}
-		}
-		return n == len(held), fmt.Sprintf("%d/%d held repos have a request in flight", n, len(held)), nil
-	})
+	out := s.waitHeld(ctx, held, 10*time.Second, 20*time.Millisecond)
 	if !out.OK {
 		return fmt.Errorf("crash-restart: clones never reached the server: %s", out.describe())
 	}

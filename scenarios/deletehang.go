@@ -72,19 +72,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("refresh all: %w", err)
 	}
 	// Wait until every fetch hangs inside the server.
-	out := Eventually(ctx, 10*time.Second, 10*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		cs, err := h.Admin.AllCounters(ctx)
-		if err != nil {
-			return false, "", err
-		}
-		n := 0
-		for _, r := range repos {
-			if cs[r.Name].InFlight > 0 {
-				n++
-			}
-		}
-		return n == len(repos), fmt.Sprintf("%d/%d fetches hanging", n, len(repos)), nil
-	})
+	out := s.waitHeld(ctx, repos, 10*time.Second, 10*time.Millisecond)
 	if !out.OK {
 		return fmt.Errorf("delete-hang: fetches never reached the hang: %s", out.describe())
 	}

@@ -265,3 +265,21 @@ func joinIDs(ids []string) string {
 func gitserverCommit(seed int64) gitserver.CommitRequest {
 	return gitserver.CommitRequest{Seed: seed, Message: fmt.Sprintf("gitchaos commit %d", seed)}
 }
+
+// waitHeld polls the git servers until every repo has a request in flight
+// (held inside the server by a hang fault, say) or the timeout passes.
+func (s *S) waitHeld(ctx context.Context, repos []repo, timeout, interval time.Duration) Outcome {
+	return Eventually(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
+		n := 0
+		for _, r := range repos {
+			c, err := r.Host.Admin.Counters(ctx, r.Name)
+			if err != nil {
+				return false, "", fmt.Errorf("counters of %s/%s: %w", r.Host.Name, r.Name, err)
+			}
+			if c.InFlight > 0 {
+				n++
+			}
+		}
+		return n == len(repos), fmt.Sprintf("%d/%d repos have a request in flight", n, len(repos)), nil
+	})
+}

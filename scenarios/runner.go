@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -92,6 +93,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 	if len(names) == 0 {
 		names = Names()
 	}
+	t0 := time.Now() // monotonic: Started below is wall clock only
 	run := &result.Run{
 		ID:       fmt.Sprintf("%s-%d-%s", opts.Kind, opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
 		Kind:     opts.Kind,
@@ -109,7 +111,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 		sc, _ := Lookup(n)
 		run.Scenarios = append(run.Scenarios, RunOne(ctx, sc, opts))
 	}
-	run.Duration = result.Secs(time.Since(run.Started))
+	run.Duration = result.Secs(time.Since(t0))
 	return run, nil
 }
 
@@ -172,28 +174,8 @@ func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 		res.Error = fmt.Sprintf("start target: %v", err)
 		return res
 	}
-	s := &S{
-		Name: sc.Name, TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
-		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(sc.Name))),
-		Logger:   opts.Logger.With("scenario", sc.Name),
-		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
-		start: start, res: res,
-	}
-	defer func() {
-		// Faults first: a target whose git work hangs forever (a mutant
-		// without timeouts) can only stop once its hosts answer again.
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer ccancel()
-		if err := s.recoverAll(cctx); err != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("recover faults: %v", err))
-		}
-		if !s.Fresh {
-			s.deleteScopes(cctx)
-		}
-		if err := t.Close(); err != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("close target: %v", err))
-		}
-	}()
+	s := newS(sc.Name, tb, t, opts, opts.Logger.With("scenario", sc.Name), start, res)
+	defer s.teardown(ctx, t, nil)
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -221,4 +203,52 @@ func hashName(s string) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// newS is the state of a scenario running on tb against t.
+func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger *slog.Logger, start time.Time, res *result.Scenario) *S {
+	return &S{
+		Name: name, TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
+		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
+		Logger:   logger,
+		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
+		start: start, res: res,
+	}
+}
+
+// teardown ends a scenario: faults first (a target whose git work hangs
+// forever, a mutant without timeouts, can only stop once its hosts answer
+// again), then, on a target that outlives the run, the scopes it put
+// (cleanup runs first for scopes the scenario tracks itself), then the
+// target is closed and its logs kept. Errors go to the scenario's result.
+func (s *S) teardown(ctx context.Context, t target.Target, cleanup func(context.Context)) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := s.recoverAll(cctx); err != nil {
+		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
+	}
+	if !s.Fresh {
+		if cleanup != nil {
+			cleanup(cctx)
+		}
+		s.deleteScopes(cctx)
+	}
+	if err := t.Close(); err != nil {
+		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close target: %v", err))
+	}
+	if l, ok := t.(interface{ Logs() []string }); ok {
+		s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
+	}
+}
+
+// keptFiles are the paths that still exist (a target's logs outlive it
+// only in an artifact dir).
+func keptFiles(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

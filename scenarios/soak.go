@@ -343,34 +343,17 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 		res.Error = fmt.Sprintf("start target: %v", err)
 		return
 	}
-	s := &S{
-		Name: "soak", TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
-		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName("soak"))),
-		Logger:   logger,
-		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
-		start: start, res: res,
-	}
+	s := newS("soak", tb, t, opts.Options, logger, start, res)
 	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window),
 		series: newCycleSeries(), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
 		timeline: map[string][]result.Point{}}
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer ccancel()
-		if err := s.recoverAll(cctx); err != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("recover faults: %v", err))
-		}
-		if !s.Fresh {
-			for _, e := range k.extras {
-				if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
-					s.Logf("cleanup: delete scope %s: %v", e.id, err)
-				}
+	defer s.teardown(ctx, t, func(cctx context.Context) {
+		for _, e := range k.extras {
+			if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+				s.Logf("cleanup: delete scope %s: %v", e.id, err)
 			}
-			s.deleteScopes(cctx)
 		}
-		if err := t.Close(); err != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("close target: %v", err))
-		}
-	}()
+	})
 	defer func() {
 		if r := recover(); r != nil {
 			res.Error = joinErr(res.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))

@@ -98,19 +98,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	}
 	s.CheckEQ("refresh calls rejected", float64(nerr), 0, unitCount, explain)
 	// Let the fetches reach the hang, then release it well within the git timeout.
-	out := Eventually(ctx, s.Settings.GitTimeout/2, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		n := 0
-		for _, r := range repos {
-			c, err := r.Host.Admin.Counters(ctx, r.Name)
-			if err != nil {
-				return false, "", err
-			}
-			if c.InFlight > 0 {
-				n++
-			}
-		}
-		return n == len(repos), fmt.Sprintf("%d/%d repos hanging", n, len(repos)), nil
-	})
+	out := s.waitHeld(ctx, repos, s.Settings.GitTimeout/2, 5*time.Millisecond)
 	s.Logf("storm: %s", out.describe())
 	for _, c := range clears {
 		if err := c(ctx); err != nil {

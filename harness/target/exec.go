@@ -24,7 +24,7 @@ import (
 type Exec struct {
 	Template    string        // command template (required)
 	Env         []string      // extra environment, after the settings
-	ArtifactDir string        // where stdout/stderr logs go ("" = the base dir's parent temp dir)
+	ArtifactDir string        // where stdout/stderr logs are kept ("" = a temp dir removed by Close)
 	Token       string        // bearer token for the API, if the command sets one
 	Ready       time.Duration // how long to wait for /healthcheck (default 30 s)
 	TempDir     string        // parent of base dirs ("" = os.TempDir())
@@ -78,9 +78,11 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 	f.n++
 	n := f.n
 	f.mu.Unlock()
-	art := f.ArtifactDir
+	art, ownArt := f.ArtifactDir, false
 	if art == "" {
-		art = filepath.Join(dir, "..", filepath.Base(dir)+"-logs")
+		// No artifact dir: logs live beside the base dir (not in it, where
+		// they would count as the target's disk use) and go with Close.
+		art, ownArt = dir+"-logs", true
 	}
 	if err := os.MkdirAll(art, 0o755); err != nil {
 		os.RemoveAll(dir)
@@ -94,7 +96,7 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 	}
 	t := &execTarget{
 		desc: f.Describe(), args: args, env: append(append(os.Environ(), s.Env()...), f.Env...),
-		dir: dir, art: art, prefix: fmt.Sprintf("target-%d", n), settings: s,
+		dir: dir, art: art, ownArt: ownArt, prefix: fmt.Sprintf("target-%d", n), settings: s,
 		ready:  f.Ready,
 		client: &Client{BaseURL: "http://" + addr, Token: f.Token},
 	}
@@ -119,6 +121,7 @@ func freePort() (int, error) {
 
 type execTarget struct {
 	desc, dir, art, prefix string
+	ownArt                 bool // art is a temp dir of ours: removed by Close
 	args, env              []string
 	settings               Settings
 	ready                  time.Duration
@@ -278,7 +281,11 @@ func (t *execTarget) Close() error {
 		closeProbe(t.probe)
 	}
 	t.mu.Unlock()
-	return errors.Join(err, os.RemoveAll(t.dir))
+	errs := []error{err, os.RemoveAll(t.dir)}
+	if t.ownArt {
+		errs = append(errs, os.RemoveAll(t.art))
+	}
+	return errors.Join(errs...)
 }
 
 // splitCommand splits a command line on spaces, honouring single and double

@@ -1,0 +1,228 @@
+package target
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/probe"
+)
+
+// TestMain doubles as the reference fetcher process for the exec tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("GITCHAOS_TARGET_TEST_FETCHER") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := fetcher.RunCommand(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
+		stop()
+		os.Exit(code)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func TestSplitCommand(t *testing.T) {
+	for in, want := range map[string][]string{
+		`a b  c`:                           {"a", "b", "c"},
+		`'/x y/bin' --l {addr}`:            {"/x y/bin", "--l", "{addr}"},
+		`a "b 'c' d" e`:                    {"a", "b 'c' d", "e"},
+		"a\tb\n":                           {"a", "b"},
+		`--x=""`:                           {"--x="},
+		`reffetcher --base-dir {base_dir}`: {"reffetcher", "--base-dir", "{base_dir}"},
+	} {
+		got, err := splitCommand(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitCommand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := splitCommand(`a 'b`); err == nil || !strings.Contains(err.Error(), "unterminated") {
+		t.Errorf("unterminated quote: err = %v", err)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	s := Settings{GitTimeout: 1500 * time.Millisecond, MaxWorkers: 8, SyncConcurrency: 4, Shards: 2}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"SCOPES_GIT_FETCH_TIMEOUT=1.5", "SCOPES_GIT_MAX_WORKERS=8", "SCOPES_SYNC_CONCURRENCY=4", "SCOPES_REPO_CLONES_SHARDS=2"}
+	if got := s.Env(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Env() = %q, want %q", got, want)
+	}
+	err := Settings{}.Validate()
+	for _, w := range []string{"git timeout", "max workers 0", "sync concurrency 0", "shards 0"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("zero settings: error %v lacks %q", err, w)
+		}
+	}
+}
+
+func TestFactoryValidation(t *testing.T) {
+	for _, tc := range []struct {
+		f    interface{ Validate() error }
+		want string
+	}{
+		{&Exec{Template: ""}, "empty command template"},
+		{&Exec{Template: "reffetcher --base-dir {base_dir}"}, "neither {addr} nor {port}"},
+		{&Exec{Template: "/no/such/bin --listen {addr}"}, "/no/such/bin"},
+		{&Exec{Template: "x 'unterminated {addr}"}, "unterminated"},
+		{&URL{BaseURL: "ftp://127.0.0.1:7002", Stated: Settings{GitTimeout: time.Second, MaxWorkers: 1, SyncConcurrency: 1, Shards: 1}}, "want http(s)://host:port"},
+		{&URL{BaseURL: "http://127.0.0.1:7002"}, "max workers 0"},
+	} {
+		if err := tc.f.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%#v: error %v, want one containing %q", tc.f, err, tc.want)
+		}
+	}
+}
+
+func TestCountLabelled(t *testing.T) {
+	profile := `goroutine profile: total 7
+3 @ 0x1 0x2
+# labels: {"gitchaos_target":"t1"}
+#	0x1	main.a+0x1	a.go:1
+
+2 @ 0x3
+# labels: {"gitchaos_target":"t12", "x":"y"}
+#	0x3	main.b+0x1	b.go:1
+
+2 @ 0x4
+#	0x4	main.c+0x1	c.go:1
+`
+	if n := countLabelled([]byte(profile), `"gitchaos_target":"t1"`); n != 3 {
+		t.Errorf("t1: %d goroutines, want 3 (t12 must not match)", n)
+	}
+	if n := countLabelled([]byte(profile), `"gitchaos_target":"t12"`); n != 2 {
+		t.Errorf("t12: %d goroutines, want 2", n)
+	}
+}
+
+var testSettings = Settings{GitTimeout: time.Second, MaxWorkers: 2, SyncConcurrency: 2, Shards: 1}
+
+// TestInProcess: a fresh fetcher per New, its goroutines counted by label
+// (a goroutine of the test is not), restart keeps the base dir, Close
+// removes it and leaves no goroutine (goleak in TestMain).
+func TestInProcess(t *testing.T) {
+	ctx := context.Background()
+	f := &InProcess{TempDir: t.TempDir()}
+	if !f.Fresh() || !strings.Contains(f.Describe(), "(correct)") {
+		t.Errorf("factory: fresh %v, describe %q", f.Fresh(), f.Describe())
+	}
+	tg, err := f.New(ctx, testSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := tg.BaseDir()
+	if _, err := tg.Client().Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	smp, err := tg.Probe().Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := smp.Get(probe.Goroutines)
+	if !ok || g < 1 {
+		t.Fatalf("goroutines of the target = %v (measured %v), want >= 1", g, ok)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); <-stop }() // not the target's
+	smp2, err := tg.Probe().Sample(ctx)
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2, _ := smp2.Get(probe.Goroutines); g2 != g {
+		t.Errorf("a test goroutine changed the target's count: %v -> %v", g, g2)
+	}
+	for _, m := range []string{probe.FDs, probe.Heap, probe.RSS, probe.Disk, "repo_locks"} {
+		if _, ok := smp.Get(m); !ok {
+			t.Errorf("metric %s unavailable: %v", m, smp.Unavailable[m])
+		}
+	}
+	if err := tg.Restart(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if tg.BaseDir() != base {
+		t.Errorf("restart moved the base dir: %s -> %s", base, tg.BaseDir())
+	}
+	if _, err := tg.Client().Health(ctx); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(base); !os.IsNotExist(err) {
+		t.Errorf("base dir %s still there after Close (%v)", base, err)
+	}
+}
+
+// TestExec starts the fetcher as a process, kills and restarts it, keeps
+// its logs in the artifact dir, and measures it through its pid.
+func TestExec(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := t.TempDir()
+	f := &Exec{Template: "'" + exe + "' --listen {addr} --base-dir {base_dir}", Env: []string{"GITCHAOS_TARGET_TEST_FETCHER=1"}, ArtifactDir: art, TempDir: t.TempDir()}
+	ctx := context.Background()
+	tg, err := f.New(ctx, testSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	k, ok := tg.(Killer)
+	if !ok {
+		t.Fatal("exec target is not a Killer")
+	}
+	smp, err := tg.Probe().Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{probe.FDs, probe.RSS, probe.Threads, probe.Goroutines, probe.Heap, "repo_locks"} {
+		if _, ok := smp.Get(m); !ok {
+			t.Errorf("metric %s unavailable on a process target: %v", m, smp.Unavailable[m])
+		}
+	}
+	if err := k.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Client().Health(ctx); err == nil {
+		t.Fatal("healthy after SIGKILL")
+	}
+	if err := k.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Client().Health(ctx); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(art, "*.log"))
+	if len(logs) != 4 {
+		t.Errorf("artifact dir holds %d logs, want 4 (stdout+stderr of 2 runs): %v", len(logs), logs)
+	}
+}
+
+// TestExecReportsEarlyExit: a command that exits at once is an error
+// naming it, with its stderr, not a hang.
+func TestExecReportsEarlyExit(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Exec{Template: "'" + exe + "' --listen {addr} --base-dir {base_dir} --mutant bogus", Env: []string{"GITCHAOS_TARGET_TEST_FETCHER=1"}, TempDir: t.TempDir()}
+	_, err = f.New(context.Background(), testSettings)
+	if err == nil || !strings.Contains(err.Error(), "exited before serving") || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("error = %v, want an early exit naming the bad mutant", err)
+	}
+}
