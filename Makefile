@@ -29,7 +29,8 @@ unit:
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 	$(GO) test $(TESTFLAGS) -run TestGenerateThousand ./fixtures/repogen
 	$(GO) test $(TESTFLAGS) -run TestStartTime ./harness/testbed/
-	$(GO) test $(TESTFLAGS) ./cmd/... ./scenarios/...
+	# one package at a time: both run gates with timing budgets
+	$(GO) test $(TESTFLAGS) -p 1 ./cmd/... ./scenarios/...
 
 # The main job: the gate suite against the in-process reference fetcher
 # on the embedded testbed.

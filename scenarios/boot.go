@@ -22,7 +22,10 @@ type BootParams struct {
 	Spec         repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
-func (p *BootParams) setScopes(n int) { p.Scopes = n }
+func (p *BootParams) setScopes(n int) {
+	p.Scopes = n
+	p.Repos = min(p.Repos, n)
+}
 
 // bootScenario is a cold start: scopes persisted, clones gone, one host dead. It
 // records the progress curve, times to first and all healthy scopes

@@ -18,7 +18,10 @@ type RepeatSyncParams struct {
 	Spec    repogen.Spec       `json:"spec" yaml:"spec"`
 }
 
-func (p *RepeatSyncParams) setScopes(n int) { p.Scopes = n }
+func (p *RepeatSyncParams) setScopes(n int) {
+	p.Scopes = n
+	p.Repos = min(p.Repos, n)
+}
 
 // repeatSyncScenario keeps N scopes and runs R rounds of push → refresh all →
 // newest served. Every round each distinct source is fetched at most once
@@ -59,6 +62,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	}
 	// Disk use is not judged: every round's fetch adds the pushed objects.
 	series := newCycleSeries(probe.FDs, probe.Goroutines, probe.Heap, probe.RSS)
+	series.each("round")
 	worstFetches, worstWhy := 0.0, ""
 	for r := range p.Rounds {
 		s.Mark("cycle", fmt.Sprintf("round %d", r))

@@ -16,6 +16,7 @@ var leakMetrics = []string{probe.FDs, probe.Goroutines, probe.Heap, probe.RSS, p
 
 // cycleSeries collects one settled value per metric per cycle.
 type cycleSeries struct {
+	per         string   // what one value is: "cycle" (default), "round", "window"
 	metrics     []string // judged metrics (default leakMetrics)
 	values      map[string][]float64
 	unavailable map[string]string
@@ -25,7 +26,7 @@ func newCycleSeries(metrics ...string) *cycleSeries {
 	if len(metrics) == 0 {
 		metrics = leakMetrics
 	}
-	return &cycleSeries{metrics: metrics, values: map[string][]float64{}, unavailable: map[string]string{}}
+	return &cycleSeries{per: "cycle", metrics: metrics, values: map[string][]float64{}, unavailable: map[string]string{}}
 }
 
 // settledSample closes idle connections, waits until fds and goroutines
@@ -74,12 +75,13 @@ func (c *cycleSeries) add(smp probe.Sample) {
 func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 	for _, m := range c.metrics {
 		name := fmt.Sprintf("%s flat across %s", m, what)
+		seriesName := m + " per " + c.per
 		vals := c.values[m]
 		if len(vals) == 0 {
 			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.T.Describe(), c.unavailable[m]))
 			continue
 		}
-		opts := flat.TrendOptions{Metric: m}
+		opts := flat.TrendOptions{Metric: m, Per: c.per}
 		if b, ok := budgets[m]; ok {
 			opts.Budget = flat.PerCycle(b)
 		}
@@ -87,7 +89,7 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 		for i, v := range vals {
 			pts[i] = result.Point{X: float64(i), Y: v}
 		}
-		series := result.Series{Name: m + " per cycle", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts}
+		series := result.Series{Name: seriesName, Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts} // reports draw every per-cycle series alike
 		tr, err := flat.Trend(vals, opts)
 		if err != nil {
 			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error(), Series: series.Name})
@@ -100,4 +102,11 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 		series.Fit = tr.Fit()
 		s.AddSeries(series)
 	}
+}
+
+// each names what one value of the series is ("round", "window") in
+// check texts and series names.
+func (c *cycleSeries) each(per string) *cycleSeries {
+	c.per = per
+	return c
 }

@@ -345,7 +345,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 	}
 	s := newS("soak", tb, t, opts.Options, logger, start, res)
 	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window),
-		series: newCycleSeries(), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
+		series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
 		timeline: map[string][]result.Point{}}
 	defer s.teardown(ctx, t, func(cctx context.Context) {
 		for _, e := range k.extras {
@@ -804,7 +804,7 @@ func flatFmt(metric string, v float64) string {
 
 // trendOptions are the flatness options of a metric over soak windows.
 func (k *soak) trendOptions(m string) flat.TrendOptions {
-	o := flat.TrendOptions{Metric: m}
+	o := flat.TrendOptions{Metric: m, Per: "window"}
 	if v, ok := k.o.Budgets[m]; ok {
 		o.Budget = flat.PerCycle(v)
 	}
@@ -980,7 +980,7 @@ func statsLabel(m map[string]float64) string {
 // a metric with too few windows (a short or interrupted soak) is skipped
 // with the count.
 func (k *soak) judgeWindows() {
-	enough := newCycleSeries(k.series.metrics...)
+	enough := newCycleSeries(k.series.metrics...).each("window")
 	enough.unavailable = k.series.unavailable
 	budgets := map[string]float64{}
 	for _, m := range k.series.metrics {
@@ -992,7 +992,7 @@ func (k *soak) judgeWindows() {
 			for i, v := range vals {
 				pts[i] = result.Point{X: float64(i), Y: v}
 			}
-			k.AddSeries(result.Series{Name: m + " per cycle", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts})
+			k.AddSeries(result.Series{Name: m + " per window", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts})
 			continue
 		}
 		enough.values[m] = vals

@@ -28,9 +28,9 @@ func (r TrendResult) Check(name string) result.Check {
 	if u == "" {
 		u = "count"
 	}
-	per := "/cycle"
+	per := "/" + r.per()
 	if r.Unit != "bytes" && r.Unit != "" {
-		per = " " + r.Unit + "/cycle"
+		per = " " + r.Unit + per
 	}
 	su := r.Unit
 	if su != "bytes" {
@@ -44,7 +44,7 @@ func (r TrendResult) Check(name string) result.Check {
 		Name:     name,
 		Measured: formatValue(r.Slope, su, true) + per + " (" + levelText(r.Level) + " CI " + formatValue(r.Low, su, true) + ".." + formatValue(r.High, su, true) + per + ")",
 		Budget:   "lower bound <= " + formatBudget(r.Budget, su) + per,
-		Value:    r.Slope, Limit: r.Budget, Unit: u + "/cycle",
+		Value:    r.Slope, Limit: r.Budget, Unit: u + "/" + r.per(),
 		Verdict: v, Explanation: r.String(), Series: r.Metric,
 	}
 }

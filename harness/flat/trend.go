@@ -83,6 +83,9 @@ type TrendOptions struct {
 	Method Method
 	// MinCycles needed after warm-up and floor: 0 means 5.
 	MinCycles int
+	// Per names what one value of the series is, in verdict texts and
+	// units ("fds/window"): "" means "cycle".
+	Per string
 }
 
 // PerCycle returns a budget for TrendOptions.Budget.
@@ -187,6 +190,7 @@ type TrendResult struct {
 	Warmup       int     `json:"warmup"`
 	Floor        int     `json:"floor,omitempty"`
 	Leak         bool    `json:"leak"`
+	Per          string  `json:"per,omitempty"` // what one value is ("" = cycle)
 }
 
 // Trend judges a per-cycle series (one value per cycle: the cycle's
@@ -226,7 +230,7 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 	r := TrendResult{
 		Metric: o.Metric, Unit: o.Unit, Method: o.Method, Level: o.Level,
 		Budget: *o.Budget, First: y[0], Last: y[len(y)-1], Cycles: len(y),
-		FromCycle: int(x[0]), ToCycle: int(x[len(x)-1]), Warmup: o.Warmup, Floor: o.Floor,
+		FromCycle: int(x[0]), ToCycle: int(x[len(x)-1]), Warmup: o.Warmup, Floor: o.Floor, Per: o.Per,
 		TheilSen:     theilSen(x, y, o.Level),
 		LeastSquares: leastSquares(x, y, o.Level),
 	}
@@ -255,9 +259,9 @@ func (r TrendResult) String() string {
 		word, cmp = "LEAK", ">"
 	}
 	u := r.Unit
-	per := "/cycle"
+	per := "/" + r.per()
 	if u != "bytes" && u != "" {
-		per = " " + u + "/cycle"
+		per = " " + u + per
 		u = ""
 	}
 	slope := func(v float64) string { return formatValue(v, u, true) }
@@ -267,9 +271,17 @@ func (r TrendResult) String() string {
 	if r.Method != TheilSen {
 		fmt.Fprintf(&b, ", %s", r.Method)
 	}
-	fmt.Fprintf(&b, ") %s budget %s%s over %d cycles (first %s, last %s)", cmp,
-		formatBudget(r.Budget, u), per, r.Cycles, formatValue(r.First, r.Unit, false), formatValue(r.Last, r.Unit, false))
+	fmt.Fprintf(&b, ") %s budget %s%s over %d %ss (first %s, last %s)", cmp,
+		formatBudget(r.Budget, u), per, r.Cycles, r.per(), formatValue(r.First, r.Unit, false), formatValue(r.Last, r.Unit, false))
 	return b.String()
+}
+
+// per is what one value of the series is: "cycle" unless Per says.
+func (r TrendResult) per() string {
+	if r.Per == "" {
+		return "cycle"
+	}
+	return r.Per
 }
 
 func levelText(l float64) string {
