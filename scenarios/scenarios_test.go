@@ -1,16 +1,13 @@
 package scenarios_test
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
 
-	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/fetcher/fetchertest"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/scenarios"
@@ -19,12 +16,7 @@ import (
 // TestMain doubles as the reference fetcher process for crash-restart:
 // with GITCHAOS_TEST_REFFETCHER=1 the test binary serves the fetcher.
 func TestMain(m *testing.M) {
-	if os.Getenv("GITCHAOS_TEST_REFFETCHER") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		code := fetcher.RunCommand(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
-		stop()
-		os.Exit(code)
-	}
+	fetchertest.MaybeRun("GITCHAOS_TEST_REFFETCHER")
 	goleak.VerifyTestMain(m,
 		// Documented toxiproxy leak (DESIGN.md): a client aborting under a
 		// bandwidth toxic leaves its Pipe goroutine blocked.

@@ -84,7 +84,7 @@ func printTable(w io.Writer, run *result.Run) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, c.Name, cell(c.Measured), cell(c.Budget), strings.ToUpper(string(c.Verdict)))
 			if c.Verdict == result.Fail || c.Verdict == result.Error || c.Verdict == result.Skip {
 				text := c.Explanation
-				if c.Verdict != result.Skip && len([]rune(c.Measured)) > 48 {
+				if c.Verdict != result.Skip && len([]rune(c.Measured)) > 48 && !strings.Contains(text, string([]rune(c.Measured)[:24])) {
 					text = fmt.Sprintf("measured %s; %s", c.Measured, text)
 				}
 				why = append(why, fmt.Sprintf("  %s %s / %s: %s", strings.ToUpper(string(c.Verdict)), sc.Name, c.Name, text))

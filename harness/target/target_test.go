@@ -3,28 +3,21 @@ package target
 import (
 	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/fetcher/fetchertest"
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
 // TestMain doubles as the reference fetcher process for the exec tests.
 func TestMain(m *testing.M) {
-	if os.Getenv("GITCHAOS_TARGET_TEST_FETCHER") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		code := fetcher.RunCommand(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
-		stop()
-		os.Exit(code)
-	}
+	fetchertest.MaybeRun("GITCHAOS_TARGET_TEST_FETCHER")
 	goleak.VerifyTestMain(m)
 }
 
