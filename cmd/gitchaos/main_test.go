@@ -43,6 +43,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"gate", "--mutant", "bogus"}, `--mutant "bogus": unknown mutant`},
 		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-cmd", "x {addr}"}, "exclusive"},
 		{[]string{"gate", "--target-pid", "12"}, "needs --target"},
+		{[]string{"gate", "--target-base-dir", "/tmp"}, "needs --target"},
+		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-base-dir", "/no/such/dir"}, "not a directory"},
 		{[]string{"gate", "--mutant", "fd-leak-on-delete", "--target", "http://127.0.0.1:1"}, "cannot apply"},
 		{[]string{"gate", "--target-cmd", "reffetcher --base-dir {base_dir}"}, "neither {addr} nor {port}"},
 		{[]string{"gate", "--target-cmd", "/no/such/binary {addr}"}, "/no/such/binary"},

@@ -40,6 +40,7 @@ type suiteFlags struct {
 	mutants    listFlag
 	targetURL  string
 	targetPID  int
+	targetDir  string
 	targetCmd  string
 	token      string
 	gitTimeout time.Duration
@@ -71,6 +72,7 @@ func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 		fs.Var(&f.mutants, "mutant", "switch a historical bug back on in the reference fetcher (repeatable or comma-separated)")
 		fs.StringVar(&f.targetURL, "target", "", "drive a running server at this URL instead of the in-process reference fetcher")
 		fs.IntVar(&f.targetPID, "target-pid", 0, "with --target: the server's pid, for fds, RSS and threads")
+		fs.StringVar(&f.targetDir, "target-base-dir", "", "with --target: the server's data dir (clones under git_sources/), for clone-dir and disk checks")
 		fs.StringVar(&f.targetCmd, "target-cmd", "", "start the target as a process: command template with {addr}, {port}, {base_dir}")
 		fs.StringVar(&f.token, "target-token", "", "bearer token for the target's API")
 	}
@@ -164,6 +166,14 @@ func (f *suiteFlags) targets(opts *scenarios.Options) error {
 	if f.targetPID != 0 && f.targetURL == "" {
 		return usagef("--target-pid %d needs --target URL", f.targetPID)
 	}
+	if f.targetDir != "" && f.targetURL == "" {
+		return usagef("--target-base-dir %s needs --target URL", f.targetDir)
+	}
+	if f.targetDir != "" {
+		if fi, err := os.Stat(f.targetDir); err != nil || !fi.IsDir() {
+			return usagef("--target-base-dir %s: not a directory on this machine", f.targetDir)
+		}
+	}
 	if len(f.mutants) > 0 && n > 0 {
 		return usagef("--mutant switches bugs on in the in-process reference fetcher; it cannot apply to --target or --target-cmd")
 	}
@@ -173,7 +183,7 @@ func (f *suiteFlags) targets(opts *scenarios.Options) error {
 	opts.Mutants = f.mutants
 	switch {
 	case f.targetURL != "":
-		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, Token: f.token, Stated: opts.Settings}
+		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, BaseDir: f.targetDir, Token: f.token, Stated: opts.Settings}
 		if err := u.Validate(); err != nil {
 			return usagef("--target: %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 type URL struct {
 	BaseURL string   // http://host:port
 	PID     int      // the server's process id on this machine, 0 if unknown
+	BaseDir string   // the server's data dir on this machine ("" if unknown): clone-dir and disk checks need it
 	Token   string   // bearer token
 	Stated  Settings // the settings the server runs with, as the user states them
 }
@@ -51,7 +52,7 @@ func (f *URL) New(ctx context.Context, _ Settings) (Target, error) {
 	if _, err := c.Health(ctx); err != nil {
 		return nil, fmt.Errorf("url target: %w", err)
 	}
-	p, err := newProbe(f.PID, c, "", "")
+	p, err := newProbe(f.PID, c, f.BaseDir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (t *urlTarget) Describe() string    { return t.f.Describe() }
 func (t *urlTarget) Client() *Client     { return t.client }
 func (t *urlTarget) Settings() Settings  { return t.f.Stated }
 func (t *urlTarget) Probe() probe.Source { return t.probe }
-func (t *urlTarget) BaseDir() string     { return "" }
+func (t *urlTarget) BaseDir() string     { return t.f.BaseDir }
 func (t *urlTarget) InProcess() bool     { return false }
 func (t *urlTarget) Restart(context.Context, bool) error {
 	return fmt.Errorf("restart %s: %w (the harness did not start it)", t.f.BaseURL, ErrUnsupported)
