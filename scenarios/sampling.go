@@ -77,6 +77,10 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 		name := fmt.Sprintf("%s flat across %s", m, what)
 		seriesName := m + " per " + c.per
 		vals := c.values[m]
+		if m == probe.RSS && raceEnabled && s.T.InProcess() {
+			s.Skip(name, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
+			continue
+		}
 		if len(vals) == 0 {
 			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.T.Describe(), c.unavailable[m]))
 			continue
