@@ -12,6 +12,7 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
@@ -272,6 +273,9 @@ func (s *S) watchOps(ctx context.Context, h *testbed.Host, names []string, deadl
 // baselineValues are measured before any fault.
 type baselineValues struct {
 	sample probe.Sample
+	// stacks of the target's goroutines at the baseline (targets that can
+	// list them): a failing check shows what was started since.
+	stacks map[string]int
 }
 
 func (s *S) baseline(ctx context.Context) (baselineValues, error) {
@@ -279,7 +283,30 @@ func (s *S) baseline(ctx context.Context) (baselineValues, error) {
 	if err != nil {
 		return baselineValues{}, err
 	}
-	return baselineValues{sample: smp}, nil
+	b := baselineValues{sample: smp}
+	if d, ok := s.T.(target.StackDumper); ok {
+		if b.stacks, err = d.GoroutineStacks(); err != nil {
+			s.Logf("goroutine stacks at the baseline: %v", err)
+		}
+	}
+	return b, nil
+}
+
+// leakedStacks renders the target's goroutines that are more now than at
+// the baseline, grouped by stack ("" when the target cannot list them).
+func (s *S) leakedStacks(base baselineValues) string {
+	d, ok := s.T.(target.StackDumper)
+	if !ok || base.stacks == nil {
+		return ""
+	}
+	now, err := d.GoroutineStacks()
+	if err != nil {
+		return fmt.Sprintf("\n(goroutine stacks: %v)", err)
+	}
+	if diff := target.StackDiff(base.stacks, now, 5); diff != "" {
+		return "\n" + diff
+	}
+	return ""
 }
 
 // lingerChecks: operations in flight back to 0, goroutines (or threads,
@@ -323,7 +350,11 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 		if metric == probe.Threads {
 			slack = float64(s.Settings.MaxWorkers)
 		}
-		s.CheckLE(metric+" back to baseline", v, b+slack, unitCount, fmt.Sprintf("baseline %g before the hangs (+%g slack), %g after timeout + grace", b, slack, v))
+		explain := fmt.Sprintf("baseline %g before the hangs (+%g slack), %g after timeout + grace", b, slack, v)
+		if v > b+slack {
+			explain += s.leakedStacks(base)
+		}
+		s.CheckLE(metric+" back to baseline", v, b+slack, unitCount, explain)
 	} else {
 		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.T.Describe())
 	}

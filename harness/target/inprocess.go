@@ -192,3 +192,8 @@ func nextLabel() string { return fmt.Sprintf("t%d", labels.Add(1)) }
 func (t *inProcess) do(ctx context.Context, fn func(context.Context)) {
 	pprof.Do(ctx, pprof.Labels(targetLabel, t.label), fn)
 }
+
+// GoroutineStacks implements StackDumper.
+func (t *inProcess) GoroutineStacks() (map[string]int, error) {
+	return labelledGoroutines{value: t.label}.Stacks()
+}

@@ -69,6 +69,15 @@ func (l labelledGoroutines) Name() string {
 	return "goroutines labelled " + targetLabel + "=" + l.value
 }
 
+// Stacks returns the target's goroutines grouped by stack.
+func (l labelledGoroutines) Stacks() (map[string]int, error) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return nil, fmt.Errorf("goroutine profile: %w", err)
+	}
+	return labelledStacks(buf.Bytes(), fmt.Sprintf("%q:%q", targetLabel, l.value)), nil
+}
+
 func (l labelledGoroutines) Sample(context.Context) (probe.Sample, error) {
 	var buf bytes.Buffer
 	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
@@ -76,6 +85,48 @@ func (l labelledGoroutines) Sample(context.Context) (probe.Sample, error) {
 	}
 	n := countLabelled(buf.Bytes(), fmt.Sprintf("%q:%q", targetLabel, l.value))
 	return probe.Sample{Time: time.Now(), Values: map[string]float64{probe.Goroutines: float64(n)}}, nil
+}
+
+// labelledStacks returns the goroutine profile records (debug=1 format)
+// whose labels hold want: stack text -> number of goroutines.
+func labelledStacks(profile []byte, want string) map[string]int {
+	out := map[string]int{}
+	var count int
+	var labelled bool
+	var stack []string
+	flush := func() {
+		if labelled && count > 0 && len(stack) > 0 {
+			out[strings.Join(stack, "\n")] += count
+		}
+		count, labelled, stack = 0, false, nil
+	}
+	for _, line := range strings.Split(string(profile), "\n") {
+		switch {
+		case strings.Contains(line, " @ "):
+			flush()
+			if n, err := strconv.Atoi(strings.TrimSpace(line[:strings.Index(line, " @ ")])); err == nil {
+				count = n
+			}
+		case strings.HasPrefix(line, "# labels: "):
+			labelled = strings.Contains(line, want)
+		case strings.HasPrefix(line, "#\t"):
+			// "#\t0x4a1b2c\tpkg.func+0x1f\tfile.go:12": keep func and place.
+			// Tabs also pad the columns: take the non-empty fields.
+			var f []string
+			for _, x := range strings.Split(line[2:], "\t") {
+				if x = strings.TrimSpace(x); x != "" {
+					f = append(f, x)
+				}
+			}
+			if len(f) >= 3 {
+				stack = append(stack, f[1]+"  "+f[2])
+			} else if len(f) == 2 {
+				stack = append(stack, f[1])
+			}
+		}
+	}
+	flush()
+	return out
 }
 
 // countLabelled sums the counts of goroutine profile records (debug=1

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/probe"
@@ -101,4 +103,49 @@ type Killer interface {
 	Kill(ctx context.Context) error
 	// Start starts the process again and waits until it is healthy.
 	Start(ctx context.Context) error
+}
+
+// StackDumper is a target whose own goroutines can be listed (in-process
+// targets: those carrying its pprof label), so a failing goroutine check
+// can show what is left.
+type StackDumper interface {
+	// GoroutineStacks maps each distinct stack of the target's goroutines
+	// (one "func  file:line" per frame) to how many goroutines have it.
+	GoroutineStacks() (map[string]int, error)
+}
+
+// StackDiff renders the stacks that have more goroutines in after than in
+// before, most grown first, at most max groups.
+func StackDiff(before, after map[string]int, max int) string {
+	type group struct {
+		stack string
+		n     int
+	}
+	var gs []group
+	total := 0
+	for st, n := range after {
+		if d := n - before[st]; d > 0 {
+			gs = append(gs, group{st, d})
+			total += d
+		}
+	}
+	if len(gs) == 0 {
+		return ""
+	}
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].n != gs[j].n {
+			return gs[i].n > gs[j].n
+		}
+		return gs[i].stack < gs[j].stack
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d more goroutine(s) of the target in %d stack(s):", total, len(gs))
+	for i, g := range gs {
+		if i == max {
+			fmt.Fprintf(&b, "\n(+%d more stacks)", len(gs)-max)
+			break
+		}
+		fmt.Fprintf(&b, "\n\n%d x\n%s", g.n, g.stack)
+	}
+	return b.String()
 }

@@ -219,3 +219,27 @@ func TestExecReportsEarlyExit(t *testing.T) {
 		t.Fatalf("error = %v, want an early exit naming the bad mutant", err)
 	}
 }
+
+func TestLabelledStacksAndDiff(t *testing.T) {
+	profile := "goroutine profile: total 4\n" +
+		"2 @ 0x1 0x2\n# labels: {\"gitchaos_target\":\"t1\"}\n" +
+		"#\t0x1\tpkg.hung+0x1\t\t\t/src/a.go:10\n#\t0x2\tpkg.worker+0x2\t/src/b.go:20\n\n" +
+		"1 @ 0x3\n#\t0x3\tpkg.other+0x1\t/src/c.go:1\n\n" +
+		"1 @ 0x4\n# labels: {\"gitchaos_target\":\"t1\"}\n#\t0x4\tpkg.idle+0x1\t/src/d.go:4\n"
+	got := labelledStacks([]byte(profile), `"gitchaos_target":"t1"`)
+	want := map[string]int{
+		"pkg.hung+0x1  /src/a.go:10\npkg.worker+0x2  /src/b.go:20": 2,
+		"pkg.idle+0x1  /src/d.go:4":                                1,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("labelledStacks = %v, want %v", got, want)
+	}
+	before := map[string]int{"pkg.idle+0x1  /src/d.go:4": 1}
+	diff := StackDiff(before, got, 5)
+	if !strings.Contains(diff, "2 more goroutine(s) of the target in 1 stack(s)") || !strings.Contains(diff, "pkg.hung+0x1  /src/a.go:10") || strings.Contains(diff, "pkg.idle") {
+		t.Errorf("StackDiff = %q", diff)
+	}
+	if d := StackDiff(got, got, 5); d != "" {
+		t.Errorf("no growth: StackDiff = %q, want empty", d)
+	}
+}
