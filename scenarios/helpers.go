@@ -283,3 +283,48 @@ func (s *S) waitHeld(ctx context.Context, repos []repo, timeout, interval time.D
 		return n == len(repos), fmt.Sprintf("%d/%d repos have a request in flight", n, len(repos)), nil
 	})
 }
+
+// statsZero polls the stats endpoint until every one of keys that the
+// target reports is 0, or the timeout passes. known is false when the
+// target has no stats endpoint or none of the keys: then nothing was
+// waited for and the outcome is OK.
+func (s *S) statsZero(ctx context.Context, timeout time.Duration, keys ...string) (out Outcome, known bool) {
+	known = true
+	out = Eventually(ctx, timeout, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		st, ok, err := s.Stats(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		busy, seen := 0.0, 0
+		var obs []string
+		for _, k := range keys {
+			if v, has := st[k]; ok && has {
+				busy += v
+				seen++
+				obs = append(obs, fmt.Sprintf("%s=%g", k, v))
+			}
+		}
+		if seen == 0 {
+			known = false
+			return true, "", nil
+		}
+		return busy == 0, strings.Join(obs, " "), nil
+	})
+	return out, known
+}
+
+// waitIdle waits until no git operation or refresh task is in flight
+// (targets without those stats count as idle).
+func (s *S) waitIdle(ctx context.Context, timeout time.Duration) Outcome {
+	out, _ := s.statsZero(ctx, timeout, "in_flight", "webhook_tasks")
+	return out
+}
+
+// settleInFlight waits until the target has no git operation in flight
+// (when it reports in_flight).
+func (s *S) settleInFlight(ctx context.Context, timeout time.Duration) error {
+	if out, _ := s.statsZero(ctx, timeout, "in_flight"); !out.OK {
+		return fmt.Errorf("operations in flight did not drain in %v: %s", timeout, out.describe())
+	}
+	return nil
+}

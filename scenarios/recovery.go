@@ -165,23 +165,3 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	}
 	return nil
 }
-
-// settleInFlight waits until the target has no git operation in flight
-// (when it reports in_flight).
-func (s *S) settleInFlight(ctx context.Context, timeout time.Duration) error {
-	out := Eventually(ctx, timeout, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		st, ok, err := s.Stats(ctx)
-		if err != nil {
-			return false, "", err
-		}
-		v, has := st["in_flight"]
-		if !ok || !has {
-			return true, "no in_flight stat", nil
-		}
-		return v == 0, fmt.Sprintf("in_flight=%g", v), nil
-	})
-	if !out.OK {
-		return fmt.Errorf("operations in flight did not drain in %v: %s", timeout, out.describe())
-	}
-	return nil
-}

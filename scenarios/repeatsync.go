@@ -113,23 +113,3 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	s.judge(series, "refresh-all rounds", p.Budgets)
 	return nil
 }
-
-// waitIdle polls the stats endpoint until no git operation or refresh
-// task is in flight (targets without those keys count as idle).
-func (s *S) waitIdle(ctx context.Context, timeout time.Duration) Outcome {
-	return Eventually(ctx, timeout, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		st, ok, err := s.Stats(ctx)
-		if err != nil || !ok {
-			return !ok, "no stats endpoint", err
-		}
-		busy := 0.0
-		obs := ""
-		for _, k := range []string{"in_flight", "webhook_tasks"} {
-			if v, has := st[k]; has {
-				busy += v
-				obs += fmt.Sprintf("%s=%g ", k, v)
-			}
-		}
-		return busy == 0, obs, nil
-	})
-}

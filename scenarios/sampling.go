@@ -75,7 +75,6 @@ func (c *cycleSeries) add(smp probe.Sample) {
 func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 	for _, m := range c.metrics {
 		name := fmt.Sprintf("%s flat across %s", m, what)
-		seriesName := m + " per " + c.per
 		vals := c.values[m]
 		if m == probe.RSS && raceEnabled && s.T.InProcess() {
 			s.Skip(name, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
@@ -85,16 +84,8 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.T.Describe(), c.unavailable[m]))
 			continue
 		}
-		opts := flat.TrendOptions{Metric: m, Per: c.per}
-		if b, ok := budgets[m]; ok {
-			opts.Budget = flat.PerCycle(b)
-		}
-		pts := make([]result.Point, len(vals))
-		for i, v := range vals {
-			pts[i] = result.Point{X: float64(i), Y: v}
-		}
-		series := result.Series{Name: seriesName, Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts} // reports draw every per-cycle series alike
-		tr, err := flat.Trend(vals, opts)
+		series := c.series(m)
+		tr, err := flat.Trend(vals, c.trendOptions(m, budgets))
 		if err != nil {
 			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error(), Series: series.Name})
 			s.AddSeries(series)
@@ -113,4 +104,22 @@ func (s *S) judge(c *cycleSeries, what string, budgets map[string]float64) {
 func (c *cycleSeries) each(per string) *cycleSeries {
 	c.per = per
 	return c
+}
+
+// trendOptions are the flatness options of metric m over this series;
+// budgets (per cycle) override flat's defaults.
+func (c *cycleSeries) trendOptions(m string, budgets map[string]float64) flat.TrendOptions {
+	o := flat.TrendOptions{Metric: m, Per: c.per}
+	if b, ok := budgets[m]; ok {
+		o.Budget = flat.PerCycle(b)
+	}
+	return o
+}
+
+// series is metric m's values as a report series, one point per cycle
+// (x unit "cycle" whatever a cycle is called: reports draw them alike).
+func (c *cycleSeries) series(m string) result.Series {
+	s := probe.CycleSeries(m, c.values[m])
+	s.Name, s.Unit = m+" per "+c.per, flat.UnitOf(m)
+	return s
 }

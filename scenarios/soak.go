@@ -804,17 +804,11 @@ func flatFmt(metric string, v float64) string {
 
 // trendOptions are the flatness options of a metric over soak windows.
 func (k *soak) trendOptions(m string) flat.TrendOptions {
-	o := flat.TrendOptions{Metric: m, Per: "window"}
-	if v, ok := k.o.Budgets[m]; ok {
-		o.Budget = flat.PerCycle(v)
-	}
-	return o
+	return k.series.trendOptions(m, k.o.Budgets)
 }
 
 // need is the number of windows flat.Trend needs for a metric.
-func need(m string) int {
-	return flat.DefaultWarmup + max(flat.Floors[m], 1) - 1 + flat.DefaultMinCycles
-}
+func (k *soak) need(m string) int { return k.trendOptions(m).Needed() }
 
 // provisional judges the windows so far, for the progress line.
 func (k *soak) provisional() {
@@ -822,7 +816,7 @@ func (k *soak) provisional() {
 	v := result.Skip
 	for _, m := range k.series.metrics {
 		vals := k.series.values[m]
-		if len(vals) < need(m) {
+		if len(vals) < k.need(m) {
 			continue
 		}
 		tr, err := flat.Trend(vals, k.trendOptions(m))
@@ -982,23 +976,15 @@ func statsLabel(m map[string]float64) string {
 func (k *soak) judgeWindows() {
 	enough := newCycleSeries(k.series.metrics...).each("window")
 	enough.unavailable = k.series.unavailable
-	budgets := map[string]float64{}
 	for _, m := range k.series.metrics {
 		vals := k.series.values[m]
-		if len(vals) > 0 && len(vals) < need(m) {
+		if len(vals) > 0 && len(vals) < k.need(m) {
 			k.Skip(m+" flat across soak windows", fmt.Sprintf("%d windows judged, %s needs %d (warm-up %d, floor %d, min %d): run longer or use a shorter --window",
-				len(vals), m, need(m), flat.DefaultWarmup, flat.Floors[m], flat.DefaultMinCycles))
-			pts := make([]result.Point, len(vals))
-			for i, v := range vals {
-				pts[i] = result.Point{X: float64(i), Y: v}
-			}
-			k.AddSeries(result.Series{Name: m + " per window", Metric: m, Unit: flat.UnitOf(m), XUnit: "cycle", Points: pts})
+				len(vals), m, k.need(m), flat.DefaultWarmup, flat.Floors[m], flat.DefaultMinCycles))
+			k.AddSeries(k.series.series(m))
 			continue
 		}
 		enough.values[m] = vals
-		if o := k.trendOptions(m); o.Budget != nil {
-			budgets[m] = *o.Budget
-		}
 	}
 	var ms []string
 	for _, m := range enough.metrics {
@@ -1007,5 +993,5 @@ func (k *soak) judgeWindows() {
 		}
 	}
 	enough.metrics = ms
-	k.judge(enough, "soak windows", budgets)
+	k.judge(enough, "soak windows", k.o.Budgets)
 }

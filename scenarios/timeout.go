@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
@@ -313,22 +312,7 @@ func (s *S) leakedStacks(base baselineValues) string {
 // where goroutines are unknown) back to the baseline, disk use back to
 // diskBase.
 func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
-	var mu sync.Mutex
-	inflightKnown := true
-	out := Eventually(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		st, ok, err := s.Stats(ctx)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			return false, "", err
-		}
-		v, has := st["in_flight"]
-		if !ok || !has {
-			inflightKnown = false
-			return true, "", nil
-		}
-		return v == 0, fmt.Sprintf("in_flight=%g", v), nil
-	})
+	out, inflightKnown := s.statsZero(ctx, grace, "in_flight")
 	if inflightKnown {
 		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
 	} else {

@@ -105,19 +105,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 			return err
 		}
 	}
-	tasksKnown := true
-	to := Eventually(ctx, 5*time.Second+2*s.Settings.GitTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		st, ok, err := s.Stats(ctx)
-		if err != nil {
-			return false, "", err
-		}
-		v, has := st["webhook_tasks"]
-		if !ok || !has {
-			tasksKnown = false
-			return true, "", nil
-		}
-		return v == 0, fmt.Sprintf("webhook_tasks=%g", v), nil
-	})
+	to, tasksKnown := s.statsZero(ctx, 5*time.Second+2*s.Settings.GitTimeout, "webhook_tasks")
 	if tasksKnown {
 		s.CheckTrue("task list returns to zero", to.OK, to.describe(), "webhook_tasks == 0", fmt.Sprintf("after %d refresh calls and their fetches finished", p.Scopes*p.PerScope))
 	} else {

@@ -229,12 +229,7 @@ type cancelThenPurge struct{}
 
 func (cancelThenPurge) remove(f *Fetcher, src *source) {
 	src.cancelFlight()
-	unlock := f.caches.lock(src.id)
-	unpin := f.strat.purger.purge(f, src)
-	unlock()
-	if unpin {
-		f.caches.unpin(src.id)
-	}
+	waitThenPurge{}.remove(f, src)
 }
 
 // waitThenPurge is the delete-waits mutant: the delete waits on the source

@@ -132,6 +132,13 @@ func (o TrendOptions) Validate() error {
 	return nil
 }
 
+// Needed is the number of values Trend needs with these options: the
+// warm-up, the floor's window and the minimum judged.
+func (o TrendOptions) Needed() int {
+	d := o.withDefaults()
+	return d.Warmup + max(d.Floor, 1) - 1 + d.MinCycles
+}
+
 func (o TrendOptions) withDefaults() TrendOptions {
 	if o.Warmup == 0 {
 		o.Warmup = DefaultWarmup
@@ -213,8 +220,7 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 	}
 	start := o.Warmup
 	floor := max(o.Floor, 1)
-	need := start + floor - 1 + o.MinCycles
-	if len(series) < need {
+	if need := opts.Needed(); len(series) < need { // opts: withDefaults is not idempotent
 		return TrendResult{}, fmt.Errorf("flat: trend %s: %d cycles, need at least %d (warm-up %d, floor %d, min %d)",
 			o.Metric, len(series), need, o.Warmup, o.Floor, o.MinCycles)
 	}
