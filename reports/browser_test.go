@@ -167,7 +167,7 @@ func TestBrowserFailingGate(t *testing.T) {
 // keep copies a screenshot out of the test's temp dir when a check fails,
 // so it can be looked at.
 func keep(t *testing.T, path string) string {
-	dst := filepath.Join(os.TempDir(), fmt.Sprintf("gitchaos-%s-%d.png", t.Name(), time.Now().UnixNano()))
+	dst := filepath.Join(os.TempDir(), fmt.Sprintf("gitchaos-%s-%d.png", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()))
 	b, err := os.ReadFile(path)
 	if err == nil {
 		err = os.WriteFile(dst, b, 0o644)

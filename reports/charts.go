@@ -35,7 +35,6 @@ var (
 	colorData   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}  // blue
 	colorFit    = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}  // red
 	colorBudget = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}  // green
-	colorFault  = color.NRGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0x48} // translucent orange
 	colorWarmup = color.NRGBA{R: 0x80, G: 0x80, B: 0x80, A: 0x30} // translucent grey
 	colorHist   = color.RGBA{R: 0x9e, G: 0xc5, B: 0xe8, A: 0xff}  // light blue
 )
@@ -72,6 +71,27 @@ type chart struct {
 	Err     string // rendering failed: why
 	Checks  []result.Check
 	Failed  bool // a check backed by this series failed
+	// Legend is drawn in HTML next to the SVG, not inside it, so no label
+	// is ever cut by the SVG's edge whatever font the browser uses.
+	Legend []legendItem
+}
+
+// legendItem is one legend entry: a swatch of Color drawn as Style
+// ("line", "dash", "points", "band", "bar") and its label.
+type legendItem struct {
+	Label string
+	Color string // CSS color
+	Style string
+}
+
+func cssColor(c color.Color) string {
+	n := color.NRGBAModel.Convert(c).(color.NRGBA)
+	if n.A == 0xff {
+		return fmt.Sprintf("#%02x%02x%02x", n.R, n.G, n.B)
+	}
+	// #rrggbbaa: html/template lets hex colors into a style attribute
+	// (it blanks rgba(...)).
+	return fmt.Sprintf("#%02x%02x%02x%02x", n.R, n.G, n.B, n.A)
 }
 
 // window is a shaded x interval.
@@ -109,16 +129,16 @@ func renderCharts(s *result.Scenario, scenarioID string) []chart {
 			switch kindOf(ser) {
 			case kindHistogram:
 				ch.Kind = "histogram"
-				p, ch.Caption, err = histogramPlot(ser, ch.Checks)
+				p, ch.Caption, ch.Legend, err = histogramPlot(ser, ch.Checks)
 			case kindCycle:
 				ch.Kind = "per-cycle"
-				p, ch.Caption, err = cyclePlot(ser)
+				p, ch.Caption, ch.Legend, err = cyclePlot(ser)
 			case kindProgress:
 				ch.Kind = "progress"
-				p, ch.Caption, err = timePlot(ser, windows, true)
+				p, ch.Caption, ch.Legend, err = timePlot(ser, windows, true)
 			default:
 				ch.Kind = "time"
-				p, ch.Caption, err = timePlot(ser, windows, false)
+				p, ch.Caption, ch.Legend, err = timePlot(ser, windows, false)
 			}
 			if err == nil {
 				ch.SVG, err = renderSVG(p, ser.Name)
@@ -159,21 +179,11 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 func renderSVG(p *plot.Plot, label string) (string, error) {
 	c := vgsvg.New(chartWidth, chartHeight)
 	dc := draw.New(c)
-	// The legend goes in a column right of the plot, where it never hides
-	// data (gonum draws it inside the data area).
-	leg := p.Legend
-	p.Legend = plot.NewLegend()
-	leg.Padding = vg.Points(3)
-	if r := leg.Rectangle(dc); r.Max.X > r.Min.X {
-		gap := vg.Points(8)
-		w := r.Max.X - r.Min.X + gap
-		leg.Left, leg.Top, leg.XOffs = true, true, 0
-		if p.Title.Text != "" { // start level with the data area
-			leg.YOffs = -(p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding + vg.Points(4))
-		}
-		leg.Draw(draw.Crop(dc, chartWidth-w+gap, 0, 0, 0))
-		dc = draw.Crop(dc, 0, -w, 0, 0)
-	}
+	p.Legend = plot.NewLegend() // the legend is HTML (chart.Legend)
+	// A margin on every side: gonum sets the title and the y label flush
+	// with the edge, where their line boxes overhang it by a pixel or two.
+	m := vg.Points(4)
+	dc = draw.Crop(dc, m, -m, m, -m)
 	p.Draw(dc)
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
@@ -286,13 +296,18 @@ func maxAbsY(xys plotter.XYs) float64 {
 }
 
 // cyclePlot draws a per-cycle series with its fit and budget.
-func cyclePlot(s *result.Series) (*plot.Plot, string, error) {
+func cyclePlot(s *result.Series) (*plot.Plot, string, []legendItem, error) {
+	var leg []legendItem
 	xys := finite(s.Points, false)
 	if len(xys) == 0 {
-		return nil, "", fmt.Errorf("series %q has no finite points", s.Name)
+		return nil, "", nil, fmt.Errorf("series %q has no finite points", s.Name)
 	}
 	div, ylabel := axisScale(s.Unit, maxAbsY(xys))
-	p := newPlot(s.Name, "cycle", ylabel)
+	per := s.Per
+	if per == "" {
+		per = "cycle"
+	}
+	p := newPlot(s.Name, per, ylabel)
 	drawn, thinned := thin(xys)
 	fit := s.Fit
 	if fit != nil && !(isFinite(fit.Slope) && isFinite(fit.Intercept) && isFinite(fit.FromX) && isFinite(fit.ToX)) {
@@ -300,20 +315,21 @@ func cyclePlot(s *result.Series) (*plot.Plot, string, error) {
 	}
 	if fit != nil && fit.FromX > xys[0].X {
 		p.Add(&shade{windows: []window{{From: xys[0].X, To: fit.FromX, Label: "warm-up"}}, color: colorWarmup})
+		leg = append(leg, legendItem{Label: "warm-up (not fitted)", Color: cssColor(colorWarmup), Style: "band"})
 	}
 	line, pts, err := plotter.NewLinePoints(scaled(drawn, div))
 	if err != nil {
-		return nil, "", fmt.Errorf("series %q: %w", s.Name, err)
+		return nil, "", nil, fmt.Errorf("series %q: %w", s.Name, err)
 	}
 	line.Color = colorData
 	pts.Color = colorData
 	pts.Shape = draw.CircleGlyph{}
 	pts.Radius = vg.Points(2)
 	p.Add(line, pts)
-	p.Legend.Add(orDash(s.Metric), line, pts)
+	leg = append(leg, legendItem{Label: orDash(s.Metric), Color: cssColor(colorData), Style: "points"})
 
 	var caption strings.Builder
-	fmt.Fprintf(&caption, "%d cycles, %s from %s to %s.", len(xys), orDash(s.Metric),
+	fmt.Fprintf(&caption, "%d %ss, %s from %s to %s.", len(xys), per, orDash(s.Metric),
 		fmtValue(xys[0].Y, s.Unit), fmtValue(xys[len(xys)-1].Y, s.Unit))
 	if thinned {
 		fmt.Fprintf(&caption, " Drawn thinned to %d points.", len(drawn))
@@ -322,55 +338,59 @@ func cyclePlot(s *result.Series) (*plot.Plot, string, error) {
 		at := func(x float64) float64 { return fit.Intercept + fit.Slope*x }
 		fl, err := plotter.NewLine(plotter.XYs{{X: fit.FromX, Y: at(fit.FromX) / div}, {X: fit.ToX, Y: at(fit.ToX) / div}})
 		if err != nil {
-			return nil, "", fmt.Errorf("series %q fit: %w", s.Name, err)
+			return nil, "", nil, fmt.Errorf("series %q fit: %w", s.Name, err)
 		}
 		fl.Color = colorFit
 		fl.Width = vg.Points(2)
 		p.Add(fl)
-		perCycle := s.Unit + "/cycle"
+		perCycle := s.Unit + "/" + per
 		if s.Unit == "" {
-			perCycle = "/cycle"
+			perCycle = "/" + per
 		}
-		p.Legend.Add("fit "+fmtSigned(fit.Slope, perCycle), fl)
+		leg = append(leg, legendItem{Label: "fit " + fmtSigned(fit.Slope, perCycle), Color: cssColor(colorFit), Style: "line"})
 		if isFinite(fit.Budget) {
 			bl, err := plotter.NewLine(plotter.XYs{
 				{X: fit.FromX, Y: at(fit.FromX) / div},
 				{X: fit.ToX, Y: (at(fit.FromX) + fit.Budget*(fit.ToX-fit.FromX)) / div},
 			})
 			if err != nil {
-				return nil, "", fmt.Errorf("series %q budget: %w", s.Name, err)
+				return nil, "", nil, fmt.Errorf("series %q budget: %w", s.Name, err)
 			}
 			bl.Color = colorBudget
 			bl.Width = vg.Points(1.5)
 			bl.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			p.Add(bl)
-			p.Legend.Add("budget "+fmtSigned(fit.Budget, perCycle), bl)
+			leg = append(leg, legendItem{Label: "budget " + fmtSigned(fit.Budget, perCycle), Color: cssColor(colorBudget), Style: "dash"})
 		}
 		method := fit.Method
 		if method == "" {
 			method = "fit"
 		}
-		fmt.Fprintf(&caption, " Slope (%s over cycles %g–%g): %s, CI [%s, %s]; budget %s.",
-			method, fit.FromX, fit.ToX, fmtSigned(fit.Slope, perCycle),
+		fmt.Fprintf(&caption, " Slope (%s over %ss %g–%g): %s, CI [%s, %s]; budget %s.",
+			method, per, fit.FromX, fit.ToX, fmtSigned(fit.Slope, perCycle),
 			fmtSigned(fit.Low, perCycle), fmtSigned(fit.High, perCycle), fmtSigned(fit.Budget, perCycle))
 		if fit.Low > fit.Budget {
 			caption.WriteString(" The whole CI lies above the budget.")
 		}
 	}
-	return p, caption.String(), nil
+	return p, caption.String(), leg, nil
 }
 
-// timePlot draws a series over seconds with fault windows shaded; progress
-// curves are drawn as steps from zero.
-func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, string, error) {
+// timePlot draws a series over seconds with fault windows as translucent
+// bands, one color and one legend entry per fault kind, overlapping
+// windows of a kind merged so bands never stack into an opaque block, and
+// a solid lane per kind along the top of the data area; the series is
+// drawn over them. Progress curves are drawn as steps from zero.
+func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, string, []legendItem, error) {
 	xys := finite(s.Points, false)
 	if len(xys) == 0 {
-		return nil, "", fmt.Errorf("series %q has no finite points", s.Name)
+		return nil, "", nil, fmt.Errorf("series %q has no finite points", s.Name)
 	}
 	div, ylabel := axisScale(s.Unit, maxAbsY(xys))
+	overTime := s.XUnit == "" || s.XUnit == XUnitSeconds
 	xlabel := "seconds since scenario start"
 	xdiv := 1.0
-	if s.XUnit != "" && s.XUnit != XUnitSeconds {
+	if !overTime {
 		xlabel = s.XUnit
 		windows = nil // fault windows are in seconds
 	} else { // long runs (soaks) read better in minutes or hours
@@ -381,53 +401,87 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 			xdiv, xlabel = 60, "minutes since scenario start"
 		}
 	}
-	title := s.Name
-	p := newPlot(title, xlabel, ylabel)
+	p := newPlot(s.Name, xlabel, ylabel)
 	drawn, thinned := thin(xys)
-	line, err := plotter.NewLine(scaledXY(drawn, xdiv, div))
+	var leg []legendItem
+	xmin, xmax := xys[0].X/xdiv, xys[len(xys)-1].X/xdiv
+	kinds := faultKinds(windows)
+	for i, k := range kinds {
+		col := faultPalette[i%len(faultPalette)]
+		drawnW := make([]window, len(k.merged))
+		for j, w := range k.merged {
+			drawnW[j] = window{From: w.From / xdiv, To: w.To / xdiv, Label: w.Label}
+			xmin = math.Min(xmin, drawnW[j].From)
+			if !math.IsInf(w.To, 1) {
+				xmax = math.Max(xmax, drawnW[j].To)
+			}
+		}
+		p.Add(&shade{windows: drawnW, color: col, lane: i, lanes: len(kinds)})
+		label := fmt.Sprintf("%s (%s)", k.name, plural(k.count, "window"))
+		leg = append(leg, legendItem{Label: label, Color: cssColor(col), Style: "band"})
+	}
+	pts := scaledXY(drawn, xdiv, div)
+	if progress && xmax > pts[len(pts)-1].X {
+		// A count holds its last value to the end of what is shown (a
+		// boot that served nothing is a line along zero, not one point).
+		pts = append(pts, plotter.XY{X: xmax, Y: pts[len(pts)-1].Y})
+	}
+	line, err := plotter.NewLine(pts)
 	if err != nil {
-		return nil, "", fmt.Errorf("series %q: %w", s.Name, err)
+		return nil, "", nil, fmt.Errorf("series %q: %w", s.Name, err)
 	}
 	line.Color = colorData
 	line.Width = vg.Points(1.5)
 	if progress {
 		line.StepStyle = plotter.PostStep
+		line.Width = vg.Points(2)
 		p.Y.Min = 0
-	}
-	xmin, xmax := xys[0].X/xdiv, xys[len(xys)-1].X/xdiv
-	if len(windows) > 0 {
-		drawnW := make([]window, len(windows))
-		for i, w := range windows {
-			drawnW[i] = window{From: w.From / xdiv, To: w.To / xdiv, Label: w.Label}
-			xmin = math.Min(xmin, drawnW[i].From)
-			if !math.IsInf(w.To, 1) {
-				xmax = math.Max(xmax, drawnW[i].To)
-			}
-		}
-		sh := &shade{windows: drawnW, color: colorFault}
-		p.Add(sh)
-		p.Legend.Add("fault active", sh)
+		p.Y.Max = math.Max(p.Y.Max, 1)
 	}
 	p.Add(line)
-	p.Legend.Add(orDash(s.Metric), line)
+	leg = append([]legendItem{{Label: orDash(s.Metric), Color: cssColor(colorData), Style: "line"}}, leg...)
 	p.X.Min = math.Min(p.X.Min, xmin)
 	p.X.Max = math.Max(p.X.Max, xmax)
 
 	var caption strings.Builder
-	last := xys[len(xys)-1]
+	first, last := xys[0], xys[len(xys)-1]
+	xText := func(x float64) string {
+		if overTime {
+			return fmtValue(x, "s")
+		}
+		return fmt.Sprintf("%s %g", s.XUnit, x)
+	}
 	if progress {
 		peak := slices.MaxFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.Y, b.Y) })
-		first := peak
+		reached := peak
 		for _, p := range xys {
 			if p.Y >= peak.Y {
-				first = p
+				reached = p
 				break
 			}
 		}
-		fmt.Fprintf(&caption, "Scopes served over time: %g at the end (%s), peak %g first reached at %s.",
-			last.Y, fmtValue(last.X, "s"), peak.Y, fmtValue(first.X, "s"))
+		switch {
+		case peak.Y == 0:
+			fmt.Fprintf(&caption, "No %s served from %s to %s.", orDash(s.Unit), xText(first.X), xText(xmax*xdiv))
+		case peak.Y == last.Y:
+			fmt.Fprintf(&caption, "%s served: %g, all by %s.", orDash(s.Unit), last.Y, xText(reached.X))
+		default:
+			fmt.Fprintf(&caption, "%s served: %g after the last change at %s; peak %g first reached at %s.",
+				orDash(s.Unit), last.Y, xText(last.X), peak.Y, xText(reached.X))
+		}
 	} else {
-		fmt.Fprintf(&caption, "%d samples over %s; last %s.", len(xys), fmtValue(last.X-xys[0].X, "s"), fmtValue(last.Y, s.Unit))
+		ys := make([]float64, len(xys))
+		for i, p := range xys {
+			ys[i] = p.Y
+		}
+		slices.Sort(ys)
+		median := ys[(len(ys)-1)/2]
+		if overTime {
+			fmt.Fprintf(&caption, "%d samples over %s (%s to %s)", len(xys), fmtValue(last.X-first.X, "s"), xText(first.X), xText(last.X))
+		} else {
+			fmt.Fprintf(&caption, "%d points by %s (%g to %g)", len(xys), s.XUnit, first.X, last.X)
+		}
+		fmt.Fprintf(&caption, "; median %s, max %s, last %s.", fmtValue(median, s.Unit), fmtValue(ys[len(ys)-1], s.Unit), fmtValue(last.Y, s.Unit))
 	}
 	if thinned {
 		fmt.Fprintf(&caption, " Drawn thinned to %d points.", len(drawn))
@@ -435,7 +489,60 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 	if len(windows) > 0 {
 		fmt.Fprintf(&caption, " Shaded: %s.", describeWindows(windows, 8))
 	}
-	return p, caption.String(), nil
+	return p, caption.String(), leg, nil
+}
+
+// faultPalette colors fault kinds: translucent, none of the data, fit or
+// budget colors.
+var faultPalette = []color.NRGBA{
+	{R: 0xff, G: 0x7f, B: 0x0e, A: 0x2a}, // orange
+	{R: 0x94, G: 0x67, B: 0xbd, A: 0x2a}, // purple
+	{R: 0x8c, G: 0x56, B: 0x4b, A: 0x2a}, // brown
+	{R: 0xe3, G: 0x77, B: 0xc2, A: 0x2a}, // pink
+	{R: 0xbc, G: 0xbd, B: 0x22, A: 0x2a}, // olive
+	{R: 0x17, G: 0xbe, B: 0xcf, A: 0x2a}, // cyan
+}
+
+// faultKind is the windows of one fault kind, merged where they overlap.
+type faultKind struct {
+	name   string
+	count  int      // windows before merging
+	merged []window // sorted, disjoint
+}
+
+// faultKinds groups windows by fault kind (the label's first word), in
+// order of first appearance, and merges overlapping windows of a kind.
+func faultKinds(ws []window) []faultKind {
+	var out []faultKind
+	idx := map[string]int{}
+	for _, w := range ws {
+		name, _, _ := strings.Cut(strings.TrimSpace(w.Label), " ")
+		if name == "" {
+			name = "fault"
+		}
+		i, ok := idx[name]
+		if !ok {
+			i = len(out)
+			idx[name] = i
+			out = append(out, faultKind{name: name})
+		}
+		out[i].count++
+		out[i].merged = append(out[i].merged, w)
+	}
+	for i := range out {
+		ms := out[i].merged
+		slices.SortStableFunc(ms, func(a, b window) int { return cmpFloat(a.From, b.From) })
+		var merged []window
+		for _, w := range ms {
+			if n := len(merged); n > 0 && w.From <= merged[n-1].To {
+				merged[n-1].To = math.Max(merged[n-1].To, w.To)
+				continue
+			}
+			merged = append(merged, w)
+		}
+		out[i].merged = merged
+	}
+	return out
 }
 
 func cmpFloat(a, b float64) int {
@@ -465,7 +572,8 @@ func describeWindows(ws []window, max int) string {
 }
 
 // histogramPlot draws the distribution of a series' Y values.
-func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string, error) {
+func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string, []legendItem, error) {
+	var leg []legendItem
 	var vals plotter.Values
 	for _, p := range s.Points {
 		if isFinite(p.Y) {
@@ -473,7 +581,7 @@ func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string,
 		}
 	}
 	if len(vals) == 0 {
-		return nil, "", fmt.Errorf("series %q has no finite values", s.Name)
+		return nil, "", nil, fmt.Errorf("series %q has no finite values", s.Name)
 	}
 	sorted := slices.Clone([]float64(vals))
 	slices.Sort(sorted)
@@ -500,12 +608,12 @@ func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string,
 	bins = max(1, min(bins, 30))
 	h, err := plotter.NewHist(sv, bins)
 	if err != nil {
-		return nil, "", fmt.Errorf("series %q: %w", s.Name, err)
+		return nil, "", nil, fmt.Errorf("series %q: %w", s.Name, err)
 	}
 	h.FillColor = colorHist
 	h.LineStyle.Color = colorData
 	p.Add(h)
-	p.Legend.Add(fmt.Sprintf("%d operations", len(vals)), h)
+	leg = append(leg, legendItem{Label: fmt.Sprintf("%d operations", len(vals)), Color: cssColor(colorHist), Style: "bar"})
 	p.Y.Min = 0
 	q := func(f float64) float64 { // nearest rank
 		i := int(math.Ceil(f*float64(len(sorted)))) - 1
@@ -522,16 +630,16 @@ func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string,
 		}
 		bl, err := plotter.NewLine(plotter.XYs{{X: limit.Limit / div, Y: 0}, {X: limit.Limit / div, Y: top}})
 		if err != nil {
-			return nil, "", fmt.Errorf("series %q budget: %w", s.Name, err)
+			return nil, "", nil, fmt.Errorf("series %q budget: %w", s.Name, err)
 		}
 		bl.Color = colorFit
 		bl.Width = vg.Points(2)
 		bl.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		p.Add(bl)
-		p.Legend.Add("budget "+orDash(limit.Budget), bl)
+		leg = append(leg, legendItem{Label: "budget " + orDash(limit.Budget), Color: cssColor(colorFit), Style: "dash"})
 		fmt.Fprintf(&caption, " Budget %s (check %q: %s).", orDash(limit.Budget), limit.Name, limit.Verdict)
 	}
-	return p, caption.String(), nil
+	return p, caption.String(), leg, nil
 }
 
 // faultWindows derives the shaded fault windows of s (see the package doc).
@@ -619,14 +727,26 @@ func markerKey(label string) string {
 	return strings.TrimSpace(label)
 }
 
-// shade fills x intervals over the full height of the data area.
+// shade fills x intervals over the full height of the data area, and,
+// when lanes > 0, a solid lane for this kind along its top (lane i of
+// lanes), so short or pale windows stay visible.
 type shade struct {
 	windows []window
 	color   color.Color
+	lane    int
+	lanes   int
 }
+
+// laneHeight is the height of one fault lane along the top of the plot.
+const laneHeight = 5
 
 // Plot implements plot.Plotter.
 func (s *shade) Plot(c draw.Canvas, p *plot.Plot) {
+	solid := s.color
+	if nc, ok := s.color.(color.NRGBA); ok {
+		nc.A = 0xff
+		solid = nc
+	}
 	for _, w := range s.windows {
 		to := w.To
 		if math.IsInf(to, 1) {
@@ -640,12 +760,11 @@ func (s *shade) Plot(c draw.Canvas, p *plot.Plot) {
 		c.FillPolygon(s.color, []vg.Point{
 			{X: x0, Y: c.Min.Y}, {X: x1, Y: c.Min.Y}, {X: x1, Y: c.Max.Y}, {X: x0, Y: c.Max.Y},
 		})
+		if s.lanes > 0 {
+			top := c.Max.Y - vg.Points(float64(laneHeight*s.lane))
+			c.FillPolygon(solid, []vg.Point{
+				{X: x0, Y: top - vg.Points(laneHeight-1)}, {X: x1, Y: top - vg.Points(laneHeight-1)}, {X: x1, Y: top}, {X: x0, Y: top},
+			})
+		}
 	}
-}
-
-// Thumbnail implements plot.Thumbnailer for the legend.
-func (s *shade) Thumbnail(c *draw.Canvas) {
-	c.FillPolygon(s.color, []vg.Point{
-		{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y},
-	})
 }

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
@@ -94,6 +95,91 @@ func TestFmtValue(t *testing.T) {
 	} {
 		if got := fmtValue(c.v, c.unit); got != c.want {
 			t.Errorf("fmtValue(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
+		}
+	}
+}
+
+// TestFaultKinds: windows are grouped by fault kind, overlapping windows of
+// a kind merged (seven overlapping blackholes are one band, not seven
+// stacked layers), kinds in order of first appearance.
+func TestFaultKinds(t *testing.T) {
+	var ws []window
+	for i := range 7 {
+		ws = append(ws, window{From: float64(i) * 0.1, To: 2 + float64(i)*0.1, Label: "blackhole h1/r00" + string(rune('0'+i))})
+	}
+	ws = append(ws, window{From: 5, To: 6, Label: "offline h2"}, window{From: 8, To: math.Inf(1), Label: "blackhole h3"})
+	got := faultKinds(ws)
+	if len(got) != 2 || got[0].name != "blackhole" || got[1].name != "offline" {
+		t.Fatalf("kinds = %+v, want blackhole then offline", got)
+	}
+	if got[0].count != 8 || len(got[0].merged) != 2 || got[0].merged[0].From != 0 || got[0].merged[0].To != 2.6 || !math.IsInf(got[0].merged[1].To, 1) {
+		t.Errorf("blackhole = %+v, want 8 windows merged into [0, 2.6] and [8, end]", got[0])
+	}
+}
+
+// TestTimeCaptionFromData: the caption describes the data drawn: the span
+// of x in seconds for series over time, the x unit otherwise (never a
+// request count read as seconds).
+func TestTimeCaptionFromData(t *testing.T) {
+	var pts []result.Point
+	for i := range 125 {
+		pts = append(pts, result.Point{X: 1.5 + float64(i)*0.02, Y: 0.003})
+	}
+	_, caption, leg, err := timePlot(&result.Series{Name: "API latency", Metric: "api_latency", Unit: "s", XUnit: "s", Points: pts}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "125 samples over 2.48 s (1.5 s to 3.98 s); median 3 ms, max 3 ms, last 3 ms."; caption != want {
+		t.Errorf("caption %q, want %q", caption, want)
+	}
+	if len(leg) != 1 || leg[0].Label != "api_latency" || leg[0].Style != "line" {
+		t.Errorf("legend %+v, want the series alone", leg)
+	}
+	for i := range pts {
+		pts[i].X = float64(i)
+	}
+	_, caption, _, err = timePlot(&result.Series{Name: "API latency", Metric: "api_latency", Unit: "s", XUnit: "request", Points: pts}, []window{{From: 1, To: 2, Label: "blackhole h0"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "125 points by request (0 to 124); median 3 ms, max 3 ms, last 3 ms."; caption != want {
+		t.Errorf("caption %q, want %q (no seconds, no fault windows on a request axis)", caption, want)
+	}
+}
+
+func TestCSSColor(t *testing.T) {
+	if got := cssColor(colorData); got != "#1f77b4" {
+		t.Errorf("cssColor(data) = %q", got)
+	}
+	if got := cssColor(faultPalette[0]); got != "#ff7f0e2a" {
+		t.Errorf("cssColor(translucent orange) = %q", got)
+	}
+}
+
+// TestCycleCaptionNamesItsStep: a soak's per-window series says windows,
+// not cycles, in its caption and legend; a series without Per says cycles.
+func TestCycleCaptionNamesItsStep(t *testing.T) {
+	var pts []result.Point
+	for i := range 12 {
+		pts = append(pts, result.Point{X: float64(i), Y: float64(40 + 2*i)})
+	}
+	fit := &result.Fit{Method: "theil-sen", Slope: 2, Intercept: 40, Low: 1.5, High: 2.5, FromX: 3, ToX: 11, Budget: 0}
+	for per, want := range map[string]string{"window": "/window", "": "/cycle", "round": "/round"} {
+		_, caption, leg, err := cyclePlot(&result.Series{Name: "fds", Metric: "fds", XUnit: "cycle", Per: per, Points: pts, Fit: fit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		word := per
+		if word == "" {
+			word = "cycle"
+		}
+		if !strings.HasPrefix(caption, "12 "+word+"s, fds") || !strings.Contains(caption, "over "+word+"s 3–11") || !strings.Contains(caption, "+2 "+want) {
+			t.Errorf("per %q: caption %q does not count %ss or give slopes %s", per, caption, word, want)
+		}
+		for _, l := range leg {
+			if strings.HasPrefix(l.Label, "fit") && !strings.HasSuffix(l.Label, want) {
+				t.Errorf("per %q: legend %q, want %s", per, l.Label, want)
+			}
 		}
 	}
 }

@@ -43,9 +43,19 @@
 //     Series of any other XUnit (e.g. "request") are drawn the same way
 //     against that unit, without fault windows.
 //
-// Time axes switch to minutes past 15 minutes and to hours past 3 hours
-// (soaks); captions keep exact durations. Each chart's legend sits right
-// of the plot so it never hides data.
+// Series measured over time use XUnit "s" (seconds since the scenario
+// started), so they line up with the fault windows. Time axes switch to
+// minutes past 15 minutes and to hours past 3 hours (soaks); captions are
+// computed from the points drawn and keep exact durations. Each chart's
+// legend is HTML below the SVG (it wraps, so no label is ever cut, and it
+// never hides data).
+//
+// Fault windows are drawn as translucent bands, one color per fault kind
+// (the first word of the window's label: blackhole, offline, latency, ...)
+// with one legend entry each, overlapping windows of a kind merged into
+// one band, and a solid lane per kind along the top of the plot; the
+// series is drawn over them. A progress curve holds its last value to the
+// end of the plot.
 //
 // Fault windows come from the scenario's Markers of Kind "fault-on" and
 // "fault-off" ([MarkerFaultOn], [MarkerFaultOff]). A fault-off closes the open

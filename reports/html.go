@@ -143,11 +143,12 @@ func buildPage(run *result.Run) htmlPage {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"dur":   fmtDuration,
-	"upper": strings.ToUpper,
-	"secs":  func(s result.Seconds) string { return fmtValue(float64(s), "s") },
-	"join":  strings.Join,
-	"short": func(s string) string { return truncate(s, htmlSummaryCell) },
+	"dur":        fmtDuration,
+	"upper":      strings.ToUpper,
+	"secs":       func(s result.Seconds) string { return fmtValue(float64(s), "s") },
+	"join":       strings.Join,
+	"shardLabel": shardLabel,
+	"short":      func(s string) string { return truncate(s, htmlSummaryCell) },
 }).Parse(pageHTML))
 
 // htmlSummaryCell caps an explanation in the failing-checks summary (a
@@ -183,6 +184,14 @@ figure.chart{margin:0;border:1px solid #ddd;padding:8px;background:#fff}
 figure.chart.failed{border:3px solid #a31515}
 figure.chart svg{width:100%;height:auto;display:block}
 figcaption{font-size:13px;margin-top:4px}
+ul.legend{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:2px 14px;font-size:12px;overflow-wrap:anywhere}
+ul.legend li{display:inline-flex;align-items:center;gap:5px}
+.sw{display:inline-block;width:22px;height:10px;flex:none}
+.sw.line{border-top:2px solid var(--c);height:0}
+.sw.dash{border-top:2px dashed var(--c);height:0}
+.sw.points{height:0;border-top:2px solid var(--c);position:relative}
+.sw.points::after{content:"";position:absolute;left:8px;top:-4px;width:6px;height:6px;border-radius:50%;background:var(--c)}
+.sw.band,.sw.bar{background:var(--c);border:1px solid rgba(0,0,0,.25)}
 .muted{color:#666}
 details{margin:6px 0}
 footer{margin-top:32px;color:#777;font-size:12px}
@@ -197,12 +206,26 @@ footer{margin-top:32px;color:#777;font-size:12px}
 <dt>target</dt><dd>{{.Run.Target}}</dd>
 <dt>testbed</dt><dd>{{.Run.Testbed}}</dd>
 {{if .Run.Mutants}}<dt>mutants</dt><dd>{{join .Run.Mutants ", "}}</dd>{{end}}
+{{if .Run.Settings}}<dt>settings</dt><dd>{{.Run.Settings}}</dd>{{end}}
+{{with shardLabel .Run}}<dt>shards</dt><dd>{{.}}</dd>{{end}}
 {{if .Started}}<dt>started</dt><dd>{{.Started}}</dd>{{end}}
 <dt>duration</dt><dd>{{.Duration}}</dd>
 {{range .Versions}}<dt>{{.K}}</dt><dd><code>{{.V}}</code></dd>{{end}}
 </dl>
 </header>
 
+{{with .Run.Catch}}<section id="catch">
+<h2>Mutant <code>{{.Mutant}}</code>: {{if .Caught}}<span class="badge pass">CAUGHT</span>{{else}}<span class="badge fail">MISSED</span>{{end}}</h2>
+<p class="muted">seam {{.Seam}} · {{.Upstream}}</p>
+<table>
+<thead><tr><th>check that must fail</th><th>verdict</th></tr></thead>
+<tbody>
+{{range .MustFail}}<tr><td>{{.Scenario}} / {{.Check}}</td><td>{{with print .Verdict}}{{.}}{{else}}not run{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+{{if .Collateral}}<p>Collateral (other failing checks): {{range $i, $c := .Collateral}}{{if $i}}; {{end}}{{$c.Scenario}} / {{$c.Check}}{{end}}</p>{{end}}
+</section>
+{{end}}
 <section id="summary">
 <h2>Summary</h2>
 <table>
@@ -243,7 +266,8 @@ footer{margin-top:32px;color:#777;font-size:12px}
 {{if .Charts}}<h3>Charts</h3>
 <div class="charts">
 {{range .Charts}}<figure class="chart{{if .Failed}} failed{{end}}" id="{{.ID}}" data-kind="{{.Kind}}">
-{{if .Err}}<div class="errbox">chart “{{.Title}}” not drawn: {{.Err}}</div>{{else}}{{.SVGHTML}}{{end}}
+{{if .Err}}<div class="errbox">chart “{{.Title}}” not drawn: {{.Err}}</div>{{else}}{{.SVGHTML}}
+{{if .Legend}}<ul class="legend">{{range .Legend}}<li><span class="sw {{.Style}}" style="--c:{{.Color}}"></span>{{.Label}}</li>{{end}}</ul>{{end}}{{end}}
 <figcaption><b>{{.Title}}</b> — {{.Caption}}{{range .Checks}}<br>check <b>{{.Name}}</b>: {{upper (printf "%s" .Verdict)}} — measured {{.Measured}}, budget {{.Budget}}{{if .Explanation}}; {{.Explanation}}{{end}}{{end}}</figcaption>
 </figure>
 {{end}}</div>{{end}}

@@ -175,6 +175,28 @@ func junitProps(run *result.Run, s *result.Scenario) []junitProperty {
 	if len(run.Mutants) > 0 {
 		props = append(props, junitProperty{"mutants", strings.Join(run.Mutants, ",")})
 	}
+	if c := run.Catch; c != nil {
+		var must, coll []string
+		for _, m := range c.MustFail {
+			must = append(must, m.String()+"="+string(m.Verdict))
+		}
+		for _, x := range c.Collateral {
+			coll = append(coll, x.String())
+		}
+		props = append(props,
+			junitProperty{"mutant", c.Mutant},
+			junitProperty{"mutant.seam", c.Seam},
+			junitProperty{"mutant.upstream", c.Upstream},
+			junitProperty{"mutant.caught", fmt.Sprint(c.Caught())},
+			junitProperty{"mutant.must_fail", strings.Join(must, "; ")},
+			junitProperty{"mutant.collateral", strings.Join(coll, "; ")})
+	}
+	if run.Settings != "" {
+		props = append(props, junitProperty{"settings", run.Settings})
+	}
+	if l := shardLabel(run); l != "" {
+		props = append(props, junitProperty{"shards", l})
+	}
 	for _, k := range slices.Sorted(maps.Keys(run.Versions)) {
 		props = append(props, junitProperty{"version." + k, run.Versions[k]})
 	}

@@ -58,8 +58,38 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 	if len(run.Mutants) > 0 {
 		meta = append(meta, "mutants "+mdText(strings.Join(run.Mutants, ", ")))
 	}
+	if run.Settings != "" {
+		meta = append(meta, "settings "+mdText(run.Settings))
+	}
+	if l := shardLabel(run); l != "" {
+		meta = append(meta, mdText(l))
+	}
 	b.WriteString(strings.Join(meta, " · "))
 	b.WriteString("\n\n")
+	if c := run.Catch; c != nil {
+		word := "MISSED"
+		if c.Caught() {
+			word = "caught"
+		}
+		fmt.Fprintf(&b, "#### Mutant `%s`: %s\n\nseam %s · %s\n\n", mdCode(c.Mutant), word, mdText(c.Seam), mdText(c.Upstream))
+		var rows [][]string
+		for _, m := range c.MustFail {
+			v := string(m.Verdict)
+			if v == "" {
+				v = "not run"
+			}
+			rows = append(rows, []string{m.Scenario, m.Check, v})
+		}
+		mdTable(&b, MarkdownLimit-2048, []string{"scenario", "check that must fail", "verdict"}, rows, "must-fail")
+		if len(c.Collateral) > 0 {
+			var coll []string
+			for _, x := range c.Collateral {
+				coll = append(coll, x.String())
+			}
+			b.WriteString("\nCollateral (other failing checks): " + mdText(strings.Join(coll, "; ")) + "\n")
+		}
+		b.WriteString("\n")
+	}
 
 	var bad, good, skipped [][]string
 	for _, s := range scenarios(run) {

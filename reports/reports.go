@@ -240,3 +240,28 @@ func truncate(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// shardLabel describes a sharded or merged run: "shard 1/3 of
+// boot,offline,…" or "merged from 3 shards: 1/3 seed 1 (A/report.json:
+// boot,churn), …"; "" for a plain run.
+func shardLabel(run *result.Run) string {
+	if run.Shard != nil {
+		return fmt.Sprintf("shard %s of %s", run.Shard, strings.Join(run.Shard.Of, ","))
+	}
+	if len(run.Parts) == 0 {
+		return ""
+	}
+	parts := make([]string, len(run.Parts))
+	for i, p := range run.Parts {
+		sh := "?"
+		if p.Shard != nil {
+			sh = p.Shard.String()
+		}
+		src := p.ID
+		if p.Source != "" {
+			src = p.Source
+		}
+		parts[i] = fmt.Sprintf("%s seed %d (%s: %s)", sh, p.Seed, src, strings.Join(p.Scenarios, ","))
+	}
+	return fmt.Sprintf("merged from %d shards: %s", len(run.Parts), strings.Join(parts, "; "))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -126,52 +125,4 @@ func (s *S) RepoFault(ctx context.Context, h *testbed.Host, repo string, f gitse
 	s.undo = append(s.undo, undo)
 	s.mu.Unlock()
 	return undo, nil
-}
-
-// Outcome of a poll.
-type Outcome struct {
-	OK       bool
-	Observed string // the last observation, for failure messages
-	Elapsed  time.Duration
-	Err      error // the last error from the condition, if any
-}
-
-// Eventually polls cond every interval until it holds, the timeout passes
-// or ctx ends; it never sleeps past the deadline and reports the last
-// observed value.
-func Eventually(ctx context.Context, timeout, interval time.Duration, cond func(ctx context.Context) (ok bool, observed string, err error)) Outcome {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	var out Outcome
-	for {
-		cctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second))
-		ok, obs, err := cond(cctx)
-		cancel()
-		out.Observed, out.Err, out.Elapsed = obs, err, time.Since(start)
-		if ok && err == nil {
-			out.OK = true
-			return out
-		}
-		left := time.Until(deadline)
-		if left <= 0 || ctx.Err() != nil {
-			if out.Err == nil && ctx.Err() != nil {
-				out.Err = ctx.Err()
-			}
-			return out
-		}
-		t := time.NewTimer(min(interval, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
-}
-
-// describe renders an outcome's last observation.
-func (o Outcome) describe() string {
-	if o.Err != nil {
-		return fmt.Sprintf("%s (last error: %v)", o.Observed, o.Err)
-	}
-	return o.Observed
 }

@@ -2,13 +2,19 @@ package scenarios
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
@@ -23,11 +29,19 @@ func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 
 // deleteHangScenario deletes scopes whose fetch hangs inside the git server: each
 // delete returns promptly, and after the hang ends no clone dir, cache
-// entry or scope comes back.
+// entry or scope comes back. Then, with SCOPES_REPO_CLONES_SHARDS > 1 (the
+// harness starts its targets with 4), a scope is deleted while another
+// scope of the same url on a branch of another shard lives: the deleted
+// scope's clone goes (its source differs, though the url is shared).
 var deleteHangScenario = register(&Scenario{
-	Name:  "delete-hang",
-	Doc:   "delete during a hang: deletes return promptly; nothing comes back after the hang ends",
-	Hosts: 1,
+	Name: "delete-hang",
+	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive",
+	// Repos spread over hosts so a per-host cap lets the whole pool in.
+	Hosts: 4,
+	Settings: func(st target.Settings) target.Settings {
+		st.Shards = max(st.Shards, 4)
+		return st
+	},
 	Params: func() any {
 		return &DeleteHangParams{Scopes: 2, DeleteBudget: 500 * time.Millisecond, Spec: repogen.DefaultSpec()}
 	},
@@ -39,8 +53,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if p.Scopes < 1 {
 		return fmt.Errorf("delete-hang: scopes %d: want >= 1", p.Scopes)
 	}
-	h := s.Host(0)
-	repos, err := s.CreateRepos(ctx, h, 0, p.Scopes, p.Spec)
+	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -51,18 +64,20 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if err := s.PutScopes(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.served(ctx, ids, nil, 30*time.Second); !out.OK {
-		return fmt.Errorf("delete-hang: scopes never served: %s", out.describe())
+	if _, out := s.ready(ctx, ids, nil); !out.OK {
+		return fmt.Errorf("delete-hang: scopes never served: %s", out.Describe())
 	}
-	if err := h.Admin.ResetCounters(ctx); err != nil {
-		return fmt.Errorf("reset counters: %w", err)
+	for _, h := range s.TB.Hosts() {
+		if err := h.Admin.ResetCounters(ctx); err != nil {
+			return fmt.Errorf("reset counters on %s: %w", h.Name, err)
+		}
 	}
 	var clears []func(context.Context) error
 	for i := range repos {
 		if err := s.Push(ctx, &repos[i]); err != nil {
 			return err
 		}
-		c, err := s.RepoFault(ctx, h, repos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang})
+		c, err := s.RepoFault(ctx, repos[i].Host, repos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang})
 		if err != nil {
 			return err
 		}
@@ -71,10 +86,11 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if err := s.C.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all: %w", err)
 	}
-	// Wait until every fetch hangs inside the server.
-	out := s.waitHeld(ctx, repos, 10*time.Second, 10*time.Millisecond)
+	// Wait until the fetches hang inside the server: as many as the
+	// target runs at once (min(N, max_workers)); the rest wait in its pool.
+	out, held := s.waitHeld(ctx, repos, s.Settings.MaxWorkers, 10*time.Second, 10*time.Millisecond)
 	if !out.OK {
-		return fmt.Errorf("delete-hang: fetches never reached the hang: %s", out.describe())
+		return fmt.Errorf("delete-hang: fetches never reached the hang: %s", out.Describe())
 	}
 	s.Mark("phase", "delete while hanging")
 	worst := time.Duration(0)
@@ -91,7 +107,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 			slow = append(slow, fmt.Sprintf("%s %v", id, d.Round(time.Millisecond)))
 		}
 	}
-	explain := fmt.Sprintf("slowest of %d deletes while their fetch hangs in the git server (git timeout %v)", len(ids), s.Settings.GitTimeout)
+	explain := fmt.Sprintf("slowest of %d deletes while %d of their fetches hang in the git server and the rest wait in the target's pool (max_workers %d; git timeout %v)", len(ids), held, s.Settings.MaxWorkers, s.Settings.GitTimeout)
 	if len(slow) > 0 {
 		explain += ": " + strings.Join(slow, ", ")
 	}
@@ -117,9 +133,99 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if len(back) == 0 {
 		back = s.leftovers(ctx, ids)
 	}
+	seen := "scope, cache entry or clone dir"
+	st, ok, err := s.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("delete-hang: stats: %w", err)
+	}
+	if why := lacksCaches(st, ok); why != "" {
+		seen = "scope or clone dir (cache entries not watched: " + why + ")"
+	}
+	if _, known := s.CloneDirs(); !known {
+		seen = strings.Replace(seen, " or clone dir", "", 1) + " (clone dirs not watched: base dir unknown)"
+	}
 	s.CheckEQ("nothing comes back after the hang ends", float64(len(back)), 0, unitCount,
-		orDefault(strings.Join(back, "; "), fmt.Sprintf("no scope, cache entry or clone dir seen for %v after the hang ended", watch)))
+		orDefault(strings.Join(back, "; "), fmt.Sprintf("no %s seen for %v after the hang ended", seen, watch)))
+	return s.shardSibling(ctx, p)
+}
+
+// shardSibling puts scope a (branch main) and scope b (same url, a branch on
+// another shard), deletes a and checks that a's clone dir went: with more
+// than one shard they have different source ids, so b shares no clone with a.
+func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
+	const name = "a deleted scope's clone goes beside a same-url scope on another shard"
+	shards := s.Settings.Shards
+	if shards < 2 {
+		s.Skip(name, fmt.Sprintf("the target runs with SCOPES_REPO_CLONES_SHARDS=%d: every branch of a url shares one clone", shards))
+		return nil
+	}
+	if _, known := s.CloneDirs(); !known {
+		s.Skip(name, "target's base dir unknown")
+		return nil
+	}
+	branch := ""
+	for i := 0; branch == "" && i < 64; i++ {
+		if b := fmt.Sprintf("shard-%d", i); shardOf(b, shards) != shardOf("main", shards) {
+			branch = b
+		}
+	}
+	h := s.Host(0)
+	repos, err := s.CreateRepos(ctx, h, p.Scopes, 1, p.Spec)
+	if err != nil {
+		return err
+	}
+	r := repos[0]
+	if _, err := h.Admin.AddBranch(ctx, r.Name, gitserver.BranchRequest{Name: branch, From: "main"}); err != nil {
+		return fmt.Errorf("add branch %s to %s: %w", branch, r.Name, err)
+	}
+	a, b := s.ScopeID(p.Scopes), s.ScopeID(p.Scopes+1)
+	s.Mark("phase", "delete beside a same-url scope")
+	for _, sc := range []struct{ id, branch string }{{a, "main"}, {b, branch}} {
+		if err := s.C.PutScope(ctx, target.NewScope(sc.id, r.URL(), sc.branch)); err != nil {
+			return fmt.Errorf("put scope %s: %w", sc.id, err)
+		}
+		s.mu.Lock()
+		s.scopes = append(s.scopes, sc.id)
+		s.mu.Unlock()
+	}
+	if _, out := s.ready(ctx, []string{a, b}, nil); !out.OK {
+		return fmt.Errorf("delete-hang: same-url scopes never served: %s", out.Describe())
+	}
+	dirA := sourceDir(r.URL(), "main", shards)
+	if dirs, _ := s.CloneDirs(); !slices.Contains(dirs, dirA) {
+		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("clone dir %s of scope %s not found before the delete (dirs: %s): the target's source ids differ from sha256(url)-shard", dirA, a, joinIDs(dirs))})
+		return nil
+	}
+	if err := s.C.DeleteScope(ctx, a); err != nil {
+		return fmt.Errorf("delete %s: %w", a, err)
+	}
+	gone := eventually.Poll(ctx, 2*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		dirs, _ := s.CloneDirs()
+		return !slices.Contains(dirs, dirA), "clone dirs " + orDefault(joinIDs(dirs), "none"), nil
+	})
+	left := 0.0
+	if !gone.OK {
+		left = 1
+	}
+	s.CheckEQ(name, left, 0, unitCount, fmt.Sprintf("scope %s (main) deleted while %s (same url, branch %s, another of %d shards) lives: %s", a, b, branch, shards, gone.Describe()))
+	if err := s.C.DeleteScope(ctx, b); err != nil {
+		return fmt.Errorf("delete %s: %w", b, err)
+	}
 	return nil
+}
+
+// shardOf is the shard of a branch: first byte of sha256(branch) mod shards
+// (OPAL's source id scheme).
+func shardOf(branch string, shards int) int {
+	h := sha256.Sum256([]byte(branch))
+	return int(h[0]) % shards
+}
+
+// sourceDir is the clone dir name of url and branch: sha256(url) hex, "-",
+// the branch's shard.
+func sourceDir(url, branch string, shards int) string {
+	h := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(h[:]) + "-" + strconv.Itoa(shardOf(branch, shards))
 }
 
 // leftovers lists what of deleted scopes is still (or again) there.
@@ -132,7 +238,7 @@ func (s *S) leftovers(ctx context.Context, ids []string) []string {
 			out = append(out, fmt.Sprintf("scope %s: %v", id, err))
 		}
 	}
-	if st, ok, err := s.Stats(ctx); err == nil && ok {
+	if st, ok, err := s.Stats(ctx); err == nil && lacksCaches(st, ok) == "" {
 		for _, k := range CacheKeys {
 			if st[k] != 0 {
 				out = append(out, fmt.Sprintf("%s=%g", k, st[k]))

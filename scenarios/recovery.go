@@ -7,6 +7,8 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // RecoveryParams size the recovery and flapping gate.
@@ -54,8 +56,8 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.PutScopes(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.served(ctx, ids, nil, 30*time.Second); !out.OK {
-		return fmt.Errorf("recovery: scopes never served: %s", out.describe())
+	if _, out := s.ready(ctx, ids, nil); !out.OK {
+		return fmt.Errorf("recovery: scopes never served: %s", out.Describe())
 	}
 	wait := 5*s.Settings.GitTimeout + 5*time.Second
 
@@ -84,7 +86,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("refresh all after recovery: %w", err)
 	}
 	_, out := s.served(ctx, ids, want, wait)
-	s.CheckTrue("newest commit after the host comes back", out.OK, out.describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
+	s.CheckTrue("newest commit after the host comes back", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
 
 	// 2. The first fetch of a refresh fails once: the same refresh still
 	// ends on the newest commit (pass two re-fetches; a fetch that failed
@@ -102,10 +104,18 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("refresh all with a failing fetch: %w", err)
 	}
 	_, out = s.served(ctx, ids, want, wait)
-	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.describe(), "every scope on "+short(r.Head)+" after one refresh",
+	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
 		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
 
-	// 3. A flapping host: refreshes keep coming; afterwards no stuck lock,
+	// 3. A refresh requested while a fetch runs: that fetch read the refs
+	// before the push the refresh announces, so once it ends the refresh
+	// fetches again (the running fetch started before the request; a stamp
+	// taken at its completion would wrongly count it as newer).
+	if err := s.inflightForce(ctx, r, ids[0], wait); err != nil {
+		return err
+	}
+
+	// 4. A flapping host: refreshes keep coming; afterwards no stuck lock,
 	// nothing in flight, and one refresh brings every scope to the newest commit.
 	frepos, err := s.CreateRepos(ctx, hf, 1, 2, p.Spec)
 	if err != nil {
@@ -115,8 +125,8 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.PutScopes(ctx, fids, []string{frepos[0].URL(), frepos[1].URL()}); err != nil {
 		return err
 	}
-	if _, out := s.served(ctx, fids, nil, 30*time.Second); !out.OK {
-		return fmt.Errorf("recovery: flap scopes never served: %s", out.describe())
+	if _, out := s.ready(ctx, fids, nil); !out.OK {
+		return fmt.Errorf("recovery: flap scopes never served: %s", out.Describe())
 	}
 	undoFlap, err := s.Inject(ctx, hf, fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
 	if err != nil {
@@ -148,7 +158,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	// serves its newest commit, within the settle budget.
 	settled := time.Now()
 	refreshes := 0
-	out = Eventually(ctx, p.Settle, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+	out = eventually.Poll(ctx, p.Settle, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		refreshes++
 		if err := s.C.RefreshAll(ctx); err != nil {
 			return false, "", fmt.Errorf("refresh all: %w", err)
@@ -160,8 +170,56 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		s.CheckLE("consistent state after flapping", time.Since(settled).Seconds(), p.Settle.Seconds(), unitSeconds,
 			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes and pushes; every scope served its newest commit after %d refresh-all calls", p.FlapUp, p.FlapDown, p.Flap, refreshes))
 	} else {
-		s.CheckTrue("consistent state after flapping", false, out.describe(), "every scope on its newest commit within "+p.Settle.String(),
+		s.CheckTrue("consistent state after flapping", false, out.Describe(), "every scope on its newest commit within "+p.Settle.String(),
 			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes; %d refresh-all calls after it stopped", p.FlapUp, p.FlapDown, p.Flap, refreshes))
 	}
+	return nil
+}
+
+// inflightForce holds a fetch of r inside upload-pack (its refs already
+// read), pushes, refreshes scope id and releases the fetch: id must end on
+// the pushed commit.
+func (s *S) inflightForce(ctx context.Context, r *repo, id string, wait time.Duration) error {
+	const name = "force fetch requested during a fetch is not suppressed"
+	if err := s.Push(ctx, r); err != nil { // gives the held fetch a pack to get
+		return err
+	}
+	before, err := r.Host.Admin.Counters(ctx, r.Name)
+	if err != nil {
+		return fmt.Errorf("counters of %s: %w", r.Name, err)
+	}
+	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang, Op: gitserver.OpUploadPack})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = clear(ctx) }()
+	s.Mark("phase", "refresh during a fetch")
+	if err := s.C.Refresh(ctx, id); err != nil {
+		return fmt.Errorf("refresh %s: %w", id, err)
+	}
+	held := eventually.Poll(ctx, s.Settings.GitTimeout/2, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		c, err := r.Host.Admin.Counters(ctx, r.Name)
+		if err != nil {
+			return false, "", err
+		}
+		return c.InFlight > 0 && c.UploadPacks > before.UploadPacks, fmt.Sprintf("in flight %d, upload-packs %d (was %d)", c.InFlight, c.UploadPacks, before.UploadPacks), nil
+	})
+	if !held.OK {
+		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "the refresh's fetch never reached upload-pack: " + held.Describe()})
+		return nil
+	}
+	old := r.Head
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if err := s.C.Refresh(ctx, id); err != nil {
+		return fmt.Errorf("refresh %s during the fetch: %w", id, err)
+	}
+	if err := clear(ctx); err != nil {
+		return err
+	}
+	_, out := s.served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
+	s.CheckTrue(name, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
+		fmt.Sprintf("a fetch held in upload-pack after reading the refs (%s), a commit pushed, a refresh requested, the fetch released", short(old)))
 	return nil
 }

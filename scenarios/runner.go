@@ -32,18 +32,27 @@ type Options struct {
 	Only        []string       // scenario names (nil: the whole suite)
 	Params      map[string]any // scenario name -> params struct (nil entries: defaults)
 	Scopes      int            // overrides the scopes parameter of scenarios that have one
+	MaxCycles   int            // overrides the cycle cap of the adaptive leak gates (churn, repeat-sync)
 	Crash       target.Factory // killable process targets for crash-restart (nil: skipped)
 	Logger      *slog.Logger
 	Kind        string        // gate, matrix, soak (for the report)
 	Mutants     []string      // for the report
-	Timeout     time.Duration // per scenario (default 3 min)
+	Timeout     time.Duration // per scenario (0: DefaultTimeout(Scopes))
+	// Progress, when set, is called as each scenario of RunSuite starts
+	// (Result nil) and as it finishes, from the goroutine running the suite.
+	Progress func(SuiteEvent)
+
+	nilTestbed bool // WithTestbed was given a nil factory
+	// Strict turns every skipped check into a failure (--strict): a
+	// gate whose input is missing then fails instead of passing quietly.
+	Strict bool
 }
 
 func (o *Options) defaults() {
 	if o.Settings == (target.Settings{}) {
 		o.Settings = DefaultSettings()
 	}
-	if o.Testbeds == nil {
+	if o.Testbeds == nil && !o.nilTestbed && (o.TestbedKind == "" || o.TestbedKind == "local") {
 		o.Testbeds = testbed.NewLocal
 		if o.TestbedKind == "" {
 			o.TestbedKind = "local"
@@ -53,17 +62,29 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 3 * time.Minute
+		o.Timeout = DefaultTimeout(o.Scopes)
 	}
 	if o.Kind == "" {
 		o.Kind = "gate"
 	}
 }
 
+// DefaultTimeout is how long a scenario may run before it is given up on:
+// 3 min, or 4 s per scope when scopes (Options.Scopes) asks for more. The
+// leak gates' cycles put, clone, refresh and delete every scope: churn at
+// 200 scopes takes about 25 s a cycle on a 2-core machine, and at least 12
+// cycles.
+func DefaultTimeout(scopes int) time.Duration {
+	return max(3*time.Minute, time.Duration(scopes)*4*time.Second)
+}
+
 // Validate reports what is wrong with the options.
 func (o *Options) Validate() error {
 	if o.Targets == nil {
 		return errors.New("scenarios: no target factory")
+	}
+	if o.nilTestbed || o.Testbeds == nil {
+		return fmt.Errorf("scenarios: testbed %q has a nil factory (WithTestbed(%q, nil)): pass the factory that starts it, e.g. scenarios.WithTestbed(\"docker\", docker.New) with package github.com/gitchaos/gitchaos/harness/testbed/docker", o.TestbedKind, o.TestbedKind)
 	}
 	for _, n := range o.Only {
 		if _, err := Lookup(n); err != nil {
@@ -79,6 +100,15 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
 	return nil
+}
+
+// SuiteEvent is a scenario of a suite run starting (Result nil) or
+// finished.
+type SuiteEvent struct {
+	Index  int // 0-based position in the run
+	Total  int // scenarios in the run
+	Name   string
+	Result *result.Scenario // nil when starting
 }
 
 // RunSuite runs the selected scenarios one after another, each on a fresh
@@ -104,12 +134,19 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 		Started:  time.Now().UTC(),
 		Versions: versions(),
 	}
-	for _, n := range names {
+	for i, n := range names {
 		if ctx.Err() != nil {
 			break
 		}
 		sc, _ := Lookup(n)
-		run.Scenarios = append(run.Scenarios, RunOne(ctx, sc, opts))
+		if opts.Progress != nil {
+			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n})
+		}
+		res := RunOne(ctx, sc, opts)
+		run.Scenarios = append(run.Scenarios, res)
+		if opts.Progress != nil {
+			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n, Result: res})
+		}
 	}
 	run.Duration = result.Secs(time.Since(t0))
 	return run, nil
@@ -131,7 +168,7 @@ func versions() map[string]string {
 }
 
 // params returns the scenario's params: from opts or defaults, with the
-// scopes override applied.
+// scopes and cycle-cap overrides applied.
 func params(sc *Scenario, opts Options) any {
 	p := opts.Params[sc.Name]
 	if p == nil {
@@ -140,6 +177,11 @@ func params(sc *Scenario, opts Options) any {
 	if opts.Scopes > 0 {
 		if sp, ok := p.(interface{ setScopes(int) }); ok {
 			sp.setScopes(opts.Scopes)
+		}
+	}
+	if opts.MaxCycles > 0 {
+		if sp, ok := p.(interface{ setMaxCycles(int) }); ok {
+			sp.setMaxCycles(opts.MaxCycles)
 		}
 	}
 	return p
@@ -152,6 +194,13 @@ func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 	res := &result.Scenario{Name: sc.Name, Seed: opts.Seed, Started: time.Now().UTC(), Params: paramsMap(p)}
 	start := time.Now()
 	defer func() { res.Duration = result.Secs(time.Since(start)) }()
+	if opts.Strict {
+		defer res.Strict() // last: after teardown's checks
+	}
+	if opts.Testbeds == nil || opts.nilTestbed {
+		res.Error = opts.Validate().Error()
+		return res
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
@@ -233,11 +282,26 @@ func (s *S) teardown(ctx context.Context, t target.Target, cleanup func(context.
 		}
 		s.deleteScopes(cctx)
 	}
+	s.exitCheck(t)
 	if err := t.Close(); err != nil {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close target: %v", err))
 	}
 	if l, ok := t.(interface{ Logs() []string }); ok {
 		s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
+	}
+}
+
+// exitCheck fails the scenario when a process target exited without the
+// harness stopping it, quoting the last lines of its logs (the logs stay
+// run artifacts).
+func (s *S) exitCheck(t target.Target) {
+	er, ok := t.(target.ExitReporter)
+	if !ok {
+		return
+	}
+	if why := er.Exited(); why != "" {
+		s.AddCheck(result.Check{Name: "target process stays up", Measured: firstLine(why), Budget: "runs until the harness stops it",
+			Verdict: result.Fail, Explanation: why})
 	}
 }
 

@@ -2,14 +2,18 @@ package scenarios_test
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/fetcher/fetchertest"
+	"github.com/gitchaos/gitchaos/harness/guard"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
 
@@ -17,11 +21,8 @@ import (
 // with GITCHAOS_TEST_REFFETCHER=1 the test binary serves the fetcher.
 func TestMain(m *testing.M) {
 	fetchertest.MaybeRun("GITCHAOS_TEST_REFFETCHER")
-	goleak.VerifyTestMain(m,
-		// Documented toxiproxy leak (DESIGN.md): a client aborting under a
-		// bandwidth toxic leaves its Pipe goroutine blocked.
-		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*BandwidthToxic).Pipe"),
-	)
+	guard.MaybeRun() // exec targets get guards
+	goleak.VerifyTestMain(m, toxiembed.UpstreamLeaks()...)
 }
 
 // selfProcess runs this test binary as a reffetcher process.
@@ -52,8 +53,8 @@ func TestGatesPassOnCorrectFetcher(t *testing.T) {
 }
 
 // TestGatesCatchTheirMutants proves a sample of gates can fail: each
-// mutant below must fail the gate declared for it (gitchaos matrix does
-// every pair).
+// mutant below must fail the checks of that gate declared for it
+// (fetcher.Mutants; gitchaos matrix does every mutant).
 func TestGatesCatchTheirMutants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the matrix covers every pair")
@@ -64,22 +65,62 @@ func TestGatesCatchTheirMutants(t *testing.T) {
 		{"stamp-before-fetch", "recovery"},
 	} {
 		t.Run(tc.mutant+"/"+tc.gate, func(t *testing.T) {
+			ms, err := fetcher.LookupMutants([]string{tc.mutant})
+			if err != nil {
+				t.Fatal(err)
+			}
 			res := scenarios.RunResult(t, tc.gate, &target.InProcess{Mutants: []string{tc.mutant}, TempDir: t.TempDir()})
-			if res.Verdict() != result.Fail {
-				t.Errorf("gate %s against mutant %s: verdict %s, want fail:\n%s", tc.gate, tc.mutant, res.Verdict(), scenarios.Explain(res))
+			for _, want := range ms[0].MustFail {
+				if want.Gate != tc.gate {
+					continue
+				}
+				got := result.Verdict("")
+				for _, c := range res.Checks {
+					if c.Name == want.Check {
+						got = c.Verdict
+					}
+				}
+				if got != result.Fail {
+					t.Errorf("gate %s against mutant %s: check %q %s, want fail (the check that guards the bug):\n%s", tc.gate, tc.mutant, want.Check, orNotRun(got), scenarios.Explain(res))
+				}
 			}
 		})
 	}
 }
 
+func orNotRun(v result.Verdict) string {
+	if v == "" {
+		return "did not run"
+	}
+	return string(v)
+}
+
 // TestGateAgainstProcessTarget runs a leak gate against the fetcher as a
 // separate process (the --target-cmd path): fds and RSS come from its pid,
-// goroutines and caches from its stats endpoint.
+// goroutines and caches from its stats endpoint. The run is adaptive with
+// a cap of 13 cycles: it stops within the cap and every leak check says
+// how many cycles ran and why it stopped.
 func TestGateAgainstProcessTarget(t *testing.T) {
-	res := scenarios.Churn(t, selfProcess(t), scenarios.WithParams("churn", &scenarios.ChurnParams{Cycles: 11, Scopes: 4}))
+	res := scenarios.Churn(t, selfProcess(t), scenarios.WithParams("churn", &scenarios.ChurnParams{Cycles: 11, MaxCycles: 13, Scopes: 4}))
+	cycles := 0
+	for _, m := range res.Markers {
+		if m.Kind == "cycle" {
+			cycles++
+		}
+	}
+	if cycles < 11 || cycles > 13 {
+		t.Errorf("%d cycles ran, want 11..13 (min 11, cap 13)", cycles)
+	}
+	stop := regexp.MustCompile(`; (decided after \d+ cycles|stopped at the cap of 13 cycles with .* undecided)`)
 	for _, c := range res.Checks {
 		if c.Verdict == result.Skip && strings.Contains(c.Name, "fds") {
 			t.Errorf("fds check skipped against a process target: %s", c.Explanation)
+		}
+		if strings.Contains(c.Name, "flat across churn cycles") && c.Verdict != result.Skip && !stop.MatchString(c.Explanation) {
+			t.Errorf("%s: the explanation does not say how many cycles ran and why it stopped: %s", c.Name, c.Explanation)
+		}
+		if strings.Contains(c.Name, "flat across churn cycles") && c.Verdict == result.Skip && !strings.Contains(c.Explanation, "UNDECIDED") && !strings.Contains(c.Explanation, "unavailable") {
+			t.Errorf("%s: skipped, but not as undecided at the cap: %s", c.Name, c.Explanation)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/flat"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -31,8 +32,17 @@ type SoakOptions struct {
 	// Window between quiet points (default 1 min): at the end of each
 	// window every fault is recovered, the extra scopes are deleted and one
 	// settled sample is taken; those per-window values are judged for
-	// flatness like a churn gate's cycles.
+	// flatness like a churn gate's cycles. Duration/Window is the number of
+	// windows.
 	Window time.Duration
+	// StepsPerWindow is how many planned steps each window runs (default
+	// DefaultStepsPerWindow(Window)). The schedule is logical: a window
+	// ends after its steps, not at a wall-clock time, and a fault lasts a
+	// number of steps, so the same seed and options run the same steps
+	// whatever the machine's speed; Window only paces them (the pauses
+	// between steps are fractions of it) and the wall-clock length of a
+	// soak is about Duration on an unloaded machine.
+	StepsPerWindow int
 	// Hosts in the testbed (default 2, at most 3).
 	Hosts int
 	// Baseline scopes kept for the whole soak (default 3; Options.Scopes
@@ -45,6 +55,12 @@ type SoakOptions struct {
 	// Budgets per window override flat's default per-cycle budgets
 	// (metric name -> budget).
 	Budgets map[string]float64
+	// TotalBudgets bound each metric's growth over the whole soak (the
+	// floor of the last windows minus that of the first): a per-window
+	// budget alone tolerates growth proportional to the soak's length.
+	// Nil means DefaultSoakTotalBudgets; a metric without an entry is not
+	// judged in total.
+	TotalBudgets map[string]float64
 	// SampleInterval of the timeline (default 500 ms).
 	SampleInterval time.Duration
 	// Progress, if set, is called after each timeline sample (from one
@@ -75,6 +91,47 @@ const (
 	soakStepTimeout     = 15 * time.Second
 )
 
+// DefaultSoakTotalBudgets bound heap and RSS growth over a whole soak,
+// however long: 16 MiB of heap, 64 MiB of RSS (an 8 h soak of 1-minute
+// windows at the per-window RSS budget would tolerate 240 MiB).
+var DefaultSoakTotalBudgets = map[string]float64{probe.Heap: 16 << 20, probe.RSS: 64 << 20}
+
+// soakTotalFloor is how many windows at each end of the soak the total
+// growth takes the minimum of (a cache freed every few windows reads as
+// its floor, as in the per-window verdict).
+const soakTotalFloor = 3
+
+// judgeTotal judges each metric's growth over the whole soak against
+// TotalBudgets: min of the last soakTotalFloor windows minus min of the
+// first ones. RSS of an in-process target is left out (the harness's own
+// process; heap is judged).
+func (k *soak) judgeTotal() {
+	budgets := k.o.TotalBudgets
+	if budgets == nil {
+		budgets = DefaultSoakTotalBudgets
+	}
+	for _, m := range k.series.metrics {
+		b, ok := budgets[m]
+		vals := k.series.values[m]
+		if !ok || len(vals) == 0 || (m == probe.RSS && k.T.InProcess()) {
+			continue
+		}
+		name := m + " total growth over the soak"
+		if len(vals) < 2 {
+			k.Skip(name, fmt.Sprintf("%d window judged, need 2", len(vals)))
+			continue
+		}
+		w := min(soakTotalFloor, len(vals)/2)
+		first, last := slices.Min(vals[:w]), slices.Min(vals[len(vals)-w:])
+		u := flat.UnitOf(m)
+		if u != "bytes" {
+			u = unitCount
+		}
+		k.CheckLE(name, last-first, b, u, fmt.Sprintf("floor of the last %d windows minus floor of the first %d, over %d windows: %s -> %s",
+			w, w, len(vals), flatFmt(m, first), flatFmt(m, last)))
+	}
+}
+
 // timelineMetrics are sampled throughout the soak.
 var timelineMetrics = []string{probe.FDs, probe.RSS, probe.Goroutines, probe.Heap}
 
@@ -102,6 +159,17 @@ func (o *SoakOptions) soakDefaults() {
 	if o.SampleInterval <= 0 {
 		o.SampleInterval = defaultSoakInterval
 	}
+	if o.StepsPerWindow == 0 {
+		o.StepsPerWindow = DefaultStepsPerWindow(o.Window)
+	}
+}
+
+// DefaultStepsPerWindow is about as many steps as a window's length holds
+// at the plan's mean pause (2.5% of a window, 20 ms to 2.4 s) plus 10 ms per
+// step: 36 for windows up to 96 s, fewer per minute beyond.
+func DefaultStepsPerWindow(window time.Duration) int {
+	pause := min(max(time.Duration(float64(window)*0.025), 20*time.Millisecond), 2400*time.Millisecond)
+	return max(1, int(window/(pause+10*time.Millisecond)))
 }
 
 // Validate reports what is wrong with the soak options.
@@ -124,6 +192,9 @@ func (o *SoakOptions) Validate() error {
 	}
 	if o.Baseline < 1 || o.Pool < 1 || o.MaxExtra < 1 {
 		errs = append(errs, fmt.Errorf("soak: baseline %d, pool %d, max extra %d: each must be >= 1", o.Baseline, o.Pool, o.MaxExtra))
+	}
+	if o.StepsPerWindow < 1 {
+		errs = append(errs, fmt.Errorf("soak: steps per window %d: must be >= 1", o.StepsPerWindow))
 	}
 	if o.SampleInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("soak: sample interval %v: must be >= 10ms", o.SampleInterval))
@@ -162,7 +233,7 @@ type soakStep struct {
 	Kind  string
 	Host  int
 	Pick  int
-	Dur   time.Duration // how long a fault stays on
+	Life  int           // how many steps a fault stays on (recovered before step N+Life)
 	Pause time.Duration // wait after the step
 	// flap schedule
 	Up, Down time.Duration
@@ -174,11 +245,11 @@ func (st soakStep) String() string {
 	}
 	switch st.Kind {
 	case stepFlap:
-		return fmt.Sprintf("#%d flap h%d %v (up %v, down %v)", st.N, st.Host, st.Dur, st.Up, st.Down)
+		return fmt.Sprintf("#%d flap h%d %d steps (up %v, down %v)", st.N, st.Host, st.Life, st.Up, st.Down)
 	case stepBlackhole:
-		return fmt.Sprintf("#%d blackhole h%d %v", st.N, st.Host, st.Dur)
+		return fmt.Sprintf("#%d blackhole h%d %d steps", st.N, st.Host, st.Life)
 	case stepRepoHang, stepRepo500:
-		return fmt.Sprintf("#%d %s h%d repo %d %v", st.N, st.Kind, st.Host, st.Pick, st.Dur)
+		return fmt.Sprintf("#%d %s h%d repo %d %d steps", st.N, st.Kind, st.Host, st.Pick, st.Life)
 	case stepRefreshAll, stepRestart:
 		return fmt.Sprintf("#%d %s", st.N, st.Kind)
 	case stepPush, stepPutNew, stepPutShared:
@@ -188,15 +259,16 @@ func (st soakStep) String() string {
 }
 
 type soakPlan struct {
-	r      *rand.Rand
-	hosts  int
-	pool   int
-	window time.Duration
-	n      int
+	r              *rand.Rand
+	hosts          int
+	pool           int
+	window         time.Duration
+	stepsPerWindow int
+	n              int
 }
 
-func newSoakPlan(seed int64, hosts, pool int, window time.Duration) *soakPlan {
-	return &soakPlan{r: rand.New(rand.NewPCG(uint64(seed), hashName("soak-plan"))), hosts: hosts, pool: pool, window: window}
+func newSoakPlan(seed int64, hosts, pool int, window time.Duration, stepsPerWindow int) *soakPlan {
+	return &soakPlan{r: rand.New(rand.NewPCG(uint64(seed), hashName("soak-plan"))), hosts: hosts, pool: pool, window: window, stepsPerWindow: stepsPerWindow}
 }
 
 func (p *soakPlan) next() soakStep {
@@ -216,8 +288,9 @@ func (p *soakPlan) next() soakStep {
 	// Every field is drawn for every step so that the stream of draws
 	// does not depend on the kinds drawn before.
 	st := soakStep{N: p.n, Kind: kind, Host: p.r.IntN(p.hosts), Pick: p.r.IntN(1 << 20)}
+	// A fault stays on for 5–25% of a window, counted in steps.
 	frac := 0.05 + 0.2*p.r.Float64()
-	st.Dur = (time.Duration(float64(p.window)*frac) / time.Millisecond) * time.Millisecond
+	st.Life = max(1, int(math.Round(frac*float64(p.stepsPerWindow))))
 	// Pauses of 1–4% of a window (20 ms to 2.4 s): a short window (tests)
 	// still sees dozens of steps, a long one about one step every 1.5 s.
 	st.Pause = min(max(time.Duration(float64(p.window)*(0.01+0.03*p.r.Float64())), 20*time.Millisecond), 2400*time.Millisecond).Round(time.Millisecond)
@@ -236,10 +309,10 @@ type soakScope struct {
 	repo *repo
 }
 
-// activeFault is a fault on until its deadline.
+// activeFault is a fault on until a step number.
 type activeFault struct {
 	key   string // "h1" for network faults, "h1/repo" for repo faults
-	until time.Time
+	until int    // recovered before this step runs
 	undo  func(context.Context) error
 }
 
@@ -265,17 +338,19 @@ type soak struct {
 	quietMu sync.Mutex         // held while the quiet point samples; the timeline waits
 
 	// report state
-	stepErrs    int
-	firstErrs   []string
-	cacheWorst  float64
-	cacheWhy    string
-	statsOK     bool
-	dirsWorst   int
-	dirsWhy     string
-	unserved    int
-	unservedWhy string
-	restarts    int
-	restartLog  []string
+	ran, skipped int // planned steps by outcome (errors: stepErrs)
+	stepErrs     int
+	firstErrs    []string
+	cacheWorst   float64
+	cacheWhy     string
+	statsOK      bool
+	statsWhy     string // why the caches are not judged (stats lack them)
+	dirsWorst    int
+	dirsWhy      string
+	unserved     int
+	unservedWhy  string
+	restarts     int
+	restartLog   []string
 
 	mu       sync.Mutex // guards what the timeline goroutine reads
 	steps    int
@@ -312,7 +387,7 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 	res := &result.Scenario{Name: "soak", Seed: opts.Seed, Started: run.Started, Params: map[string]any{
 		"duration": opts.Duration.String(), "window": opts.Window.String(), "hosts": opts.Hosts,
 		"baseline_scopes": opts.Baseline, "pool_repos_per_host": opts.Pool, "max_extra_scopes": opts.MaxExtra,
-		"sample_interval": opts.SampleInterval.String(),
+		"sample_interval": opts.SampleInterval.String(), "steps_per_window": opts.StepsPerWindow,
 	}}
 	run.Scenarios = []*result.Scenario{res}
 	start := time.Now()
@@ -320,6 +395,9 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 		res.Duration = result.Secs(time.Since(start))
 		run.Duration = res.Duration
 	}()
+	if opts.Strict {
+		defer res.Strict()
+	}
 	runSoak(ctx, opts, res, start)
 	return run, nil
 }
@@ -344,7 +422,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 		return
 	}
 	s := newS("soak", tb, t, opts.Options, logger, start, res)
-	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window),
+	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
 		series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
 		timeline: map[string][]result.Point{}}
 	defer s.teardown(ctx, t, func(cctx context.Context) {
@@ -422,7 +500,7 @@ func (k *soak) setup(ctx context.Context) error {
 		return err
 	}
 	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
-		return fmt.Errorf("baseline scopes never served: %s", out.describe())
+		return fmt.Errorf("baseline scopes never served: %s", out.Describe())
 	}
 	if err := k.settleInFlight(ctx, 30*time.Second); err != nil {
 		return err
@@ -431,8 +509,9 @@ func (k *soak) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("baseline stats: %w", err)
 	}
-	k.statsOK = ok
-	if ok {
+	k.statsOK = lacksCaches(st, ok) == ""
+	k.statsWhy = lacksCaches(st, ok)
+	if k.statsOK {
 		k.baseStats = map[string]float64{}
 		for _, key := range CacheKeys {
 			k.baseStats[key] = st[key]
@@ -446,17 +525,20 @@ func (k *soak) setup(ctx context.Context) error {
 	return nil
 }
 
-// loop runs steps until the duration is up or ctx ends, with a quiet
-// point at the end of every window.
+// loop runs Duration/Window windows of StepsPerWindow steps each (or
+// until ctx ends), with a quiet point at the end of every window. Which
+// steps run, and what they resolve to, depends on the seed and the options
+// only: no wall-clock time decides anything.
 func (k *soak) loop(ctx context.Context) {
 	windows := int(k.o.Duration / k.o.Window)
 	for w := 0; w < windows; w++ {
-		quietAt := k.start.Add(time.Duration(w+1) * k.o.Window)
-		for time.Now().Before(quietAt) && ctx.Err() == nil {
-			k.recoverExpired(ctx)
+		for i := 0; i < k.o.StepsPerWindow && ctx.Err() == nil; i++ {
+			k.recoverExpired(ctx, k.plan.n)
 			st := k.plan.next()
-			k.runStep(ctx, st)
-			wait(ctx, min(st.Pause, time.Until(quietAt)))
+			k.step(ctx, st)
+			if i < k.o.StepsPerWindow-1 {
+				wait(ctx, st.Pause)
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -487,6 +569,46 @@ func (k *soak) setLive() {
 	k.mu.Unlock()
 }
 
+// step runs one planned step and records its outcome in the report as a
+// "step" marker: "<step> → ran", "→ skipped: <why>", "→ error: <class>"
+// (HTTP status or "no answer"; the message goes to the step errors) or
+// "→ interrupted" when the soak ended during it. The markers are the
+// executed list a replay compares.
+func (k *soak) step(ctx context.Context, st soakStep) {
+	k.mu.Lock()
+	k.steps++
+	k.last = st.String()
+	k.mu.Unlock()
+	skip, err := k.runStep(ctx, st)
+	outcome := "ran"
+	switch {
+	case ctx.Err() != nil:
+		outcome = "interrupted"
+	case err != nil:
+		outcome = "error: " + errClass(err)
+		k.stepErr(ctx, st, err)
+	case skip != "":
+		outcome = "skipped: " + skip
+		k.skipped++
+	default:
+		k.ran++
+	}
+	k.Mark("step", st.String()+" → "+outcome)
+}
+
+// errClass is the part of a step error that does not depend on timing or
+// ports: the HTTP status, or that there was no answer.
+func errClass(err error) string {
+	var se *target.StatusError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("HTTP %d", se.Status)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	return "no answer"
+}
+
 // stepErr records a step that failed for a reason other than the soak
 // ending.
 func (k *soak) stepErr(ctx context.Context, st soakStep, err error) {
@@ -504,20 +626,16 @@ func (k *soak) busy(key string) bool {
 	return slices.ContainsFunc(k.faults, func(f activeFault) bool { return f.key == key })
 }
 
-// runStep resolves and runs one planned step.
-func (k *soak) runStep(ctx context.Context, st soakStep) {
-	k.Mark("step", st.String())
-	k.mu.Lock()
-	k.steps++
-	k.last = st.String()
-	k.mu.Unlock()
+// runStep resolves and runs one planned step. It returns why it was
+// skipped ("" = it ran) and its error.
+func (k *soak) runStep(ctx context.Context, st soakStep) (skip string, err error) {
 	sctx, cancel := context.WithTimeout(ctx, soakStepTimeout)
 	defer cancel()
 	host := k.Host(st.Host)
 	switch st.Kind {
 	case stepPutNew, stepPutShared:
 		if len(k.extras) >= k.o.MaxExtra {
-			return
+			return fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra), nil
 		}
 		used := map[*repo]bool{}
 		for _, e := range k.extras {
@@ -543,34 +661,38 @@ func (k *soak) runStep(ctx context.Context, st soakStep) {
 			k.extras = append(k.extras, soakScope{id: id, repo: r})
 			k.setLive()
 		}
-		k.stepErr(ctx, st, err)
+		if err != nil {
+			return "", fmt.Errorf("put %s: %w", id, err)
+		}
 	case stepDelete:
 		if len(k.extras) == 0 {
-			return
+			return "no extra scope alive", nil
 		}
 		i := st.Pick % len(k.extras)
 		e := k.extras[i]
 		k.extras = slices.Delete(k.extras, i, i+1)
 		k.setLive()
 		if err := k.C.DeleteScope(sctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
-			k.stepErr(ctx, st, fmt.Errorf("delete %s: %w", e.id, err))
+			return "", fmt.Errorf("delete %s: %w", e.id, err)
 		}
 	case stepRefreshOne:
 		ids := append(slices.Clone(k.baseIDs), extraIDs(k.extras)...)
 		id := ids[st.Pick%len(ids)]
 		if err := k.C.Refresh(sctx, id); err != nil {
-			k.stepErr(ctx, st, fmt.Errorf("refresh %s: %w", id, err))
+			return "", fmt.Errorf("refresh %s: %w", id, err)
 		}
 	case stepRefreshAll:
 		if err := k.C.RefreshAll(sctx); err != nil {
-			k.stepErr(ctx, st, fmt.Errorf("refresh all: %w", err))
+			return "", fmt.Errorf("refresh all: %w", err)
 		}
 	case stepPush:
-		k.stepErr(ctx, st, k.Push(sctx, k.pool[st.Host][st.Pick]))
+		if err := k.Push(sctx, k.pool[st.Host][st.Pick]); err != nil {
+			return "", err
+		}
 	case stepFlap, stepBlackhole:
 		key := host.Name
 		if k.busy(key) {
-			return
+			return key + " already faulted", nil
 		}
 		spec := "blackhole"
 		if st.Kind == stepFlap {
@@ -578,15 +700,14 @@ func (k *soak) runStep(ctx context.Context, st soakStep) {
 		}
 		undo, err := k.Inject(sctx, host, fault(spec))
 		if err != nil {
-			k.stepErr(ctx, st, err)
-			return
+			return "", err
 		}
-		k.faults = append(k.faults, activeFault{key: key, until: time.Now().Add(st.Dur), undo: undo})
+		k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
 	case stepRepoHang, stepRepo500:
 		r := k.pool[st.Host][st.Pick]
 		key := host.Name + "/" + r.Name
 		if k.busy(key) {
-			return
+			return key + " already faulted", nil
 		}
 		mode := gitserver.FaultHang
 		if st.Kind == stepRepo500 {
@@ -594,13 +715,16 @@ func (k *soak) runStep(ctx context.Context, st soakStep) {
 		}
 		undo, err := k.RepoFault(sctx, host, r.Name, gitserver.Fault{Mode: mode})
 		if err != nil {
-			k.stepErr(ctx, st, err)
-			return
+			return "", err
 		}
-		k.faults = append(k.faults, activeFault{key: key, until: time.Now().Add(st.Dur), undo: undo})
+		k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
 	case stepRestart:
+		if k.restartAt {
+			return "a restart is already due at the next quiet point", nil
+		}
 		k.restartAt = true
 	}
+	return "", nil
 }
 
 func extraIDs(es []soakScope) []string {
@@ -611,12 +735,11 @@ func extraIDs(es []soakScope) []string {
 	return out
 }
 
-// recoverExpired undoes the faults whose time is up.
-func (k *soak) recoverExpired(ctx context.Context) {
-	now := time.Now()
+// recoverExpired undoes the faults whose last step is before step n.
+func (k *soak) recoverExpired(ctx context.Context, n int) {
 	kept := k.faults[:0]
 	for _, f := range k.faults {
-		if now.Before(f.until) {
+		if n < f.until {
 			kept = append(kept, f)
 			continue
 		}
@@ -696,7 +819,7 @@ func (k *soak) closeIdle() {
 // quiet point.
 func (k *soak) checkQuiet(ctx context.Context, w int) {
 	if k.statsOK {
-		out := Eventually(ctx, 5*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		out := eventually.Poll(ctx, 5*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			st, ok, err := k.Stats(ctx)
 			if err != nil || !ok {
 				return false, "no stats", err
@@ -719,7 +842,7 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 				dev = 1
 			}
 			if dev > k.cacheWorst || k.cacheWhy == "" {
-				k.cacheWorst, k.cacheWhy = dev, fmt.Sprintf("quiet point %d: %s", w, out.describe())
+				k.cacheWorst, k.cacheWhy = dev, fmt.Sprintf("quiet point %d: %s", w, out.Describe())
 			}
 		}
 	}
@@ -729,7 +852,7 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 30*time.Second); !out.OK && ctx.Err() == nil {
 		k.unserved++
 		if k.unservedWhy == "" {
-			k.unservedWhy = fmt.Sprintf("quiet point %d: %s", w, out.describe())
+			k.unservedWhy = fmt.Sprintf("quiet point %d: %s", w, out.Describe())
 		}
 	}
 }
@@ -764,7 +887,7 @@ func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 	}
 	k.restarts++
 	if _, out := k.served(qctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
-		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, fmt.Errorf("baseline not served after restart: %s", out.describe()))
+		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, fmt.Errorf("baseline not served after restart: %s", out.Describe()))
 		return
 	}
 	_ = k.settleInFlight(qctx, 30*time.Second)
@@ -804,7 +927,7 @@ func flatFmt(metric string, v float64) string {
 
 // trendOptions are the flatness options of a metric over soak windows.
 func (k *soak) trendOptions(m string) flat.TrendOptions {
-	return k.series.trendOptions(m, k.o.Budgets)
+	return k.S.trendOptions(k.series, m, leakJudge{budgets: k.o.Budgets, soak: true})
 }
 
 // need is the number of windows flat.Trend needs for a metric.
@@ -923,6 +1046,9 @@ func (k *soak) finish(ctx context.Context) {
 
 	k.mu.Lock()
 	k.res.Params["steps"] = k.steps
+	k.res.Params["steps_ran"] = k.ran
+	k.res.Params["steps_skipped"] = k.skipped
+	k.res.Params["steps_per_window"] = k.o.StepsPerWindow
 	k.res.Params["windows_judged"] = k.windows
 	k.res.Params["restarts"] = k.restarts
 	for _, m := range timelineMetrics {
@@ -939,8 +1065,9 @@ func (k *soak) finish(ctx context.Context) {
 	if ctx.Err() != nil {
 		k.interrupted(elapsed)
 	} else {
-		k.CheckTrue("soak ran its full duration", true, elapsed.Round(time.Second).String(), ">= "+k.o.Duration.String(),
-			fmt.Sprintf("%d steps, %d windows of %v, %d restarts", k.steps, k.windows, k.o.Window, k.restarts))
+		planned := int(k.o.Duration / k.o.Window)
+		k.CheckGE("soak ran its full duration", float64(k.windows), float64(planned), unitCount,
+			fmt.Sprintf("windows reached in %v of %v: %d steps (%d ran, %d skipped, %d errors) in %d windows of %d steps, %d restarts", elapsed.Round(time.Second), k.o.Duration, k.steps, k.ran, k.skipped, k.stepErrs, k.windows, k.o.StepsPerWindow, k.restarts))
 	}
 	windows := len(k.series.values[probe.FDs])
 	k.CheckLE("no step error", float64(k.stepErrs), 0, unitCount,
@@ -949,7 +1076,7 @@ func (k *soak) finish(ctx context.Context) {
 		k.CheckLE("caches back to baseline at every quiet point", k.cacheWorst, 0, unitCount,
 			orDefault(k.cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched equalled their baseline (%s) at each of %d quiet points", statsLabel(k.baseStats), windows)))
 	} else {
-		k.Skip("caches back to baseline at every quiet point", "target has no "+target.StatsPath+" endpoint")
+		k.Skip("caches back to baseline at every quiet point", k.statsWhy)
 	}
 	if _, known := k.CloneDirs(); known {
 		k.CheckLE("clone dirs back to baseline at every quiet point", float64(k.dirsWorst), 0, unitCount,
@@ -960,6 +1087,7 @@ func (k *soak) finish(ctx context.Context) {
 	k.CheckLE("baseline scopes served at every quiet point", float64(k.unserved), 0, unitCount,
 		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
 	k.judgeWindows()
+	k.judgeTotal()
 }
 
 func statsLabel(m map[string]float64) string {
@@ -993,5 +1121,5 @@ func (k *soak) judgeWindows() {
 		}
 	}
 	enough.metrics = ms
-	k.judge(enough, "soak windows", k.o.Budgets)
+	k.judge(enough, leakJudge{what: "soak windows", budgets: k.o.Budgets, soak: true}, "")
 }

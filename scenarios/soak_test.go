@@ -3,7 +3,9 @@ package scenarios_test
 import (
 	"context"
 	"log/slog"
+	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,14 +19,26 @@ import (
 // given mutants.
 func shortSoak(t *testing.T, ctx context.Context, d, window time.Duration, seed int64, progress func(scenarios.SoakStatus), mutants ...string) *result.Run {
 	t.Helper()
+	return shortSoakTotal(t, ctx, d, window, seed, progress, nil, mutants...)
+}
+
+// shortSoakTotal is shortSoak with total-growth budgets (nil: defaults).
+func shortSoakTotal(t *testing.T, ctx context.Context, d, window time.Duration, seed int64, progress func(scenarios.SoakStatus), total map[string]float64, mutants ...string) *result.Run {
+	t.Helper()
+	// A 3 s git timeout (not the gates' 1 s): on a loaded machine (load 30
+	// on 2 cores, measured 2026-12-03) baseline clones take over 1 s and the
+	// soak would end in setup.
+	settings := scenarios.DefaultSettings()
+	settings.GitTimeout = 3 * time.Second
 	opts := scenarios.SoakOptions{
 		Options: scenarios.Options{
-			Targets: &target.InProcess{Mutants: mutants, TempDir: t.TempDir()},
-			Seed:    seed,
-			Mutants: mutants,
-			Logger:  slog.New(slog.DiscardHandler),
+			Targets:  &target.InProcess{Mutants: mutants, TempDir: t.TempDir()},
+			Seed:     seed,
+			Mutants:  mutants,
+			Settings: settings,
+			Logger:   slog.New(slog.DiscardHandler),
 		},
-		Duration: d, Window: window, Progress: progress,
+		Duration: d, Window: window, Progress: progress, TotalBudgets: total,
 	}
 	run, err := scenarios.RunSoak(ctx, opts)
 	if err != nil {
@@ -97,12 +111,13 @@ func TestSoakPassesOnCorrectFetcher(t *testing.T) {
 }
 
 // TestSoakCatchesFDLeakOnDelete: the same soak against the
-// fd-leak-on-delete mutant fails on fd flatness.
+// fd-leak-on-delete mutant fails on fd flatness, and on fds' total growth
+// over the run with a total budget of 0 fds.
 func TestSoakCatchesFDLeakOnDelete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	run := shortSoak(t, context.Background(), 40*time.Second, 4*time.Second, 1, nil, "fd-leak-on-delete")
+	run := shortSoakTotal(t, context.Background(), 40*time.Second, 4*time.Second, 1, nil, map[string]float64{"fds": 0, "heap_bytes": 16 << 20}, "fd-leak-on-delete")
 	sc := run.Scenarios[0]
 	if v := run.Verdict(); v != result.Fail {
 		t.Fatalf("verdict %s, want fail:\n%s", v, scenarios.Explain(sc))
@@ -115,26 +130,92 @@ func TestSoakCatchesFDLeakOnDelete(t *testing.T) {
 		t.Errorf("fd slope %v, want > 0", c.Value)
 	}
 	t.Logf("fds check: %s — %s", c.Measured, c.Explanation)
+	if tc, ok := check(sc, "fds total growth over the soak"); !ok || tc.Verdict != result.Fail || tc.Value <= 0 {
+		t.Errorf("fds total growth check %+v (found %v), want a failure with growth > 0", tc, ok)
+	}
+	if hc, ok := check(sc, "heap_bytes total growth over the soak"); !ok || hc.Verdict != result.Pass {
+		t.Errorf("heap total growth check %+v (found %v), want a pass (the mutant leaks fds)", hc, ok)
+	}
 }
 
-// TestSoakSameSeedSameSteps: two soaks with one seed run the same steps
-// in the same order (the shorter log is a prefix of the longer); another
-// seed runs other steps.
-func TestSoakSameSeedSameSteps(t *testing.T) {
-	a := steps(shortSoak(t, context.Background(), 4*time.Second, 2*time.Second, 7, nil).Scenarios[0])
-	b := steps(shortSoak(t, context.Background(), 4*time.Second, 2*time.Second, 7, nil).Scenarios[0])
-	c := steps(shortSoak(t, context.Background(), 4*time.Second, 2*time.Second, 8, nil).Scenarios[0])
-	n := min(len(a), len(b), len(c))
-	if n < 5 {
-		t.Fatalf("only %d/%d/%d steps ran, want >= 5 each", len(a), len(b), len(c))
+// cpuHogs starts n busy-loop processes beside the test (a slower
+// machine); stop kills and reaps them.
+func cpuHogs(t *testing.T, n int) (stop func()) {
+	t.Helper()
+	var cmds []*exec.Cmd
+	for range n {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
 	}
-	for i := range n {
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			for _, c := range cmds {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestSoakReplaysUnderLoad: two soaks with one seed execute the same
+// steps with the same outcomes — the full executed lists, the second run
+// with two busy loops slowing the machine — and another seed executes
+// other steps. The schedule is logical (steps per window, fault lifetimes
+// in steps), so the machine's speed decides nothing.
+func TestSoakReplaysUnderLoad(t *testing.T) {
+	const d, w = 4 * time.Second, 2 * time.Second
+	want := int(d/w) * scenarios.DefaultStepsPerWindow(w)
+	soak := func(seed int64) []string {
+		t.Helper()
+		// A generous git timeout: the baseline must be served on a loaded
+		// machine too (the steps themselves do not depend on it).
+		settings := scenarios.DefaultSettings()
+		settings.GitTimeout = 10 * time.Second
+		run, err := scenarios.RunSoak(context.Background(), scenarios.SoakOptions{
+			Options: scenarios.Options{
+				Targets: &target.InProcess{TempDir: t.TempDir()}, Seed: seed,
+				Settings: settings, Logger: slog.New(slog.DiscardHandler),
+			},
+			Duration: d, Window: w,
+		})
+		if err != nil {
+			t.Fatalf("RunSoak: %v", err)
+		}
+		sc := run.Scenarios[0]
+		if sc.Error != "" {
+			t.Fatalf("seed %d: soak error: %s", seed, sc.Error)
+		}
+		return steps(sc)
+	}
+	a := soak(7)
+	stop := cpuHogs(t, 2)
+	b := soak(7)
+	stop()
+	c := soak(8)
+	if len(a) != want || len(b) != want || len(c) != want {
+		t.Fatalf("executed %d, %d (under load) and %d steps, want %d each", len(a), len(b), len(c), want)
+	}
+	for i := range a {
 		if a[i] != b[i] {
-			t.Fatalf("seed 7 step %d differs between runs: %q vs %q", i, a[i], b[i])
+			t.Fatalf("seed 7 step %d differs under load: %q vs %q\nfirst run:\n%s\nunder load:\n%s", i, a[i], b[i], strings.Join(a, "\n"), strings.Join(b, "\n"))
 		}
 	}
-	if strings.Join(a[:n], "\n") == strings.Join(c[:n], "\n") {
-		t.Errorf("seeds 7 and 8 ran the same %d steps: %v", n, a[:n])
+	if strings.Join(a, "\n") == strings.Join(c, "\n") {
+		t.Errorf("seeds 7 and 8 executed the same %d steps", len(a))
+	}
+	kinds := map[string]int{}
+	for _, s := range a {
+		_, outcome, _ := strings.Cut(s, " → ")
+		kinds[strings.SplitN(outcome, ":", 2)[0]]++
+	}
+	if kinds["ran"] == 0 || kinds["skipped"] == 0 || kinds["error"] != 0 {
+		t.Errorf("outcomes %v: want steps that ran, steps skipped (with why), no errors on the correct fetcher", kinds)
 	}
 }
 

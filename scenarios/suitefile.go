@@ -19,6 +19,7 @@ import (
 //
 //	seed: 7
 //	settings: {git_timeout: 2s, max_workers: 8}
+//	target_env: {OPAL_LOG_LEVEL: DEBUG}
 //	scenarios:
 //	  - name: churn
 //	    params: {cycles: 12, scopes: 16}
@@ -31,11 +32,15 @@ type Suite struct {
 	Settings target.Settings // DefaultSettings with the file's overrides
 	Only     []string        // scenarios in file order
 	Params   map[string]any  // scenario name -> params struct
+	// TargetEnv is extra KEY=VALUE environment for exec targets
+	// (--target-env entries are added after these), in file order.
+	TargetEnv []string
 }
 
 type suiteDoc struct {
 	Seed      *int64    `yaml:"seed"`
 	Settings  yaml.Node `yaml:"settings"`
+	TargetEnv yaml.Node `yaml:"target_env"`
 	Scenarios []struct {
 		Name   string    `yaml:"name"`
 		Params yaml.Node `yaml:"params"`
@@ -82,6 +87,13 @@ func ParseSuite(name string, b []byte) (*Suite, error) {
 			return nil, fmt.Errorf("%s: line %d: settings: %w", name, doc.Settings.Line, err)
 		}
 	}
+	if doc.TargetEnv.Kind != 0 {
+		env, err := parseTargetEnv(name, &doc.TargetEnv)
+		if err != nil {
+			return nil, err
+		}
+		st.TargetEnv = env
+	}
 	if len(doc.Scenarios) == 0 {
 		return nil, fmt.Errorf("%s: no scenarios listed (want a 'scenarios:' list of {name, params})", name)
 	}
@@ -111,6 +123,32 @@ func ParseSuite(name string, b []byte) (*Suite, error) {
 		st.Params[e.Name] = p
 	}
 	return st, nil
+}
+
+// parseTargetEnv reads target_env: a mapping of environment variable
+// names to scalar values.
+func parseTargetEnv(file string, n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: line %d: target_env: want a mapping of NAME: value", file, n.Line)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s: line %d: target_env.%s: want a scalar value", file, v.Line, k.Value)
+		}
+		kv := k.Value + "=" + v.Value
+		if err := target.ParseEnv([]string{kv}); err != nil || strings.Contains(k.Value, "=") {
+			return nil, fmt.Errorf("%s: line %d: target_env: bad variable name %q", file, k.Line, k.Value)
+		}
+		if seen[k.Value] {
+			return nil, fmt.Errorf("%s: line %d: target_env: %s set twice", file, k.Line, k.Value)
+		}
+		seen[k.Value] = true
+		out = append(out, kv)
+	}
+	return out, nil
 }
 
 func scenariosNode(m *yaml.Node) *yaml.Node {

@@ -10,6 +10,7 @@ func TestParseSuite(t *testing.T) {
 	st, err := ParseSuite("ok.yaml", []byte(`
 seed: 7
 settings: {git_timeout: 2s, max_workers: 4}
+target_env: {OPAL_LOG_LEVEL: DEBUG, EXTRA: "a=b"}
 scenarios:
   - name: churn
     params: {cycles: 12, budgets: {fds: 0.5}}
@@ -27,6 +28,9 @@ scenarios:
 	if got := strings.Join(st.Only, ","); got != "churn,offline" {
 		t.Errorf("only = %s", got)
 	}
+	if got := strings.Join(st.TargetEnv, " "); got != "OPAL_LOG_LEVEL=DEBUG EXTRA=a=b" {
+		t.Errorf("target_env = %q", got)
+	}
 	cp := st.Params["churn"].(*ChurnParams)
 	if cp.Cycles != 12 || cp.Scopes != 8 || cp.Budgets["fds"] != 0.5 {
 		t.Errorf("churn params = %+v: want cycles 12, default scopes 8, fds budget 0.5", cp)
@@ -43,6 +47,9 @@ func TestParseSuiteErrorsNameTheLine(t *testing.T) {
 		{"bad duration", "scenarios:\n  - name: offline\n    params: {serve_budget: soon}\n", "line 3"},
 		{"unknown metric", "scenarios:\n  - name: churn\n    params:\n      budgets: {fd: 1}\n", `line 4: unknown metric "fd"`},
 		{"duplicate", "scenarios: [{name: boot}, {name: boot}]\n", `listed twice`},
+		{"target_env not a map", "target_env: [A=1]\nscenarios: [{name: boot}]\n", "line 1: target_env: want a mapping"},
+		{"target_env bad name", "target_env:\n  A: 1\n  'B C': 2\nscenarios: [{name: boot}]\n", `line 3: target_env: bad variable name "B C"`},
+		{"target_env nested", "target_env:\n  A: {x: 1}\nscenarios: [{name: boot}]\n", "line 2: target_env.A: want a scalar"},
 		{"empty", "", "empty suite file"},
 		{"no scenarios", "seed: 3\n", "no scenarios listed"},
 		{"not yaml", "scenarios: [\n", "bad.yaml"},

@@ -19,9 +19,12 @@ type Option func(*Options)
 func WithSeed(seed int64) Option { return func(o *Options) { o.Seed = seed } }
 
 // WithTestbed runs on another testbed (default: the local one); kind names
-// it in the report.
+// it in the report. f starts it and must not be nil (the run fails with an
+// error naming the problem): the docker testbed is
+// WithTestbed("docker", docker.New) with package
+// github.com/gitchaos/gitchaos/harness/testbed/docker.
 func WithTestbed(kind string, f TestbedFactory) Option {
-	return func(o *Options) { o.Testbeds, o.TestbedKind = f, kind }
+	return func(o *Options) { o.Testbeds, o.TestbedKind, o.nilTestbed = f, kind, f == nil }
 }
 
 // WithSettings sets the target settings budgets use (default
@@ -38,6 +41,9 @@ func WithParams(name string, p any) Option {
 		o.Params[name] = p
 	}
 }
+
+// WithTimeout bounds the scenario (default 3 min).
+func WithTimeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d } }
 
 // WithScopes overrides the scope count.
 func WithScopes(n int) Option { return func(o *Options) { o.Scopes = n } }

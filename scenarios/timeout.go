@@ -9,7 +9,9 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/proctree"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -34,7 +36,10 @@ var timeoutScenario = register(&Scenario{
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
 	Hosts: 3,
 	Params: func() any {
-		return &TimeoutParams{Clones: 3, Fetches: 2, Grace: time.Second, Spec: repogen.DefaultSpec(),
+		// One fetch: its host's bulkhead (at least 2 slots) keeps a slot free
+		// for the next cycle's fetch, so a fetch left running past the
+		// timeout can be seen beside it.
+		return &TimeoutParams{Clones: 4, Fetches: 1, Grace: time.Second, Spec: repogen.DefaultSpec(),
 			Stall: repogen.Spec{RegoFiles: 4, DataBytes: 256, Commits: 1, PackBytes: 2 << 20}}
 	},
 	Run: runTimeout,
@@ -87,31 +92,20 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	if err := s.PutScopes(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.served(ctx, ids, nil, 30*time.Second); !out.OK {
-		return fmt.Errorf("timeout: fetch-phase scopes never served: %s", out.describe())
-	}
-	if err := hFetch.Admin.ResetCounters(ctx); err != nil {
-		return fmt.Errorf("reset counters: %w", err)
-	}
+	// A healthy scope put beside the hung clones must serve: a target whose
+	// hung operations keep its git workers past their timeout starves it
+	// (the fetch phase is then left out, judged by the clone phase alone).
+	_, fout := s.served(ctx, ids, nil, 30*time.Second)
+	s.CheckTrue("healthy scope served beside hung operations", fout.OK, fout.Describe(), "within 30 s",
+		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
 	diskBase, diskKnown := s.DirBytes()
-	for i := range fetchRepos {
-		if err := s.Push(ctx, &fetchRepos[i]); err != nil {
+	var fetchDurs []time.Duration
+	var fetchOpen []string
+	if fout.OK {
+		if fetchDurs, fetchOpen, err = s.hungFetches(ctx, hFetch, fetchRepos, ids, T); err != nil {
 			return err
 		}
-		if _, err := s.RepoFault(ctx, hFetch, fetchRepos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
-			return err
-		}
 	}
-	s.Mark("phase", "hung fetches")
-	for _, id := range ids {
-		if err := s.C.Refresh(ctx, id); err != nil {
-			return fmt.Errorf("refresh %s: %w", id, err)
-		}
-	}
-	for _, id := range ids {
-		_ = s.C.Refresh(ctx, id)
-	}
-	fetchDurs, fetchOpen := s.watchOps(ctx, hFetch, repoNames(fetchRepos), 3*T+2*time.Second)
 
 	// Phase 3: a clone that stalls mid-transfer leaves no partial data.
 	stallRepo, err := s.CreateRepos(ctx, hStall, p.Clones+p.Fetches, 1, p.Stall)
@@ -182,6 +176,41 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 	s.CheckLE("no two operations on one repo overlap", worst, 1, unitCount, fmt.Sprintf("highest concurrent git requests on one repo: %g (%s), while each was asked again during its hang", worst, orDefault(where, "none")))
 	return nil
+}
+
+// hungFetches pushes to fetchRepos, hangs their fetches inside the git
+// server, refreshes their scopes (twice: the second is skipped by single
+// flight) and watches the fetches end.
+func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []repo, ids []string, T time.Duration) ([]time.Duration, []string, error) {
+	if err := hFetch.Admin.ResetCounters(ctx); err != nil {
+		return nil, nil, fmt.Errorf("reset counters: %w", err)
+	}
+	for i := range fetchRepos {
+		if err := s.Push(ctx, &fetchRepos[i]); err != nil {
+			return nil, nil, err
+		}
+		if _, err := s.RepoFault(ctx, hFetch, fetchRepos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.Mark("phase", "hung fetches")
+	for _, id := range ids {
+		if err := s.C.Refresh(ctx, id); err != nil {
+			return nil, nil, fmt.Errorf("refresh %s: %w", id, err)
+		}
+	}
+	for _, id := range ids {
+		_ = s.C.Refresh(ctx, id)
+	}
+	durs, open := s.watchOps(ctx, hFetch, repoNames(fetchRepos), 3*T+2*time.Second)
+	// The next cycle, once the timed-out fetches were given up: a fetcher
+	// that ended them at their deadline starts one fetch each; one that only
+	// stopped waiting (and let go of the source) starts a second beside the
+	// one still running.
+	for _, id := range ids {
+		_ = s.C.Refresh(ctx, id)
+	}
+	return durs, open, nil
 }
 
 func repoNames(rs []repo) []string {
@@ -275,6 +304,10 @@ type baselineValues struct {
 	// stacks of the target's goroutines at the baseline (targets that can
 	// list them): a failing check shows what was started since.
 	stacks map[string]int
+	// procs are the target's processes but its root before the hangs
+	// (procsWhy says why they are unknown).
+	procs    map[int]proctree.Proc
+	procsWhy string
 }
 
 func (s *S) baseline(ctx context.Context) (baselineValues, error) {
@@ -288,7 +321,64 @@ func (s *S) baseline(ctx context.Context) (baselineValues, error) {
 			s.Logf("goroutine stacks at the baseline: %v", err)
 		}
 	}
+	b.procs, b.procsWhy = s.processes()
 	return b, nil
+}
+
+// processes lists the target's processes but its root by pid (nil and the
+// reason when the target cannot list them).
+func (s *S) processes() (map[int]proctree.Proc, string) {
+	pl, ok := s.T.(target.ProcessLister)
+	if !ok {
+		return nil, s.T.Describe() + " cannot list its processes"
+	}
+	ps, err := pl.Processes()
+	if err != nil {
+		return nil, err.Error()
+	}
+	out := make(map[int]proctree.Proc, len(ps))
+	for _, p := range ps {
+		out[p.PID] = p
+	}
+	return out, ""
+}
+
+// childCheck: after timeout + grace, no process of the target's tree
+// that was not there before the hangs remains (git children, remote
+// helpers, zombies nobody reaped), polled for grace.
+func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Duration) {
+	const name = "no child process outlives its operation"
+	if base.procs == nil {
+		s.Skip(name, "the target's processes are unknown: "+base.procsWhy)
+		return
+	}
+	var left []string
+	var why string
+	out := eventually.Poll(ctx, grace, 20*time.Millisecond, func(context.Context) (bool, string, error) {
+		now, w := s.processes()
+		if now == nil {
+			why = w
+			return false, w, nil
+		}
+		left = left[:0]
+		for pid, p := range now {
+			if _, had := base.procs[pid]; !had {
+				left = append(left, p.String())
+			}
+		}
+		sort.Strings(left)
+		return len(left) == 0, fmt.Sprintf("%d new processes", len(left)), nil
+	})
+	if why != "" && !out.OK {
+		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "listing the target's processes: " + why})
+		return
+	}
+	scope := s.T.(target.ProcessLister).ProcessScope()
+	explain := fmt.Sprintf("processes of the target (%s) that were not there before the hangs, polled for %v after timeout + grace; %d there before", scope, grace, len(base.procs))
+	if len(left) > 0 {
+		explain = fmt.Sprintf("still there %v after timeout + grace: %s; ", grace, joinIDs(left)) + explain
+	}
+	s.CheckEQ(name, float64(len(left)), 0, unitCount, explain)
 }
 
 // leakedStacks renders the target's goroutines that are more now than at
@@ -314,7 +404,7 @@ func (s *S) leakedStacks(base baselineValues) string {
 func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
 	out, inflightKnown := s.statsZero(ctx, grace, "in_flight")
 	if inflightKnown {
-		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
+		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.Describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
 	} else {
 		s.Skip("no git operation in flight after timeout + grace", "the target's stats have no in_flight key")
 	}
@@ -342,14 +432,15 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 	} else {
 		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.T.Describe())
 	}
+	s.childCheck(ctx, base, grace)
 	if diskKnown {
-		o := Eventually(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		o := eventually.Poll(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			d, _ := s.DirBytes()
 			return d <= diskBase, formatBytes(d), nil
 		})
 		d, _ := s.DirBytes()
-		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under git_sources %s before the stalled clone, %s after timeout + grace (%s)", formatBytes(diskBase), formatBytes(d), o.Observed))
+		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), formatBytes(diskBase), formatBytes(d), o.Observed))
 	} else {
-		s.Skip("partial clone data removed", "target's base dir unknown")
+		s.Skip("partial clone data removed", "target's base dir unknown and no --target-watch-dir given")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
 
@@ -230,17 +232,16 @@ func TestFaultAddFlapRunsUntilInterrupted(t *testing.T) {
 		done <- cmdFault(ctx, []string{"add", "--toxiproxy=" + srv.URL, "--host", "h0", "flap:up=20ms,down=20ms"}, &out, &errb)
 	}()
 	// The schedule toggles the proxy: wait until it has been seen disabled.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	seen := eventually.Poll(ctx, 10*time.Second, eventually.Interval, func(context.Context) (bool, string, error) {
 		p, err := srv.Client().Proxy("h0")
-		if err == nil && !p.Enabled {
-			break
+		if err != nil {
+			return false, "", err
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("proxy h0 never seen disabled while flapping (last err %v); stderr %q", err, errb.String())
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+		return !p.Enabled, fmt.Sprintf("enabled=%v", p.Enabled), nil
+	})
+	if !seen.OK {
+		cancel()
+		t.Fatalf("proxy h0 never seen disabled while flapping within 10 s (last: %s); stderr %q", seen.Describe(), errb.String())
 	}
 	select {
 	case code := <-done:

@@ -20,6 +20,8 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f suiteFlags
 	f.register(fs, true)
+	var shard shardFlag
+	shard.register(fs, "scenarios")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos gate [flags]\n\nRuns the gate suite and prints scenario, check, measured, budget, verdict.\nExit 0: every gate passed; 1: a gate failed; 2: usage or setup error.\n\nflags:")
 		fs.PrintDefaults()
@@ -27,17 +29,32 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	opts, err := f.options(visitedFlags(fs), stderr)
+	pr := newGateProgress(stdout)
+	opts, err := f.options(visitedFlags(fs), pr.logWriter(stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
 		return exitUsage
 	}
 	opts.Kind = "gate"
+	opts.Progress = pr.event
+	if err := shard.shardGate(&opts); err != nil {
+		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
+		return exitUsage
+	}
 	fmt.Fprintf(stdout, "gitchaos gate: target %s, testbed %s, seed %d, settings %s\n", opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
+	if shard.set {
+		fmt.Fprintf(stdout, "shard %s: %s\n", shard.shard, strings.Join(opts.Only, ","))
+	}
 	run, err := scenarios.RunSuite(ctx, opts)
+	pr.done()
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
 		return exitUsage
+	}
+	run.Settings = runSettings(opts)
+	if shard.set {
+		sh := shard.shard
+		run.Shard = &sh
 	}
 	printTable(stdout, run)
 	if f.out != "" {

@@ -9,9 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
+	"github.com/gitchaos/gitchaos/cmd/internal/gitservercmd"
+	"github.com/gitchaos/gitchaos/cmd/internal/toxiproxycmd"
 	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/guard"
 )
 
 // Exit codes shared by every subcommand.
@@ -35,20 +39,30 @@ func commands() []command {
 		{"testbed", "testbed up: start a testbed and print its description", cmdTestbed},
 		{"fault", "fault add|rm|list on a running testbed or the compose stack", cmdFault},
 		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},
+		{"gitserver", "serve bare git repos over smart HTTP (the git server image's entrypoint)", cmdGitServer},
+		{"toxiproxy-server", "toxiproxy's server with gitchaos's toxics (the toxiproxy image's entrypoint)", cmdToxiproxy},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: gitchaos <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w, "\nrun 'gitchaos <command> -h' for a command's flags")
 }
 
 func main() {
+	// A re-executed copy of this binary may be an exec target's guard.
+	guard.MaybeRun()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	// Multi-call: a link or copy named after a server command runs it.
+	switch name := filepath.Base(os.Args[0]); name {
+	case "gitserver", "toxiproxy-server":
+		args = append([]string{name}, args...)
+	}
+	code := run(ctx, args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -74,4 +88,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "gitchaos: unknown command %q\n", args[0])
 	usage(stderr)
 	return exitUsage
+}
+
+// cmdGitServer is cmd/gitserver inside the multi-call binary: the docker
+// testbed's git server image runs `/gitchaos gitserver ...`.
+func cmdGitServer(ctx context.Context, args []string, _, stderr io.Writer) int {
+	return gitservercmd.Run(ctx, args, stderr)
+}
+
+// cmdToxiproxy is cmd/toxiproxy-server inside the multi-call binary: the
+// docker testbed's toxiproxy image runs `/gitchaos toxiproxy-server ...`.
+func cmdToxiproxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return toxiproxycmd.Run(ctx, args, stdout, stderr)
 }

@@ -9,17 +9,19 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gitchaos/gitchaos/harness/guard"
+	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
 
 // TestMain lets the test binary act as the gitchaos binary (for targets
 // the CLI starts as processes, e.g. "gitchaos reffetcher").
 func TestMain(m *testing.M) {
+	guard.MaybeRun() // exec targets of in-process gate runs get guards
 	if os.Getenv("GITCHAOS_TEST_AS_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*BandwidthToxic).Pipe"),
-	)
+	goleak.VerifyTestMain(m, toxiembed.UpstreamLeaks()...)
 }
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -40,7 +42,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"gate", "--only", "bogus"}, `unknown scenario "bogus"`},
-		{[]string{"gate", "--mutant", "bogus"}, `--mutant "bogus": unknown mutant`},
+		{[]string{"gate", "--mutant", "bogus"}, `--mutant: unknown mutant(s) bogus`},
 		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-cmd", "x {addr}"}, "exclusive"},
 		{[]string{"gate", "--target-pid", "12"}, "needs --target"},
 		{[]string{"gate", "--target-base-dir", "/tmp"}, "needs --target"},
@@ -49,8 +51,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"gate", "--target-cmd", "reffetcher --base-dir {base_dir}"}, "neither {addr} nor {port}"},
 		{[]string{"gate", "--target-cmd", "/no/such/binary {addr}"}, "/no/such/binary"},
 		{[]string{"gate", "--testbed", "cloud"}, `--testbed "cloud"`},
+		{[]string{"gate", "--target-env", "NOEQUALS"}, `"NOEQUALS": want KEY=VALUE`},
+		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-env", "A=1"}, "cannot set its environment"},
+		{[]string{"gate", "--target-watch-dir", "/tmp"}, "--target-watch-dir needs --target"},
+		{[]string{"gate", "--target", "http://127.0.0.1:1", "--target-watch-dir", "/no/such/dir"}, "not a directory"},
 		{[]string{"gate", "--max-workers", "0"}, "max workers 0"},
 		{[]string{"gate", "--scopes", "-1"}, "--scopes -1"},
+		{[]string{"gate", "--max-cycles", "-1"}, "--max-cycles -1"},
 		{[]string{"gate", "-f", suite}, `line 3: unknown key "cyclez"`},
 		{[]string{"gate", "-f", "/no/such/suite.yaml"}, "no such file"},
 		{[]string{"gate", "extra"}, `unexpected argument "extra"`},
@@ -79,6 +86,10 @@ func TestGatePassesAndPrintsTable(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
+	}
+	// The scenario's verdict line streams before the final table.
+	if i, j := strings.Index(stdout, "[1/1] PASS  churn: "), strings.Index(stdout, "SCENARIO"); i < 0 || j < i {
+		t.Errorf("no streamed verdict line before the table:\n%s", stdout)
 	}
 	for _, f := range []string{"report.json", "report.html", "report.md", "report.xml"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {

@@ -20,10 +20,11 @@ import (
 
 // matrixRow is one target of the matrix: the correct fetcher or a mutant.
 type matrixRow struct {
-	name     string   // "correct" or the mutant's name
-	mutants  []string // switched on
-	expected []string // gates that must fail (nil for correct: none may)
-	run      *result.Run
+	name    string   // "correct" or the mutant's name
+	mutants []string // switched on
+	gates   []string // gates run (nil: the whole suite, for correct)
+	catch   *result.Catch
+	run     *result.Run
 }
 
 func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -33,8 +34,11 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	f.register(fs, false)
 	var onlyMutants listFlag
 	fs.Var(&onlyMutants, "mutants", "comma-separated mutants to run (default: all)")
+	fs.Var(&onlyMutants, "mutant", "same as --mutants (repeatable)")
+	var shard shardFlag
+	shard.register(fs, "matrix rows (correct, then each mutant)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gitchaos matrix [flags]\n\nRuns the whole suite against the correct reference fetcher and, for each\nmutant, the gates that guard its bug; prints the mutant x gate table.\nExit 0 only if the correct fetcher passes everything and every mutant is\ncaught by each gate declared for it (fetcher.Mutants); 1 otherwise; 2 on a\nusage or setup error.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: gitchaos matrix [flags]\n\nRuns the whole suite against the correct reference fetcher and, for each\nmutant, the gates of the checks that guard its bug; prints each row as it\nfinishes, then the mutant x gate table and which checks caught each mutant.\nA mutant is caught only when every check declared for it (fetcher.Mutants:\nmutant, seam, upstream bug, checks that must fail) failed; other failing\nchecks are listed as collateral. Exit 0 only if the correct fetcher passes\neverything and every mutant is caught; 1 otherwise; 2 on a usage or setup\nerror.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -45,33 +49,28 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
 		return exitUsage
 	}
-	if err := validateMutants(onlyMutants); err != nil {
-		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
-		return exitUsage
+	picked := fetcher.Mutants()
+	if len(onlyMutants) > 0 {
+		if picked, err = fetcher.LookupMutants(onlyMutants); err != nil {
+			fmt.Fprintf(stderr, "gitchaos matrix: --mutants: %v\n", err)
+			return exitUsage
+		}
 	}
-	rows := []*matrixRow{{name: "correct"}}
-	for _, m := range fetcher.Mutants() {
-		if len(onlyMutants) > 0 && !slices.Contains(onlyMutants, m.Name) {
+	rows := []*matrixRow{{name: "correct", gates: base.Only}}
+	for _, m := range picked {
+		row, ok := mutantRow(m, base.Only)
+		if !ok {
+			if len(onlyMutants) > 0 {
+				fmt.Fprintf(stderr, "gitchaos matrix: mutant %s is caught by checks of %s, none of --only %s\n", m.Name, strings.Join(m.Gates(), ","), strings.Join(base.Only, ","))
+				return exitUsage
+			}
 			continue
 		}
-		// With --only, a mutant is judged by its declared gates among those.
-		expected := m.CaughtBy
-		if len(base.Only) > 0 {
-			expected = nil
-			for _, g := range m.CaughtBy {
-				if slices.Contains(base.Only, g) {
-					expected = append(expected, g)
-				}
-			}
-			if len(expected) == 0 {
-				if len(onlyMutants) > 0 {
-					fmt.Fprintf(stderr, "gitchaos matrix: mutant %s is caught by %s, none of --only %s\n", m.Name, strings.Join(m.CaughtBy, ","), strings.Join(base.Only, ","))
-					return exitUsage
-				}
-				continue
-			}
-		}
-		rows = append(rows, &matrixRow{name: m.Name, mutants: []string{m.Name}, expected: expected})
+		rows = append(rows, row)
+	}
+	if rows, err = shard.shardRows(rows); err != nil {
+		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
+		return exitUsage
 	}
 	start := time.Now()
 	for _, row := range rows {
@@ -85,9 +84,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if crash, err := selfFetcher(row.mutants, ""); err == nil {
 			opts.Crash = crash
 		}
-		if row.expected != nil {
-			opts.Only = row.expected
-		}
+		opts.Only = row.gates
 		t0 := time.Now()
 		run, err := scenarios.RunSuite(ctx, opts)
 		if err != nil {
@@ -95,6 +92,10 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 		row.run = run
+		if row.catch != nil {
+			row.catch.Judge(run)
+			run.Catch = row.catch
+		}
 		fmt.Fprintf(stdout, "%-22s %-5s %5.1f s  %s\n", row.name, rowOK(row), time.Since(t0).Seconds(), rowSummary(row))
 		if f.out != "" {
 			if err := reports.WriteAll(filepath.Join(f.out, row.name), run); err != nil {
@@ -108,6 +109,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	printMatrix(stdout, rows)
+	printCatches(stdout, rows)
 	bad := 0
 	for _, r := range rows {
 		if !rowPassed(r) {
@@ -121,22 +123,45 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// mutantRow is m's row: its must-fail checks among the gates of only (all
+// when only is empty); false when none is left.
+func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
+	c := &result.Catch{Mutant: m.Name, Seam: m.Seam, Upstream: m.Upstream}
+	var gates []string
+	for _, ref := range m.MustFail {
+		if len(only) > 0 && !slices.Contains(only, ref.Gate) {
+			continue
+		}
+		c.MustFail = append(c.MustFail, result.CheckRef{Scenario: ref.Gate, Check: ref.Check})
+		if !slices.Contains(gates, ref.Gate) {
+			gates = append(gates, ref.Gate)
+		}
+	}
+	if len(gates) == 0 {
+		return nil, false
+	}
+	// gates in suite order
+	var ordered []string
+	for _, g := range scenarios.Names() {
+		if slices.Contains(gates, g) {
+			ordered = append(ordered, g)
+		}
+	}
+	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c}, true
+}
+
 // rowPassed: the correct fetcher passes every gate (skips allowed, no
-// fail or error); a mutant fails every gate declared for it.
+// failed or errored check, no scenario error); a mutant fails every check
+// declared for it.
 func rowPassed(r *matrixRow) bool {
 	if r.run == nil {
 		return false
 	}
-	if r.expected == nil {
-		for _, sc := range r.run.Scenarios {
-			if v := sc.Verdict(); v == result.Fail || v == result.Error {
-				return false
-			}
-		}
-		return true
+	if r.catch != nil {
+		return r.catch.Caught()
 	}
-	for _, g := range r.expected {
-		if verdictOf(r.run, g) != result.Fail {
+	for _, sc := range r.run.Scenarios {
+		if v := sc.Verdict(); v == result.Fail || v == result.Error {
 			return false
 		}
 	}
@@ -150,12 +175,72 @@ func rowOK(r *matrixRow) string {
 	return "WRONG"
 }
 
+// rowSummary is the line printed when a row finishes: gate verdicts for
+// the correct fetcher; the catching checks (or what missed) for a mutant.
 func rowSummary(r *matrixRow) string {
-	var parts []string
-	for _, sc := range r.run.Scenarios {
-		parts = append(parts, sc.Name+"="+string(sc.Verdict()))
+	if r.catch == nil {
+		var parts []string
+		for _, sc := range r.run.Scenarios {
+			p := sc.Name + "=" + string(sc.Verdict())
+			if sc.Verdict() != result.Pass {
+				if f := firstBad(sc); f != "" {
+					p += " (" + f + ")"
+				}
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, " ")
 	}
-	return strings.Join(parts, " ")
+	var caught, missed []string
+	for _, m := range r.catch.MustFail {
+		if m.Verdict == result.Fail {
+			caught = append(caught, m.String())
+		} else {
+			missed = append(missed, fmt.Sprintf("%s=%s%s", m.String(), orNone(string(m.Verdict)), scenarioErr(r.run, m.Scenario)))
+		}
+	}
+	out := "caught by: " + orNone(strings.Join(caught, "; "))
+	if len(missed) > 0 {
+		out += "  MISSED: " + strings.Join(missed, "; ")
+	}
+	if n := len(r.catch.Collateral); n > 0 {
+		out += fmt.Sprintf("  (collateral: %d)", n)
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// firstBad names the first failed or errored check of sc (or its error).
+func firstBad(sc *result.Scenario) string {
+	for _, c := range sc.Checks {
+		if c.Verdict == result.Fail || c.Verdict == result.Error {
+			return string(c.Verdict) + ": " + c.Name
+		}
+	}
+	if sc.Error != "" {
+		return "error: " + sc.Error
+	}
+	return ""
+}
+
+// scenarioErr is " (scenario error: ...)" when the scenario errored.
+func scenarioErr(run *result.Run, name string) string {
+	for _, sc := range run.Scenarios {
+		if sc.Name == name && sc.Error != "" {
+			e := sc.Error
+			if len(e) > 120 {
+				e = e[:120] + "…"
+			}
+			return " (scenario error: " + e + ")"
+		}
+	}
+	return ""
 }
 
 func verdictOf(run *result.Run, name string) result.Verdict {
@@ -167,9 +252,11 @@ func verdictOf(run *result.Run, name string) result.Verdict {
 	return ""
 }
 
-// printMatrix prints rows (targets) x columns (gates). A cell is the
-// gate's verdict; an expected catch is marked "caught" (or "MISSED"), and
-// for the correct fetcher a failure is "FAIL".
+// printMatrix prints rows (targets) x columns (gates). For the correct
+// fetcher a cell is the gate's verdict ("FAIL" when it failed). For a
+// mutant, a gate holding checks declared for it is "caught" when all of
+// them failed, else "MISSED"; a gate that ran for it but holds none of its
+// checks is not run ("."), as it never is.
 func printMatrix(w io.Writer, rows []*matrixRow) {
 	gates := scenarios.Names()
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -186,16 +273,17 @@ func printMatrix(w io.Writer, rows []*matrixRow) {
 				v := verdictOf(r.run, g)
 				switch {
 				case v == "":
-				case r.expected == nil && v == result.Fail:
+				case r.catch == nil && v == result.Fail:
 					cell = "FAIL"
-				case r.expected == nil:
+				case r.catch == nil:
 					cell = string(v)
-				case slices.Contains(r.expected, g) && v == result.Fail:
-					cell = "caught"
-				case slices.Contains(r.expected, g):
-					cell = "MISSED(" + string(v) + ")"
 				default:
-					cell = string(v)
+					cell = "caught"
+					for _, m := range r.catch.MustFail {
+						if m.Scenario == g && m.Verdict != result.Fail {
+							cell = "MISSED"
+						}
+					}
 				}
 			}
 			fmt.Fprint(tw, "\t"+cell)
@@ -203,4 +291,32 @@ func printMatrix(w io.Writer, rows []*matrixRow) {
 		fmt.Fprintln(tw, "\t"+rowOK(r))
 	}
 	tw.Flush()
+}
+
+// printCatches lists, per mutant, its seam and the checks that caught it
+// (or missed), and the collateral failures.
+func printCatches(w io.Writer, rows []*matrixRow) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nMUTANT\tSEAM\tMUST FAIL (verdict)\tCOLLATERAL")
+	for _, r := range rows {
+		if r.catch == nil || r.run == nil {
+			continue
+		}
+		var must, coll []string
+		for _, m := range r.catch.MustFail {
+			must = append(must, fmt.Sprintf("%s (%s)", m.String(), orNone(string(m.Verdict))))
+		}
+		for _, c := range r.catch.Collateral {
+			coll = append(coll, c.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.name, r.catch.Seam, strings.Join(must, "; "), orDefault(strings.Join(coll, "; "), "-"))
+	}
+	tw.Flush()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

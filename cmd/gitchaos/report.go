@@ -13,6 +13,7 @@ import (
 )
 
 const reportUsage = `usage: gitchaos report REPORT.json [--html FILE] [--md FILE] [--junit FILE] [--json FILE]
+       gitchaos report merge A/report.json B/report.json ... --out DIR   (joins shards; see 'report merge -h')
 
 Re-renders a saved run (the report.json that 'gitchaos gate --out DIR' or
 'gitchaos soak --out DIR' wrote) in other formats. Give at least one
@@ -30,6 +31,9 @@ file that could not be written.
 
 // cmdReport re-renders a saved report.json.
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "merge" {
+		return cmdReportMerge(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var out struct{ html, md, junit, json string }
@@ -44,20 +48,13 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 
 	// Flags may come before or after the input file.
-	var inputs []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(stdout, reportUsage)
-				return exitOK
-			}
-			return fail("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		inputs = append(inputs, fs.Arg(0))
-		rest = fs.Args()[1:]
+	inputs, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, reportUsage)
+		return exitOK
+	}
+	if err != nil {
+		return fail("%v", err)
 	}
 	switch len(inputs) {
 	case 0:
@@ -138,4 +135,20 @@ func orRun(kind string) string {
 		return "run"
 	}
 	return kind
+}
+
+// parseInterspersed parses fs from args with flags before, between or
+// after the positional arguments, which it returns in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
 }

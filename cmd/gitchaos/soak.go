@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
@@ -31,12 +31,16 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	window := fs.Duration("window", 0, "time between quiet points, each one settled sample judged for flatness (default 1m, or duration/20 for soaks under 20m, at least 5s)")
 	hosts := fs.Int("hosts", 2, "git hosts in the testbed (1-3)")
 	interval := fs.Duration("sample-interval", 500*time.Millisecond, "timeline sampling interval")
+	perWindow := fs.Int("steps-per-window", 0, "planned steps each window runs (default: as many as the window's length holds at the mean pause, 36 for windows up to 96s); the schedule counts steps, not seconds, so a seed replays on a slower machine")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos soak --duration D --seed S [--window W] [--target ...] [--testbed ...] [--out DIR]\n\n"+
 			"Runs a seeded random mix of steps and faults (put, delete, refresh, push, flap, blackhole,\n"+
 			"server-side hang/500, restart) against one target for the duration, sampling it throughout.\n"+
 			"At the end of every window it recovers every fault, deletes the extra scopes and takes one\n"+
 			"settled sample; fds, goroutines, heap, RSS and disk must stay flat across windows.\n"+
+			"Duration/window is the number of windows; each runs --steps-per-window steps, and\n"+
+			"faults last a number of steps: the same seed and flags run the same steps with the\n"+
+			"same outcomes on any machine (the wall-clock length varies with its speed).\n"+
 			"--scopes sets the baseline scopes kept for the whole soak. Ctrl-C ends it with a partial report.\n"+
 			"Exit 0: passed; 1: a check failed; 2: usage or setup error.\n\nflags:")
 		fs.PrintDefaults()
@@ -51,8 +55,8 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	term := isTerminal(stdout)
-	pr := &soakProgress{w: stdout, term: term, every: soakLogEvery}
+	width, term := terminalWidth(stdout)
+	pr := &soakProgress{w: stdout, term: term, width: width, every: soakLogEvery}
 	// Log lines clear the redrawn progress line first and redraw it after.
 	opts, err := f.options(visited, pr.logWriter(stderr))
 	if err != nil {
@@ -65,13 +69,16 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// expected, and thousands of lines over hours. -v keeps them.
 		ip.Logger = slog.New(slog.DiscardHandler)
 	}
-	so := scenarios.SoakOptions{Options: opts, Duration: *duration, Window: *window, Hosts: *hosts, SampleInterval: *interval}
+	so := scenarios.SoakOptions{Options: opts, Duration: *duration, Window: *window, Hosts: *hosts, SampleInterval: *interval, StepsPerWindow: *perWindow}
 	if so.Window == 0 {
 		so.Window = defaultWindow(*duration)
 	}
+	if so.StepsPerWindow == 0 {
+		so.StepsPerWindow = scenarios.DefaultStepsPerWindow(so.Window)
+	}
 	so.Progress = pr.update
-	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v, target %s, testbed %s, seed %d, settings %s\n",
-		so.Duration, so.Window, opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
+	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v (%d steps each), target %s, testbed %s, seed %d, settings %s\n",
+		so.Duration, so.Window, so.StepsPerWindow, opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
 	start := time.Now()
 	run, err := scenarios.RunSoak(ctx, so)
 	if err != nil {
@@ -90,11 +97,64 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "reports written to %s\n", filepath.Join(f.out, "report.{json,html,md,xml}"))
 	}
-	fmt.Fprintf(stdout, "replay: gitchaos soak --duration %v --window %v --seed %d\n", so.Duration, so.Window, opts.Seed)
+	fmt.Fprintf(stdout, "replay: %s\n", replayCommand(fs, map[string]string{
+		"duration": so.Duration.String(), "window": so.Window.String(), "steps-per-window": fmt.Sprint(so.StepsPerWindow),
+		"seed": fmt.Sprint(opts.Seed), "hosts": fmt.Sprint(so.Hosts), "testbed": opts.TestbedKind,
+		"sample-interval": so.SampleInterval.String(),
+		"git-timeout":     opts.Settings.GitTimeout.String(), "max-workers": fmt.Sprint(opts.Settings.MaxWorkers),
+		"sync-concurrency": fmt.Sprint(opts.Settings.SyncConcurrency), "shards": fmt.Sprint(opts.Settings.Shards),
+	}))
 	if ctx.Err() != nil && run.Verdict() != result.Fail {
 		return exitUsage // interrupted before anything failed: no verdict
 	}
 	return exitCode(run)
+}
+
+// replayCommand is a `gitchaos soak` command line that replays a run:
+// every flag that shapes it — resolved values spelled out (a later
+// version's defaults may differ), plus every other flag the user set
+// (target, mutants, scopes, ...) — in flag order. Output-only flags (--out,
+// -v) are left out, and a bearer token is not printed.
+func replayCommand(fs *flag.FlagSet, resolved map[string]string) string {
+	visited := visitedFlags(fs)
+	parts := []string{"gitchaos", "soak"}
+	fs.VisitAll(func(fl *flag.Flag) {
+		if fl.Name == "out" || fl.Name == "v" {
+			return
+		}
+		v, ok := resolved[fl.Name]
+		if !ok {
+			if !visited[fl.Name] {
+				return
+			}
+			v = fl.Value.String()
+		}
+		if fl.Name == "target-token" {
+			parts = append(parts, "--target-token", `"$GITCHAOS_TARGET_TOKEN"`)
+			return
+		}
+		if r, rep := fl.Value.(repeatedFlag); rep && !ok {
+			// One flag per value: the values may hold the separator
+			// String() joins them with (a space in --target-env's case).
+			for _, one := range r.values() {
+				parts = append(parts, "--"+fl.Name, shellQuote(one))
+			}
+			return
+		}
+		parts = append(parts, "--"+fl.Name, shellQuote(v))
+	})
+	return strings.Join(parts, " ")
+}
+
+// repeatedFlag is a flag given once per value.
+type repeatedFlag interface{ values() []string }
+
+// shellQuote quotes v for a POSIX shell when it needs it.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,@%+-") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 // defaultWindow is 1 minute, or a twentieth of a soak shorter than 20
@@ -107,21 +167,12 @@ func defaultWindow(d time.Duration) time.Duration {
 	return max((d / 20).Round(time.Second), 5*time.Second)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // soakProgress renders progress: one line redrawn with \r on a
 // terminal, a plain line every `every` otherwise.
 type soakProgress struct {
 	w     io.Writer
 	term  bool
+	width int // terminal columns: the line is cut to fit (0: no limit)
 	every time.Duration
 
 	mu       sync.Mutex
@@ -158,12 +209,14 @@ func (p *soakProgress) update(st scenarios.SoakStatus) {
 	defer p.mu.Unlock()
 	line := progressLine(st)
 	if p.term {
+		line = clampLine(line, p.width)
+		n := utf8.RuneCountInString(line)
 		pad := ""
-		if n := p.lastLen - len(line); n > 0 {
-			pad = strings.Repeat(" ", n)
+		if p.lastLen > n {
+			pad = strings.Repeat(" ", p.lastLen-n)
 		}
 		fmt.Fprintf(p.w, "\r%s%s", line, pad)
-		p.lastLen, p.lastLine = len(line), line
+		p.lastLen, p.lastLine = n, line
 		p.drawn = true
 		return
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +31,24 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// envFlag is a repeatable KEY=VALUE flag (not comma-split: values may
+// hold commas).
+type envFlag []string
+
+func (e *envFlag) String() string   { return strings.Join(*e, " ") }
+func (e *envFlag) values() []string { return *e }
+func (e *envFlag) Set(v string) error {
+	if err := target.ParseEnv([]string{v}); err != nil {
+		return err
+	}
+	*e = append(*e, v)
+	return nil
+}
+
 // suiteFlags are the flags shared by gate, matrix and soak.
 type suiteFlags struct {
 	scopes     int
+	maxCycles  int
 	seed       int64
 	only       listFlag
 	mutants    listFlag
@@ -42,6 +56,9 @@ type suiteFlags struct {
 	targetPID  int
 	targetDir  string
 	targetCmd  string
+	targetEnv  envFlag
+	watchDirs  listFlag
+	strict     bool
 	token      string
 	gitTimeout time.Duration
 	maxWorkers int
@@ -57,13 +74,15 @@ type suiteFlags struct {
 func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 	d := scenarios.DefaultSettings()
 	fs.IntVar(&f.scopes, "scopes", 0, "override the scope count of every scenario that has one (0: scenario defaults)")
+	fs.IntVar(&f.maxCycles, "max-cycles", 0, "cap of the adaptive leak gates (churn cycles, repeat-sync rounds): they run until every leak verdict is decisive or this many (0: params, default 60)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed: the same seed replays the same run")
 	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(scenarios.Names(), ","))
 	fs.StringVar(&f.out, "out", "", "write report.json, report.html, report.md and report.xml (JUnit) into this dir")
 	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
 	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")
 	fs.BoolVar(&f.verbose, "v", false, "log harness progress to stderr")
-	fs.DurationVar(&f.timeout, "scenario-timeout", 3*time.Minute, "give up on a scenario after this long")
+	fs.DurationVar(&f.timeout, "scenario-timeout", 0, "give up on a scenario after this long (0: 3m, or 4s per scope of --scopes when that is longer)")
+	fs.BoolVar(&f.strict, "strict", false, "turn every skipped check into a failure (a gate that cannot see its input fails)")
 	fs.DurationVar(&f.gitTimeout, "git-timeout", d.GitTimeout, "target setting: per-operation git timeout (stated for --target, applied otherwise)")
 	fs.IntVar(&f.maxWorkers, "max-workers", d.MaxWorkers, "target setting: git worker pool size")
 	fs.IntVar(&f.syncConc, "sync-concurrency", d.SyncConcurrency, "target setting: scopes synced at once")
@@ -74,6 +93,8 @@ func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 		fs.IntVar(&f.targetPID, "target-pid", 0, "with --target: the server's pid, for fds, RSS and threads")
 		fs.StringVar(&f.targetDir, "target-base-dir", "", "with --target: the server's data dir (clones under git_sources/), for clone-dir and disk checks")
 		fs.StringVar(&f.targetCmd, "target-cmd", "", "start the target as a process: command template with {addr}, {port}, {base_dir}")
+		fs.Var(&f.targetEnv, "target-env", "with --target-cmd: extra KEY=VALUE environment for the process (repeatable; wins over the settings)")
+		fs.Var(&f.watchDirs, "target-watch-dir", "with --target: a dir (besides the base dir) whose disk use is watched, e.g. the server's temp dir (repeatable)")
 		fs.StringVar(&f.token, "target-token", "", "bearer token for the target's API")
 	}
 }
@@ -92,10 +113,19 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 	opts.Seed = f.seed
 	opts.Scopes = f.scopes
 	opts.Timeout = f.timeout
+	if f.timeout < 0 {
+		return opts, usagef("--scenario-timeout %v: must be >= 0", f.timeout)
+	}
 	if f.scopes < 0 {
 		return opts, usagef("--scopes %d: must be >= 0", f.scopes)
 	}
+	opts.MaxCycles = f.maxCycles
+	if f.maxCycles < 0 {
+		return opts, usagef("--max-cycles %d: must be >= 0", f.maxCycles)
+	}
+	opts.Strict = f.strict
 	settings := scenarios.DefaultSettings()
+	var fileEnv []string
 	if f.file != "" {
 		st, err := scenarios.LoadSuite(f.file)
 		if err != nil {
@@ -103,6 +133,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 		}
 		settings = st.Settings
 		opts.Only, opts.Params = st.Only, st.Params
+		fileEnv = st.TargetEnv
 		if st.Seed != nil && !visited["seed"] {
 			opts.Seed = *st.Seed
 		}
@@ -131,7 +162,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 			return opts, usagef("--only: %v", err)
 		}
 	}
-	if err := f.targets(&opts); err != nil {
+	if err := f.targets(&opts, append(fileEnv, f.targetEnv...)); err != nil {
 		return opts, err
 	}
 	switch f.testbed {
@@ -153,7 +184,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 
 // targets picks the target factory: in-process (default), --target URL or
 // --target-cmd; crash-restart gets a process target in every case it can.
-func (f *suiteFlags) targets(opts *scenarios.Options) error {
+func (f *suiteFlags) targets(opts *scenarios.Options, env []string) error {
 	n := 0
 	for _, set := range []bool{f.targetURL != "", f.targetCmd != ""} {
 		if set {
@@ -174,6 +205,17 @@ func (f *suiteFlags) targets(opts *scenarios.Options) error {
 			return usagef("--target-base-dir %s: not a directory on this machine", f.targetDir)
 		}
 	}
+	if len(f.watchDirs) > 0 && f.targetURL == "" {
+		return usagef("--target-watch-dir needs --target URL (exec targets get a temp dir the harness watches)")
+	}
+	for _, d := range f.watchDirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return usagef("--target-watch-dir %s: not a directory on this machine", d)
+		}
+	}
+	if len(env) > 0 && f.targetURL != "" {
+		return usagef("--target-env / target_env: the harness does not start a --target URL server, so it cannot set its environment")
+	}
 	if len(f.mutants) > 0 && n > 0 {
 		return usagef("--mutant switches bugs on in the in-process reference fetcher; it cannot apply to --target or --target-cmd")
 	}
@@ -183,13 +225,13 @@ func (f *suiteFlags) targets(opts *scenarios.Options) error {
 	opts.Mutants = f.mutants
 	switch {
 	case f.targetURL != "":
-		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, BaseDir: f.targetDir, Token: f.token, Stated: opts.Settings}
+		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, BaseDir: f.targetDir, WatchDirs: f.watchDirs, Token: f.token, Stated: opts.Settings}
 		if err := u.Validate(); err != nil {
 			return usagef("--target: %v", err)
 		}
 		opts.Targets = u
 	case f.targetCmd != "":
-		e := &target.Exec{Template: f.targetCmd, Token: f.token}
+		e := &target.Exec{Template: f.targetCmd, Token: f.token, Env: env}
 		if f.out != "" {
 			e.ArtifactDir = f.out
 		}
@@ -203,6 +245,7 @@ func (f *suiteFlags) targets(opts *scenarios.Options) error {
 		if err != nil {
 			opts.Logger.Warn("crash-restart will be skipped: no process target", "err", err)
 		} else {
+			crash.Env = env
 			opts.Crash = crash
 		}
 	}
@@ -245,13 +288,11 @@ func visitedFlags(fs *flag.FlagSet) map[string]bool {
 	return m
 }
 
-// validateMutants names the first unknown mutant and lists the known ones.
+// validateMutants names every unknown mutant and lists the known ones
+// (the fetcher's mutant table is the only list).
 func validateMutants(names []string) error {
-	known := fetcher.MutantNames()
-	for _, n := range names {
-		if !slices.Contains(known, n) {
-			return usagef("--mutant %q: unknown mutant (known: %s)", n, strings.Join(known, ", "))
-		}
+	if err := fetcher.CheckMutants(names); err != nil {
+		return usagef("--mutant: %w", err)
 	}
 	return nil
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 )
@@ -23,10 +25,13 @@ const testbedUsage = `usage:
   gitchaos testbed images [--prune]
       build the gitchaos-gitserver and gitchaos-toxiproxy images when missing
       (what "make images" runs); --prune removes images of older builds
-  gitchaos testbed sweep [--older-than DUR] [--force]
-      remove gitchaos containers and networks left by killed runs (those
-      whose process is gone; default any age); --force removes every
-      gitchaos container and network, also of runs still going
+  gitchaos testbed sweep [--older-than DUR] [--force] [--temp-dir DIR]
+      remove what killed runs left: exec targets' gitchaos-exec-* dirs in
+      the temp dir (and any process still carrying their marker) whose
+      owning gitchaos process is dead, and gitchaos containers and networks
+      whose process is gone (default any age); --force removes every
+      gitchaos container and network, also of runs still going (never
+      the dirs of a live run)
 `
 
 func cmdTestbed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -224,7 +229,7 @@ func testbedImages(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return exitFail
 		}
 	}
-	fmt.Fprintf(stderr, "gitchaos testbed images: ready in %s (tagged :latest for docker-compose.yml)\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stderr, "gitchaos testbed images: ready in %s from %s (tagged :latest for docker-compose.yml)\n", time.Since(start).Round(time.Millisecond), refs.From)
 	return exitOK
 }
 
@@ -232,7 +237,8 @@ func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("testbed sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	older := fs.Duration("older-than", 0, "remove only what was created longer ago than this")
-	force := fs.Bool("force", false, "also remove what runs still going created")
+	force := fs.Bool("force", false, "also remove containers and networks of runs still going")
+	tempDir := fs.String("temp-dir", os.TempDir(), "where exec targets' gitchaos-exec-* dirs are")
 	if ok, code := parseTestbedFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -240,20 +246,33 @@ func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "gitchaos testbed sweep: --older-than %s: want >= 0\n", *older)
 		return exitUsage
 	}
+	code := exitOK
+	res, err := target.SweepExecDirs(*tempDir)
+	for _, d := range res.Removed {
+		fmt.Fprintf(stderr, "removed %s\n", d)
+	}
+	for _, d := range res.Unknown {
+		fmt.Fprintf(stderr, "left %s: its name names no owner (made by an older gitchaos); remove it by hand if no run uses it\n", d)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed sweep: %v\n", err)
+		code = exitFail
+	}
+	fmt.Fprintf(stdout, "removed %d exec target dirs of dead runs (%d of live runs left alone)\n", len(res.Removed), len(res.Live))
 	var n int
-	var err error
 	if *force {
 		n, err = docker.SweepAll(ctx)
 	} else {
 		n, err = docker.Sweep(ctx, *older)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, docker.ErrNoEngine):
+		fmt.Fprintf(stdout, "no docker engine: no containers or networks to sweep (%v)\n", err)
+	case err != nil:
 		fmt.Fprintf(stderr, "gitchaos testbed sweep: %v\n", err)
-		if errors.Is(err, docker.ErrNoEngine) {
-			return exitUsage
-		}
-		return exitFail
+		code = exitFail
+	default:
+		fmt.Fprintf(stdout, "removed %d gitchaos containers and networks\n", n)
 	}
-	fmt.Fprintf(stdout, "removed %d gitchaos containers and networks\n", n)
-	return exitOK
+	return code
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
 )
 
 // The test binary runs main itself when asked, so the tests drive the real
@@ -61,24 +63,14 @@ func TestProcessServesAndStopsOnSIGTERM(t *testing.T) {
 	})
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for {
+	eventually.Require(t, 20*time.Second, "/healthcheck answers 200 (stderr: "+stderr.String()+")", func() (bool, any) {
 		resp, err := client.Get("http://" + addr + "/healthcheck")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthcheck never answered 200: %s; stderr: %s", last, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
 	client.CloseIdleConnections()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"go.uber.org/goleak"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -79,17 +81,10 @@ func TestServer(t *testing.T) {
 	})
 
 	client := toxiclient.NewClient("http://127.0.0.1:" + strconv.Itoa(port))
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for {
-		if _, last = client.Proxies(); last == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("API not up within 20 s: %v", last)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	eventually.Require(t, 20*time.Second, "the API up", func() (bool, any) {
+		_, err := client.Proxies()
+		return err == nil, err
+	})
 
 	up, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,8 +1,12 @@
 // Package dockerimg builds gitchaos's two container images — the git server
-// (cmd/gitserver) and toxiproxy with gitchaos's extra toxics
-// (cmd/toxiproxy-server) — FROM scratch from static binaries, without any
-// registry. Each image is tagged with a content hash of its binary and its
-// Dockerfile, so an unchanged binary is never built into an image twice.
+// and toxiproxy with gitchaos's extra toxics — FROM scratch from one static
+// multi-call gitchaos binary (its `gitserver` and `toxiproxy-server`
+// commands), without any registry, from any working directory: the binary
+// is the running executable when it is static, else it is built from the
+// gitchaos module as the build list resolves it (see Ensure). The
+// Dockerfiles are embedded. Each image is tagged with a content hash of the
+// binary and its Dockerfile, so an unchanged binary is never built into an
+// image twice.
 package dockerimg
 
 import (
@@ -10,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +36,14 @@ import (
 // ModulePath is the Go module the images are built from.
 const ModulePath = "github.com/gitchaos/gitchaos"
 
+// MainPackage is the multi-call gitchaos command both images run: its
+// `gitserver` and `toxiproxy-server` subcommands are the image entrypoints.
+const MainPackage = ModulePath + "/cmd/gitchaos"
+
+// Binary is the file name of the gitchaos binary in the build context and
+// in the images (/gitchaos).
+const Binary = "gitchaos"
+
 // Labels. Images carry only LabelImage: they are a cache shared by runs
 // (keyed by content hash), and containers inherit their image's labels, so
 // an image labelled gitchaos=1 would make every container started from it
@@ -39,34 +53,50 @@ const (
 	LabelImage = "gitchaos.image" // the image's Name, on images
 )
 
+//go:embed gitserver.Dockerfile toxiproxy.Dockerfile
+var dockerfiles embed.FS
+
 // Image describes one gitchaos image.
 type Image struct {
 	Name       string // repository, e.g. "gitchaos-gitserver"; the tag is the content hash
-	Package    string // main package relative to the module root, e.g. "./cmd/gitserver"
-	Binary     string // file name of the binary in the build context (what the Dockerfile COPYs)
-	Dockerfile string // path relative to the module root
+	Dockerfile string // file name of its Dockerfile, embedded in this package
 }
 
-// The images.
+// The images. Both run the same static gitchaos binary.
 var (
-	GitServer = Image{Name: "gitchaos-gitserver", Package: "./cmd/gitserver", Binary: "gitserver", Dockerfile: "fixtures/docker/gitserver.Dockerfile"}
-	Toxiproxy = Image{Name: "gitchaos-toxiproxy", Package: "./cmd/toxiproxy-server", Binary: "toxiproxy-server", Dockerfile: "fixtures/docker/toxiproxy.Dockerfile"}
+	GitServer = Image{Name: "gitchaos-gitserver", Dockerfile: "gitserver.Dockerfile"}
+	Toxiproxy = Image{Name: "gitchaos-toxiproxy", Dockerfile: "toxiproxy.Dockerfile"}
 )
 
 // All lists every image.
 func All() []Image { return []Image{GitServer, Toxiproxy} }
 
+// DockerfileOf returns img's embedded Dockerfile.
+func DockerfileOf(img Image) ([]byte, error) {
+	data, err := dockerfiles.ReadFile(img.Dockerfile)
+	if err != nil {
+		return nil, fmt.Errorf("dockerimg: %s: Dockerfile %q: %w", img.Name, img.Dockerfile, err)
+	}
+	return data, nil
+}
+
 // Refs are the built image references (name:hash).
 type Refs struct {
 	GitServer string `json:"gitserver"`
 	Toxiproxy string `json:"toxiproxy"`
+	// From says where the images' binary came from: "executable PATH" or
+	// "module DIR" (built there with go build).
+	From string `json:"from,omitempty"`
 }
 
 // Options configures Ensure.
 type Options struct {
-	// Root is the module root holding go.mod. Empty: $GITCHAOS_ROOT, else
-	// the module of the working directory (`go env GOMOD`).
+	// Root is a gitchaos module source directory (holding its go.mod) to
+	// build the binary from. Empty: see Ensure for where it comes from.
 	Root string
+	// Executable is a static linux gitchaos binary to put in the images as
+	// is (no go build). Empty: see Ensure. Not with Root.
+	Executable string
 	// Client is the docker client to use (required).
 	Client *client.Client
 	// Logger (nil: discard).
@@ -82,6 +112,9 @@ func (o Options) Validate() error {
 	if o.Client == nil {
 		return errors.New("dockerimg: Options.Client is nil")
 	}
+	if o.Root != "" && o.Executable != "" {
+		return errors.New("dockerimg: Options.Root and Options.Executable are both set (one source for the binary)")
+	}
 	for _, img := range o.Images {
 		if img != GitServer && img != Toxiproxy {
 			return fmt.Errorf("dockerimg: Options.Images: unknown image %q (want %s or %s)", img.Name, GitServer.Name, Toxiproxy.Name)
@@ -92,45 +125,69 @@ func (o Options) Validate() error {
 
 var (
 	cacheMu sync.Mutex
-	cache   = map[string]string{} // module root + image name -> ref already ensured in this process
+	cache   = map[string]string{} // binary source + image name -> ref already ensured in this process
+	builds  int                   // calls of ensure (under cacheMu): the tests see the cache answer without one
 )
 
-// Ensure builds the binaries with `go build` (CGO_ENABLED=0, -trimpath,
-// -buildvcs=false, so the binary depends only on the source) and builds each
-// image whose content hash has no image yet. Within one process the result
-// is cached per module root and image: later calls return at once.
+// Ensure makes sure each image exists for a static gitchaos binary and
+// returns their references. The binary comes from, in order:
+//
+//  1. Options.Executable, used as is (it must be a static linux gitchaos
+//     binary for the engine's architecture);
+//  2. Options.Root, else $GITCHAOS_ROOT: a gitchaos module source directory,
+//     built there;
+//  3. the running executable, when it is such a binary (an installed
+//     `gitchaos` built with CGO_ENABLED=0) — nothing is built;
+//  4. the gitchaos module as the build list resolves it: `go list -m` in
+//     the working directory (the gitchaos checkout itself, or a module that
+//     requires gitchaos, through its `replace` or the module cache), else
+//     the module version recorded in the running executable's build info
+//     (`go mod download`); built there.
+//
+// A build is `go build -trimpath -buildvcs=false ./cmd/gitchaos` with
+// CGO_ENABLED=0 and GOOS/GOARCH of the engine. An image is built only when
+// no image has its content hash (Dockerfile and binary). Within one process
+// the result is cached per binary source and image.
 func Ensure(ctx context.Context, opts Options) (Refs, error) {
 	if err := opts.Validate(); err != nil {
-		return Refs{}, err
-	}
-	root, err := ModuleRoot(opts.Root)
-	if err != nil {
 		return Refs{}, err
 	}
 	imgs := opts.Images
 	if imgs == nil {
 		imgs = All()
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	goarch, err := engineArch(ctx, opts.Client)
+	if err != nil {
+		return Refs{}, err
+	}
+	src, err := findSource(ctx, opts, goarch, log)
+	if err != nil {
+		return Refs{}, err
+	}
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
 	var missing []Image
 	for _, img := range imgs {
-		if _, ok := cache[root+"|"+img.Name]; !ok {
+		if _, ok := cache[src.key+"|"+img.Name]; !ok {
 			missing = append(missing, img)
 		}
 	}
 	if len(missing) > 0 {
-		refs, err := ensure(ctx, root, opts, missing)
+		refs, err := ensure(ctx, src, goarch, opts, log, missing)
 		if err != nil {
 			return Refs{}, err
 		}
 		for i, img := range missing {
-			cache[root+"|"+img.Name] = refs[i]
+			cache[src.key+"|"+img.Name] = refs[i]
 		}
 	}
-	var r Refs
+	r := Refs{From: src.String()}
 	for _, img := range imgs {
-		ref := cache[root+"|"+img.Name]
+		ref := cache[src.key+"|"+img.Name]
 		switch img {
 		case GitServer:
 			r.GitServer = ref
@@ -141,80 +198,71 @@ func Ensure(ctx context.Context, opts Options) (Refs, error) {
 	return r, nil
 }
 
-func ensure(ctx context.Context, root string, opts Options, imgs []Image) ([]string, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dir, err := os.MkdirTemp("", "gitchaos-images-*")
+// engineArch returns the engine's GOARCH, failing unless it runs linux
+// containers.
+func engineArch(ctx context.Context, cli *client.Client) (string, error) {
+	v, err := cli.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("dockerimg: temp dir: %w", err)
+		return "", fmt.Errorf("dockerimg: docker engine version: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	if v.Os != "" && v.Os != "linux" {
+		return "", fmt.Errorf("dockerimg: the docker engine runs %s containers; the images are linux", v.Os)
+	}
+	if v.Arch == "" {
+		return runtime.GOARCH, nil
+	}
+	return v.Arch, nil
+}
 
-	start := time.Now()
-	pkgs := make([]string, len(imgs))
-	for i, img := range imgs {
-		pkgs[i] = img.Package
+func ensure(ctx context.Context, src source, goarch string, opts Options, log *slog.Logger, imgs []Image) ([]string, error) {
+	builds++
+	bin := src.exe
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "gitchaos-images-*")
+		if err != nil {
+			return nil, fmt.Errorf("dockerimg: temp dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		start := time.Now()
+		bin = filepath.Join(dir, Binary)
+		if err := runGoBuild(ctx, src.dir, bin, goarch, opts.BuildOutput); err != nil {
+			return nil, err
+		}
+		log.Debug("dockerimg: binary built", "from", src.String(), "took", time.Since(start))
 	}
-	if err := runGoBuild(ctx, root, dir, opts.BuildOutput, pkgs); err != nil {
-		return nil, err
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("dockerimg: read binary: %w", err)
 	}
-	log.Debug("dockerimg: binaries built", "took", time.Since(start))
-
 	refs := make([]string, 0, len(imgs))
 	for _, img := range imgs {
-		ref, built, err := ensureImage(ctx, opts.Client, root, dir, img)
+		ref, built, err := ensureImage(ctx, opts.Client, img, binary)
 		if err != nil {
 			return nil, err
 		}
-		log.Info("dockerimg: image ready", "ref", ref, "built", built)
+		log.Info("dockerimg: image ready", "ref", ref, "built", built, "from", src.String())
 		refs = append(refs, ref)
 	}
 	return refs, nil
 }
 
-// ModuleRoot returns the directory holding gitchaos's go.mod: root when
-// given, else $GITCHAOS_ROOT, else the module of the working directory.
-func ModuleRoot(root string) (string, error) {
-	if root == "" {
-		root = os.Getenv("GITCHAOS_ROOT")
-	}
-	if root == "" {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			return "", fmt.Errorf("dockerimg: find module root with `go env GOMOD` (is Go installed? or set GITCHAOS_ROOT): %w", err)
-		}
-		gomod := strings.TrimSpace(string(out))
-		if gomod == "" || gomod == os.DevNull {
-			return "", errors.New("dockerimg: the working directory is not inside the gitchaos module; run from the repo or set GITCHAOS_ROOT")
-		}
-		root = filepath.Dir(gomod)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		return "", fmt.Errorf("dockerimg: module root %s: %w", root, err)
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	if strings.TrimSpace(first) != "module "+ModulePath {
-		return "", fmt.Errorf("dockerimg: %s/go.mod is not module %s (first line %q); run from the gitchaos repo or set GITCHAOS_ROOT", root, ModulePath, first)
-	}
-	return root, nil
-}
-
-func runGoBuild(ctx context.Context, root, dir string, out io.Writer, pkgs []string) error {
-	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-o", dir + string(os.PathSeparator)}, pkgs...)
+func runGoBuild(ctx context.Context, root, out, goarch string, output io.Writer) error {
+	// -mod=readonly over any GOFLAGS: never rewrite the go.mod of the
+	// checkout or module copy built in.
+	args := []string{"build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o", out, "./cmd/gitchaos"}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	// GOWORK=off: the binary is gitchaos's own module, whatever workspace
+	// the caller is in.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOWORK=off")
 	var buf bytes.Buffer
-	if out != nil {
-		cmd.Stdout, cmd.Stderr = out, out
+	if output != nil {
+		cmd.Stdout, cmd.Stderr = output, output
 	} else {
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 	}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("dockerimg: go %s: %w\n%s", strings.Join(args, " "), err, buf.String())
+		return fmt.Errorf("dockerimg: go %s (in %s): %w\n%s", strings.Join(args, " "), root, err, buf.String())
 	}
 	return nil
 }
@@ -231,14 +279,10 @@ func Hash(dockerfile, binary []byte) string {
 }
 
 // ensureImage returns img's reference, building it when it does not exist.
-func ensureImage(ctx context.Context, cli *client.Client, root, bindir string, img Image) (ref string, built bool, err error) {
-	dockerfile, err := os.ReadFile(filepath.Join(root, img.Dockerfile))
+func ensureImage(ctx context.Context, cli *client.Client, img Image, binary []byte) (ref string, built bool, err error) {
+	dockerfile, err := DockerfileOf(img)
 	if err != nil {
-		return "", false, fmt.Errorf("dockerimg: %s: %w", img.Name, err)
-	}
-	binary, err := os.ReadFile(filepath.Join(bindir, img.Binary))
-	if err != nil {
-		return "", false, fmt.Errorf("dockerimg: %s: built binary: %w", img.Name, err)
+		return "", false, err
 	}
 	ref = img.Name + ":" + Hash(dockerfile, binary)[:16]
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
@@ -258,7 +302,7 @@ func buildImage(ctx context.Context, cli *client.Client, img Image, ref string, 
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {img.Binary, 0o755, binary}} {
+	}{{"Dockerfile", 0o644, dockerfile}, {Binary, 0o755, binary}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: now, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("dockerimg: %s: build context: %w", img.Name, err)
 		}

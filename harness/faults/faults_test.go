@@ -20,12 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Documented upstream leak (DESIGN.md, "Known facts"): a client that
-		// aborts under a bandwidth toxic leaves that toxic's goroutines
-		// blocked on their output channel. Only this function is ignored.
-		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*BandwidthToxic).Pipe"),
-	)
+	goleak.VerifyTestMain(m, toxiembed.UpstreamLeaks()...)
 }
 
 // upstream is a TCP server speaking a tiny protocol: the client sends a

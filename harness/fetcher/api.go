@@ -29,7 +29,6 @@ type Stats struct {
 	TasksRunning     int64  `json:"tasks_running"`
 	SourceOpsMax     int64  `json:"source_ops_max"` // high-water mark of git operations at once on one source
 	Bundles          int    `json:"bundles"`
-	Abandoned        int    `json:"abandoned_repos"`
 	ScopesTotal      int    `json:"scopes_total"`
 	ScopesReady      int    `json:"scopes_ready"`
 	ScopesFailed     int    `json:"scopes_failed"`
@@ -41,9 +40,6 @@ type Stats struct {
 func (f *Fetcher) Stats() Stats {
 	var s Stats
 	s.RepoLocks, s.Repos, s.ReposLastFetched = f.caches.counts()
-	f.caches.mu.Lock()
-	s.Abandoned = len(f.caches.abandoned)
-	f.caches.mu.Unlock()
 	s.RSSKB = rssKB()
 	s.Goroutines = runtime.NumGoroutine()
 	s.FDs = countFDs()

@@ -107,25 +107,30 @@ func (f *Fetcher) Policy(ctx context.Context, id string) (*Bundle, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", errNotReady, reason)
 	}
-	release, err := f.pool.bundleSlot(ctx) // a no-op unless bundles share the git pool
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotReady, err)
-	}
-	defer release()
-	if b := f.bundles.get(id, head); b != nil {
-		return b, nil
-	}
 	var b *Bundle
-	for try := 0; ; try++ { // a repack may swap the packs under a read: read again once
-		b, err = readBundle(src.dir, f.cfg.ObjectCacheBytes, head, pol)
-		if err == nil || try == 1 {
-			break
+	err := f.strat.bundles.run(ctx, f, func() error {
+		if b = f.bundles.get(id, head); b != nil {
+			return nil
 		}
-	}
+		var err error
+		for try := 0; ; try++ { // a repack may swap the packs under a read: read again once
+			b, err = readBundle(src.dir, f.cfg.ObjectCacheBytes, head, pol)
+			if err == nil || try == 1 {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("policy %s: %w", id, err)
+		}
+		f.bundles.put(id, head, b)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", id, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", errNotReady, err)
+		}
+		return nil, err
 	}
-	f.bundles.put(id, head, b)
 	return b, nil
 }
 

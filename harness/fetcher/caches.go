@@ -22,7 +22,6 @@ type caches struct {
 	locks       map[string]*lockEntry // by source id
 	repos       map[string]*openRepo  // by clone path
 	lastFetched map[string]time.Time  // by source id
-	abandoned   []*openRepo           // handles a mutant dropped without closing; closed at Close
 }
 
 type lockEntry struct {
@@ -143,17 +142,6 @@ func (c *caches) dropRepo(path string) *openRepo {
 	return r
 }
 
-// abandon keeps a handle that is dropped without closing (a mutant's leak)
-// so that Close can still release it.
-func (c *caches) abandon(r *openRepo) {
-	if r == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.abandoned = append(c.abandoned, r)
-}
-
 func (c *caches) fetchedAt(sid string) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -186,13 +174,8 @@ func (c *caches) closeAll() error {
 	c.mu.Lock()
 	repos := c.repos
 	c.repos = map[string]*openRepo{}
-	abandoned := c.abandoned
-	c.abandoned = nil
 	c.mu.Unlock()
 	var errs []error
-	for _, r := range abandoned {
-		_ = r.close() // may already be closed
-	}
 	for p, r := range repos {
 		if err := r.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", p, err))

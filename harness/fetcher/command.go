@@ -217,7 +217,11 @@ func RunCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if o.listMutants {
 		for _, m := range Mutants() {
-			fmt.Fprintf(stdout, "%-22s %s (caught by: %s)\n", m.Name, m.Doc, strings.Join(m.CaughtBy, ", "))
+			checks := make([]string, len(m.MustFail))
+			for i, c := range m.MustFail {
+				checks[i] = c.String()
+			}
+			fmt.Fprintf(stdout, "%-22s [%s] %s (must fail: %s)\n", m.Name, m.Seam, m.Doc, strings.Join(checks, "; "))
 		}
 		return 0
 	}

@@ -11,8 +11,8 @@
 // runner.go bounds each operation by its deadline; caches.go holds
 // repo_locks, repos and repos_last_fetched; bundle.go builds policy bundles;
 // api.go serves HTTP. The mutants' seams are in seams.go (with pool.go and
-// runner.go) and the list of mutants with the gates that catch them is in
-// mutants.go.
+// runner.go); mutants.go holds the one table of mutants: name, seam,
+// upstream bug, the checks that must catch it and the strategy it swaps in.
 package fetcher
 
 import (
@@ -299,6 +299,7 @@ func (f *Fetcher) Close() error {
 	f.cancel()
 	f.wg.Wait()
 	err := f.caches.closeAll()
+	f.strat.release()
 	closeIdleHTTP()
 	if err != nil {
 		return fmt.Errorf("fetcher: close: %w", err)

@@ -133,8 +133,8 @@ func TestUnknownMutant(t *testing.T) {
 		t.Fatalf("New with an unknown mutant: %v; want an error naming it", err)
 	}
 	for _, m := range Mutants() {
-		if m.Doc == "" || len(m.CaughtBy) == 0 {
-			t.Errorf("mutant %s: doc %q, caught by %v", m.Name, m.Doc, m.CaughtBy)
+		if m.Doc == "" || m.Seam == "" || m.Upstream == "" || len(m.MustFail) == 0 {
+			t.Errorf("mutant %s: doc %q, seam %q, upstream %q, must fail %v", m.Name, m.Doc, m.Seam, m.Upstream, m.MustFail)
 		}
 		if err := CheckMutants([]string{m.Name}); err != nil {
 			t.Errorf("mutant %s: %v", m.Name, err)

@@ -56,7 +56,7 @@ func cloneStaged(ctx context.Context, tmpRoot, dir, url string, cacheBytes int64
 	if err != nil {
 		return nil, fmt.Errorf("clone staging: %w", err)
 	}
-	r, err := cloneInto(ctx, tmp, url, cacheBytes, false)
+	r, err := cloneInto(ctx, tmp, url, cacheBytes)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -75,10 +75,9 @@ func cloneStaged(ctx context.Context, tmpRoot, dir, url string, cacheBytes int64
 
 // cloneInto clones url into dir (which must not hold a clone): init, fetch
 // every branch, then record the origin remote and the completion marker, so
-// only a finished clone has a remote and a marker. On failure the dir is
-// removed unless keepPartial (the trust-partial-clone mutant, which clones
-// in place as upstream did).
-func cloneInto(ctx context.Context, dir, url string, cacheBytes int64, keepPartial bool) (res *openRepo, err error) {
+// only a finished clone has a remote and a marker. On failure whatever was
+// written stays in dir (cloneStaged writes into a staging dir it removes).
+func cloneInto(ctx context.Context, dir, url string, cacheBytes int64) (res *openRepo, err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", dir, err)
 	}
@@ -86,9 +85,6 @@ func cloneInto(ctx context.Context, dir, url string, cacheBytes int64, keepParti
 	defer func() {
 		if err != nil {
 			st.Close()
-			if !keepPartial {
-				os.RemoveAll(dir)
-			}
 		}
 	}()
 	repo, err := git.Init(st, nil)

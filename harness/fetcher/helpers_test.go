@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"go.uber.org/goleak"
 )
 
@@ -316,19 +317,7 @@ func (e *env) policy(id string) (Bundle, int) {
 // fails with what cond last described.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		last = desc
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v; last: %s", what, d, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Require(t, d, what, func() (bool, any) { ok, desc := cond(); return ok, desc })
 }
 
 func (e *env) waitHash(id, want string, d time.Duration) {

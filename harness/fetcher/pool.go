@@ -10,15 +10,11 @@ import (
 
 // gitPool runs git operations with bounded concurrency. Implementations:
 // hostGuard (correct: per-host bulkhead + breaker in front of the global
-// workers), fifoPool (no-host-bulkhead: one FIFO pool) and a fifoPool
-// shared with bundle building (shared-pool).
+// workers) and fifoPool (no-host-bulkhead: one FIFO pool).
 type gitPool interface {
 	// do waits for a slot for host and runs op; it returns op's error, a
 	// context error while waiting, or an *openCircuitError.
 	do(ctx context.Context, host string, op func() error) error
-	// bundleSlot is taken around bundle building: a no-op unless bundles
-	// share the git pool.
-	bundleSlot(ctx context.Context) (release func(), err error)
 }
 
 // sem is a counting semaphore; blocked acquirers are served in FIFO order
@@ -36,11 +32,11 @@ func (s sem) acquire(ctx context.Context) error {
 
 func (s sem) release() { <-s }
 
-// fifoPool is the upstream design: one pool for every git operation.
-type fifoPool struct {
-	workers     sem
-	shareBundle bool
-}
+// fifoPool is the no-host-bulkhead mutant, the upstream design: one FIFO
+// pool for every git operation.
+type fifoPool struct{ workers sem }
+
+func newFIFOPool(cfg Config) *fifoPool { return &fifoPool{workers: make(sem, cfg.MaxWorkers)} }
 
 func (p *fifoPool) do(ctx context.Context, _ string, op func() error) error {
 	if err := p.workers.acquire(ctx); err != nil {
@@ -48,16 +44,6 @@ func (p *fifoPool) do(ctx context.Context, _ string, op func() error) error {
 	}
 	defer p.workers.release()
 	return op()
-}
-
-func (p *fifoPool) bundleSlot(ctx context.Context) (func(), error) {
-	if !p.shareBundle {
-		return func() {}, nil
-	}
-	if err := p.workers.acquire(ctx); err != nil {
-		return nil, fmt.Errorf("waiting for a shared pool worker: %w", err)
-	}
-	return p.workers.release, nil
 }
 
 // hostGuard is the correct pool: an op first takes a slot of its host's
@@ -178,5 +164,3 @@ func (g *hostGuard) admitPeek(host string, hs *hostState) (bool, error) {
 	}
 	return false, nil
 }
-
-func (g *hostGuard) bundleSlot(context.Context) (func(), error) { return func() {}, nil }

@@ -61,13 +61,18 @@ func (r noDeadlineRunner) run(ctx context.Context, pool gitPool, host string, op
 	})
 }
 
-// softTimeoutRunner is the soft-timeout mutant (asyncio.wait_for over
-// run_in_executor): the caller stops waiting at the timeout (counted from
-// submission, as wait_for does), but op goes on in its goroutine, holding
-// its pool worker, with no deadline until it ends by itself (or Close).
+// softTimeoutRunner is asyncio.wait_for over run_in_executor: the caller
+// stops waiting at the timeout (counted from submission, as wait_for does),
+// but op goes on in its goroutine, holding its pool worker, with no
+// deadline until it ends by itself (or Close). With keepSource (the
+// soft-timeout mutant, OPAL's final in-flight guard) the source stays busy
+// until op ends; without it (no-inflight-guard, PR3 before that guard) the
+// source lock is let go at the timeout, and the next sync starts a second
+// operation beside the one still running.
 type softTimeoutRunner struct {
-	f       *Fetcher
-	timeout time.Duration
+	f          *Fetcher
+	timeout    time.Duration
+	keepSource bool
 }
 
 func (r softTimeoutRunner) run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, abandon func()) error {
@@ -75,9 +80,10 @@ func (r softTimeoutRunner) run(ctx context.Context, pool gitPool, host string, o
 	done := make(chan error, 1)
 	var mu sync.Mutex
 	left, finished := false, false
-	// Like OPAL's final fix, the in-flight guard keeps the source busy
-	// while the abandoned operation goes on: the flight is held until it ends.
-	unhold := holdFlight(ctx)
+	unhold := func() {}
+	if r.keepSource { // the flight (and the source lock) is held until op ends
+		unhold = holdFlight(ctx)
+	}
 	ok := r.f.goBackground(func() {
 		defer unhold()
 		err := pool.do(opCtx, host, func() error {

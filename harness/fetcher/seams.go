@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,10 +62,38 @@ func (l *tracked) len() int {
 	return len(l.m)
 }
 
-// sweptOnAdd is the webhook-task-leak mutant, OPAL's _on_webhook: finished
-// tasks are only swept when a new task is added, by removing from the list
-// while iterating it, which skips the element after each removed one; when
-// the storm stops, finished tasks stay in the list for good.
+// sweepSkipping is the webhook-task-leak mutant, OPAL's _on_webhook before
+// PR2: finished tasks are swept only when a new task is added, by removing
+// from the list while iterating it, which skips the task after each removed
+// one: of a run of finished tasks about half stay.
+type sweepSkipping struct {
+	mu sync.Mutex
+	l  []*task
+}
+
+func (l *sweepSkipping) add(t *task) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := 0; i < len(l.l); i++ { // for task in tasks: if task.done(): tasks.remove(task)
+		if l.l[i].done.Load() {
+			l.l = append(l.l[:i], l.l[i+1:]...) // the next task shifts into i and is skipped
+		}
+	}
+	l.l = append(l.l, t)
+}
+
+func (l *sweepSkipping) finish(t *task) { t.done.Store(true) }
+
+func (l *sweepSkipping) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.l)
+}
+
+// sweptOnAdd is the sweep-only-on-add mutant, OPAL's _on_webhook after PR2:
+// the list is rebuilt without its finished tasks when a new task is added,
+// so it holds only running tasks right after a webhook, but finished tasks
+// stay until the next webhook comes.
 type sweptOnAdd struct {
 	mu sync.Mutex
 	l  []*task
@@ -73,12 +102,14 @@ type sweptOnAdd struct {
 func (l *sweptOnAdd) add(t *task) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for i := 0; i < len(l.l); i++ { // for task in tasks: if task.done(): tasks.remove(task)
-		if l.l[i].done.Load() {
-			l.l = append(l.l[:i], l.l[i+1:]...) // the next element shifts into i and is skipped
+	running := l.l[:0]
+	for _, x := range l.l { // tasks = [t for t in tasks if not t.done()]
+		if !x.done.Load() {
+			running = append(running, x)
 		}
 	}
-	l.l = append(l.l, t)
+	clear(l.l[len(running):])
+	l.l = append(running, t)
 }
 
 func (l *sweptOnAdd) finish(t *task) { t.done.Store(true) }
@@ -160,14 +191,6 @@ func holdFlight(ctx context.Context) func() {
 	return func() {}
 }
 
-// unguarded is the no-inflight-guard mutant: no lock, no flight record; a
-// second operation on a source starts while the first still runs.
-type unguarded struct{}
-
-func (unguarded) enter(ctx context.Context, _ *Fetcher, _ *source) (context.Context, func(), error) {
-	return ctx, func() {}, nil
-}
-
 // ---- the fetch stamp ----
 
 // stamper records repos_last_fetched around a clone or fetch that started
@@ -190,6 +213,14 @@ type stampBefore struct{}
 
 func (stampBefore) before(c *caches, sid string, t time.Time) { c.stamp(sid, t) }
 func (stampBefore) success(*caches, string, time.Time)        {}
+
+// stampCompletion is the stamp-at-completion mutant: stamped on success
+// with the time the fetch ended, so a forced fetch requested while it ran
+// (whose commit it may have missed) counts as already fetched.
+type stampCompletion struct{}
+
+func (stampCompletion) before(*caches, string, time.Time)          {}
+func (stampCompletion) success(c *caches, sid string, _ time.Time) { c.stamp(sid, time.Now()) }
 
 // ---- publishing an operation's result ----
 
@@ -295,20 +326,113 @@ func (purgeDirOnly) purge(f *Fetcher, src *source) bool {
 	return false
 }
 
-// purgeNoClose is the fd-leak-on-delete mutant: the caches are purged but
-// the repository is dropped without closing, so its descriptors leak.
-type purgeNoClose struct{}
+// purgeNoFree is the fd-leak-on-delete mutant, PR2's forget_repo without
+// Repository.free(): the repository leaves the caches but is never freed,
+// so the descriptors libgit2 holds for it stay open (heap stands for
+// libgit2's memory, which Go's collector and finalizers cannot reach).
+type purgeNoFree struct{ heap *unfreed }
 
-func (purgeNoClose) purge(f *Fetcher, src *source) bool {
+func (p purgeNoFree) purge(f *Fetcher, src *source) bool {
 	if f.superseded(src) {
 		return true
 	}
 	if err := os.RemoveAll(src.dir); err != nil {
 		f.log.Error("delete: remove clone", "source", src.id, "err", err)
 	}
-	f.caches.abandon(f.caches.dropRepo(src.dir))
+	p.heap.keep(f.caches.dropRepo(src.dir))
 	f.caches.dropStamp(src.id)
 	return true
+}
+
+// unfreed stands for libgit2's memory in a pygit2 process: a Repository
+// keeps its pack descriptors there until free() (or process exit), however
+// the Python (here: Go) side drops its reference. Mutants that drop a
+// handle without freeing it keep it here; Close frees them as exit would.
+type unfreed struct {
+	mu sync.Mutex
+	l  []*openRepo
+}
+
+func (u *unfreed) keep(r *openRepo) {
+	if r == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.l = append(u.l, r)
+}
+
+func (u *unfreed) freeAll() {
+	u.mu.Lock()
+	l := u.l
+	u.l = nil
+	u.mu.Unlock()
+	for _, r := range l {
+		_ = r.close() // may have been closed on another path
+	}
+}
+
+// ---- which source a delete releases ----
+
+// deleteScan decides, under Fetcher.mu once scope st is out of f.scopes,
+// which source its delete releases: nil when another scope still uses it.
+type deleteScan interface {
+	released(f *Fetcher, st *scopeState) *source
+}
+
+// ownSource releases the deleted scope's source unless another scope
+// resolves to the same source id.
+type ownSource struct{}
+
+func (ownSource) released(f *Fetcher, st *scopeState) *source {
+	for _, o := range f.scopes {
+		if o.sid == st.sid {
+			return nil
+		}
+	}
+	return f.sources[st.sid]
+}
+
+// lastScanned is the delete-wrong-scope mutant, OPAL's delete_scope before
+// PR2: the sibling loop reuses the variable that held the deleted scope, so
+// the clone path is computed from the last scope scanned (the deleted scope
+// only when no other is left). That scope's clone and caches go; the
+// deleted scope's stay.
+type lastScanned struct{}
+
+func (lastScanned) released(f *Fetcher, st *scopeState) *source {
+	scope := st
+	for _, o := range sortedScopes(f.scopes) { // for scope in scopes:
+		scope = o
+		if o.sid == st.sid {
+			return nil
+		}
+	}
+	return f.sources[scope.sid]
+}
+
+// siblingByURL is the sibling-by-url mutant, PR2 before its review: a scope
+// with the same url counts as a sibling, though with
+// SCOPES_REPO_CLONES_SHARDS > 1 another branch may resolve to another
+// source (another clone dir), so the deleted scope's clone is kept.
+type siblingByURL struct{}
+
+func (siblingByURL) released(f *Fetcher, st *scopeState) *source {
+	for _, o := range f.scopes {
+		if o.scope.Policy.URL == st.scope.Policy.URL {
+			return nil
+		}
+	}
+	return f.sources[st.sid]
+}
+
+func sortedScopes(m map[string]*scopeState) []*scopeState {
+	out := make([]*scopeState, 0, len(m))
+	for _, st := range m {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].scope.ScopeID < out[j].scope.ScopeID })
+	return out
 }
 
 // ---- existing clones ----
@@ -361,7 +485,7 @@ func (trustExisting) open(f *Fetcher, src *source) *openRepo {
 
 // clone clones in place and leaves whatever a failed clone wrote.
 func (trustExisting) clone(ctx context.Context, f *Fetcher, src *source) (*openRepo, error) {
-	return cloneInto(ctx, src.dir, src.url, f.cfg.ObjectCacheBytes, true)
+	return cloneInto(ctx, src.dir, src.url, f.cfg.ObjectCacheBytes)
 }
 
 // ---- reusing the open repository ----
@@ -379,26 +503,28 @@ func (reuseOpen) reuse(_ *Fetcher, _ *source, cached *openRepo) (*openRepo, func
 	return cached, func() {}, nil
 }
 
-// reopenLeaky is the reopen-per-sync mutant: every sync opens the
-// repository again and replaces the cached handle without closing it.
-type reopenLeaky struct{}
+// reopenNoFree is the reopen-per-sync mutant: every sync opens the
+// repository again (pygit2.Repository(path)) and replaces the cached
+// handle without freeing it, so each round keeps one more set of pack
+// descriptors (see unfreed).
+type reopenNoFree struct{ heap *unfreed }
 
-func (reopenLeaky) reuse(f *Fetcher, src *source, _ *openRepo) (*openRepo, func(), error) {
+func (p reopenNoFree) reuse(f *Fetcher, src *source, _ *openRepo) (*openRepo, func(), error) {
 	r, err := openRepoAt(src.dir, f.cfg.ObjectCacheBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reopen: %w", err)
 	}
-	f.caches.abandon(f.caches.setRepo(src.dir, r))
+	p.heap.keep(f.caches.setRepo(src.dir, r))
 	return r, func() {}, nil
 }
 
-// privateHandle goes with no-inflight-guard: without the source lock, each
-// operation works on its own handle of the clone, closed when it is done.
-// Overlapping operations then collide on disk, as two processes would,
-// instead of corrupting one in-memory repository (go-git's storage is not
-// safe for concurrent writers: a fatal concurrent map write would take the
-// whole harness down instead of failing a gate). Combined with
-// soft-timeout, a lingering fetch may find its handle closed: it fails.
+// privateHandle goes with no-inflight-guard: once the source lock is let go
+// at the timeout, two operations can run on one clone, so each works on its
+// own handle, closed when its caller is done. They then collide on disk
+// instead of inside one go-git repository (whose storage is not safe for
+// concurrent writers: a fatal concurrent map write would take the whole
+// harness down instead of failing a gate). A lingering fetch may find its
+// handle closed by then: it fails, as the real one might.
 type privateHandle struct{}
 
 func (privateHandle) reuse(f *Fetcher, src *source, _ *openRepo) (*openRepo, func(), error) {
@@ -428,24 +554,32 @@ type sourceGroup struct {
 // suppressed by the fresh stamp, so it is local; if pass one failed, it
 // fetches again). Sources run concurrently, at most SyncConcurrency at once
 // and at most HostCap per host, so a dead host holds few sync slots.
-// serial (serial-sync) runs one at a time; noDedupe (no-fetch-dedupe) makes
-// every scope fetch its source.
-type twoPass struct {
-	serial   bool
-	noDedupe bool
+type twoPass struct{}
+
+func (twoPass) run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqTime time.Time) {
+	runGroups(ctx, f, groups, f.cfg.SyncConcurrency, syncOpts{force: true, reqTime: reqTime})
 }
 
-func (p twoPass) run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqTime time.Time) {
-	conc := f.cfg.SyncConcurrency
-	if p.serial {
-		conc = 1
-	}
+// serialPlan is the serial-sync mutant: sources are synced one at a time.
+type serialPlan struct{}
+
+func (serialPlan) run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqTime time.Time) {
+	runGroups(ctx, f, groups, 1, syncOpts{force: true, reqTime: reqTime})
+}
+
+// fetchEveryScope is the no-fetch-dedupe mutant: every scope force-fetches
+// its source (no request time, so no fetch counts as fresh).
+type fetchEveryScope struct{}
+
+func (fetchEveryScope) run(ctx context.Context, f *Fetcher, groups []sourceGroup, _ time.Time) {
+	runGroups(ctx, f, groups, f.cfg.SyncConcurrency, syncOpts{force: true})
+}
+
+// runGroups syncs each group's scopes in order, groups concurrently: at
+// most conc at once and at most HostCap (and conc) per host.
+func runGroups(ctx context.Context, f *Fetcher, groups []sourceGroup, conc int, opts syncOpts) {
 	global := make(sem, conc)
 	perHost := map[string]sem{}
-	opts := syncOpts{force: true, reqTime: reqTime}
-	if p.noDedupe {
-		opts.reqTime = time.Time{}
-	}
 	var wg sync.WaitGroup
 	for _, g := range groups {
 		hs := perHost[g.host]
@@ -487,4 +621,26 @@ func (p twoPass) run(ctx context.Context, f *Fetcher, groups []sourceGroup, reqT
 		}()
 	}
 	wg.Wait()
+}
+
+// ---- where bundles are built ----
+
+// bundleRunner runs a bundle build (reading a clone, never git network work).
+type bundleRunner interface {
+	run(ctx context.Context, f *Fetcher, build func() error) error
+}
+
+// inline builds on the caller's goroutine: bundles never wait for git work.
+type inline struct{}
+
+func (inline) run(_ context.Context, _ *Fetcher, build func() error) error { return build() }
+
+// onGitWorkers is the shared-pool mutant, bundles served from the executor
+// that also runs git work: a build takes a worker of the git pool (queued
+// behind git operations), so when every worker hangs, bundles wait. The
+// pool keeps its per-host bulkhead and breaker.
+type onGitWorkers struct{}
+
+func (onGitWorkers) run(ctx context.Context, f *Fetcher, build func() error) error {
+	return f.pool.do(ctx, "bundles", build)
 }

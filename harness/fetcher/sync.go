@@ -47,21 +47,27 @@ func (f *Fetcher) syncScope(ctx context.Context, id string, opts syncOpts) error
 	if st == nil || src == nil {
 		return fmt.Errorf("sync %s: %w", id, ErrNotFound)
 	}
+	stamped, _ := f.caches.fetchedAt(src.id)
 	head, err := f.syncSource(ctx, src, opts)
 	if errors.Is(err, errInFlight) {
-		// Single flight: the git work is skipped, never run beside the
-		// running operation. Wait for it to end, then only read the clone
-		// it left, so the scope still gets its head.
-		opts = syncOpts{local: true, branch: opts.branch, scope: opts.scope}
-		for try := 0; errors.Is(err, errInFlight); try++ {
-			if try == 3 {
-				f.log.Info("scope sync skipped: source busy", "scope", id, "source", src.id)
-				return err
-			}
+		// Single flight: the git work is never run beside the running
+		// operation. Wait for it to end, then decide again: if it fetched
+		// (a new stamp), a forced sync fetches once more unless that fetch
+		// started after this request (it may have missed what the request
+		// announced); if it failed, only read the clone it left, so the
+		// scope still gets its head without queueing another hung fetch.
+		// Every operation ends (timeouts), so each wait makes progress;
+		// with many scopes on one source their reads take turns, and none
+		// gives up before its state is recorded (only ctx ends the wait).
+		retry := opts
+		for errors.Is(err, errInFlight) {
 			if !src.waitFlight(ctx) {
 				return fmt.Errorf("sync %s: %w", id, ctx.Err())
 			}
-			head, err = f.syncSource(ctx, src, opts)
+			if t, _ := f.caches.fetchedAt(src.id); t.Equal(stamped) {
+				retry = syncOpts{local: true, branch: opts.branch, scope: opts.scope}
+			}
+			head, err = f.syncSource(ctx, src, retry)
 		}
 	}
 	f.mu.Lock()
@@ -364,20 +370,10 @@ func (f *Fetcher) DeleteScope(id string) error {
 	}
 	delete(f.scopes, id)
 	f.bundles.drop(id)
-	shared := false
-	for _, o := range f.scopes {
-		if o.sid == st.sid {
-			shared = true
-			break
-		}
-	}
-	var src *source
-	if !shared {
-		src = f.sources[st.sid]
-		delete(f.sources, st.sid)
-		if src != nil {
-			src.deleted.Store(true)
-		}
+	src := f.strat.scan.released(f, st)
+	if src != nil {
+		delete(f.sources, src.id)
+		src.deleted.Store(true)
 	}
 	f.mu.Unlock()
 	err := f.store.delete(id)

@@ -23,6 +23,7 @@ import (
 var (
 	long        = flag.Bool("long", false, "run the sensitivity studies (20 runs per leak, 30 noise runs) on real helper processes")
 	studyFilter = flag.String("study.filter", "", "with -long: run only the study rows whose name matches this regexp")
+	studyCycles = flag.Int("study.cycles", 20, "with -long: cycles per run (the old verdict judges the first 20, the adaptive one runs from 12 up to this cap)")
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +41,37 @@ type run struct {
 	// so far is flagged (0: never within the run).
 	firstFlag map[string]int
 	series    map[string][]float64
+	// adaptive is the verdict churn gives today: the change-point warm-up,
+	// judged from 12 cycles on until every metric is decisive or the run
+	// ends (the cap); adaptiveCycles is where it stopped.
+	adaptive       map[string]flat.Outcome
+	adaptiveCycles int
+}
+
+// adaptiveVerdicts replays per-cycle series as the adaptive leak gates
+// judge them: change-point warm-up, default per-cycle budgets, from 12
+// values on, stopping when every metric is decisive or at the last value.
+func adaptiveVerdicts(series map[string][]float64) (map[string]flat.Outcome, int, error) {
+	n0 := 0
+	for _, v := range series {
+		n0 = len(v)
+	}
+	for n := min(12, n0); n <= n0; n++ {
+		out := map[string]flat.Outcome{}
+		decided := true
+		for m, v := range series {
+			tr, err := flat.Trend(v[:n], flat.TrendOptions{Metric: m, Warmup: flat.AutoWarmup})
+			if err != nil {
+				return nil, 0, err
+			}
+			out[m] = tr.Outcome
+			decided = decided && tr.Outcome != flat.Undecided
+		}
+		if decided || n == n0 {
+			return out, n, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("adaptive: %d values", n0)
 }
 
 // runHelper starts a helper, samples its PID and stats endpoint together
@@ -95,17 +127,21 @@ func runHelper(ctx context.Context, args string, cycles int, interval time.Durat
 			return run{}, err
 		}
 		r.series[m] = vals
-		tr, err := flat.Trend(vals, flat.TrendOptions{Metric: m})
+		old := vals[:min(len(vals), 20)] // the old verdict: 20 cycles
+		tr, err := flat.Trend(old, flat.TrendOptions{Metric: m})
 		if err != nil {
 			return run{}, err
 		}
 		r.verdicts[m] = tr
-		for n := 8; n <= len(vals); n++ {
-			if p, err := flat.Trend(vals[:n], flat.TrendOptions{Metric: m}); err == nil && p.Leak {
+		for n := 8; n <= len(old); n++ {
+			if p, err := flat.Trend(old[:n], flat.TrendOptions{Metric: m}); err == nil && p.Leak {
 				r.firstFlag[m] = n
 				break
 			}
 		}
+	}
+	if r.adaptive, r.adaptiveCycles, err = adaptiveVerdicts(r.series); err != nil {
+		return run{}, err
 	}
 	return r, nil
 }
@@ -229,7 +265,7 @@ func TestSensitivityStudy(t *testing.T) {
 		wg.Go(func() {
 			for j := range jobs {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				r, err := runHelper(ctx, j.sc.args, 20, 100*time.Millisecond)
+				r, err := runHelper(ctx, j.sc.args, max(20, *studyCycles), 100*time.Millisecond)
 				cancel()
 				mu.Lock()
 				results[j.sc.name] = append(results[j.sc.name], outcome{r, err})
@@ -253,13 +289,13 @@ func TestSensitivityStudy(t *testing.T) {
 		}
 		return n
 	}(), time.Since(start).Round(time.Second))
-	fmt.Fprintf(&b, "| helper | leak per cycle | runs | flagged: %s | flagged: %s | flagged: %s | flagged: %s | flagged: %s | median cycles to flag (leaky metric) | median slope (leaky metric) |\n", judged[0], judged[1], judged[2], judged[3], judged[4])
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| helper | leak per cycle | runs | flagged: %s | flagged: %s | flagged: %s | flagged: %s | flagged: %s | median cycles to flag (leaky metric) | median slope (leaky metric) | adaptive (change point, 12..%d cycles): leaky metric flagged | adaptive: false alarms (runs) | adaptive: undecided at cap (runs) | adaptive: median cycles |\n", judged[0], judged[1], judged[2], judged[3], judged[4], max(20, *studyCycles))
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range study {
 		outs := results[sc.name]
 		flagged := map[string]int{}
-		var firsts, slopes []float64
-		errs := 0
+		var firsts, slopes, adaptCycles []float64
+		errs, adaptCaught, adaptFalse, adaptUndecided := 0, 0, 0, 0
 		for _, o := range outs {
 			if o.err != nil {
 				errs++
@@ -270,6 +306,24 @@ func TestSensitivityStudy(t *testing.T) {
 				if o.r.verdicts[m].Leak {
 					flagged[m]++
 				}
+			}
+			adaptCycles = append(adaptCycles, float64(o.r.adaptiveCycles))
+			falseAlarm, undecided := false, false
+			for m, oc := range o.r.adaptive {
+				switch {
+				case m == sc.leaky && oc == flat.Leaking:
+					adaptCaught++
+				case oc == flat.Leaking && slices.Contains(leakArgs, m):
+					falseAlarm = true
+				case oc == flat.Undecided:
+					undecided = true
+				}
+			}
+			if falseAlarm {
+				adaptFalse++
+			}
+			if undecided {
+				adaptUndecided++
 			}
 			if sc.leaky != "" {
 				slopes = append(slopes, o.r.verdicts[sc.leaky].Slope)
@@ -298,7 +352,12 @@ func TestSensitivityStudy(t *testing.T) {
 				slope = fmt.Sprintf("%.3g", v)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", sc.name, sc.rate, n, strings.Join(cells, " | "), first, slope)
+		adaptFlag := "-"
+		if sc.leaky != "" {
+			adaptFlag = fmt.Sprintf("%d/%d", adaptCaught, n)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %d | %d | %.0f |\n", sc.name, sc.rate, n, strings.Join(cells, " | "), first, slope,
+			adaptFlag, adaptFalse, adaptUndecided, med(adaptCycles))
 		if !sc.assert {
 			continue
 		}

@@ -30,8 +30,28 @@ var Budgets = map[string]float64{
 	"fds":        0,
 	"goroutines": 0,
 	"threads":    0,
+	"processes":  0,
 	"heap_bytes": 64 << 10,
 	"rss_bytes":  512 << 10,
+	"disk_bytes": 0,
+	"disk_files": 0,
+}
+
+// ScopeBudgets are the default budgets per deleted scope of the churn
+// gate (TrendOptions.ScopeBudget with Scopes): nothing of a deleted scope
+// may stay (fds, goroutines, threads, processes, disk), heap 8 KiB and
+// RSS 32 KiB. At 8 scopes per cycle the heap budget is the per-cycle
+// default (64 KiB); RSS is half of it (256 KiB/cycle): the change-point
+// warm-up, not a loose budget, keeps a foreign server's arenas warming up
+// from reading as a leak (BENCHMARKS.md, "Leak verdicts on a foreign
+// server").
+var ScopeBudgets = map[string]float64{
+	"fds":        0,
+	"goroutines": 0,
+	"threads":    0,
+	"processes":  0,
+	"heap_bytes": 8 << 10,
+	"rss_bytes":  32 << 10,
 	"disk_bytes": 0,
 	"disk_files": 0,
 }
@@ -69,7 +89,8 @@ type TrendOptions struct {
 	// Budgets replaces the package-level Budgets map for the lookup.
 	Budgets map[string]float64
 	// Warmup cycles dropped from the front: 0 means DefaultWarmup,
-	// NoWarmup keeps all.
+	// NoWarmup keeps all, AutoWarmup finds the warm-up's end from the data
+	// (ChangePoint).
 	Warmup int
 	// Floor, when > 1, replaces each value by the minimum of the last
 	// Floor values (the first Floor-1 are dropped): memory that is freed
@@ -86,7 +107,23 @@ type TrendOptions struct {
 	// Per names what one value of the series is, in verdict texts and
 	// units ("fds/window"): "" means "cycle".
 	Per string
+	// Scopes, when > 0, is the number of scopes deleted per cycle: the
+	// verdict text then also states the slope per deleted scope, and
+	// ScopeBudget (if set) gives the budget per cycle as ScopeBudget ×
+	// Scopes (a user who changes the scope count keeps the meaning).
+	Scopes int
+	// ScopeBudget is the budget per deleted scope (with Scopes > 0); it
+	// wins over Budget.
+	ScopeBudget *float64
+	// MaxBreaks bounds how many times AutoWarmup cuts (0 means
+	// DefaultMaxBreaks): after a break, the rest is searched again, so a
+	// warm-up followed by a one-off step (the Go runtime starting one more
+	// thread) is judged after both.
+	MaxBreaks int
 }
+
+// DefaultMaxBreaks is TrendOptions.MaxBreaks's default.
+const DefaultMaxBreaks = 3
 
 // PerCycle returns a budget for TrendOptions.Budget.
 func PerCycle(v float64) *float64 { return &v }
@@ -97,8 +134,8 @@ func (o TrendOptions) Validate() error {
 	if o.Metric == "" {
 		errs = append(errs, errors.New("metric name is empty"))
 	}
-	if o.Warmup < NoWarmup {
-		errs = append(errs, fmt.Errorf("warmup %d: want >= 0 (or NoWarmup)", o.Warmup))
+	if o.Warmup < AutoWarmup {
+		errs = append(errs, fmt.Errorf("warmup %d: want >= 0 (or NoWarmup, AutoWarmup)", o.Warmup))
 	}
 	if o.Floor < NoFloor {
 		errs = append(errs, fmt.Errorf("floor %d: want >= 0 (or NoFloor)", o.Floor))
@@ -114,10 +151,13 @@ func (o TrendOptions) Validate() error {
 	if o.MinCycles != 0 && o.MinCycles < 3 {
 		errs = append(errs, fmt.Errorf("min cycles %d: want >= 3", o.MinCycles))
 	}
+	if o.ScopeBudget != nil && (math.IsNaN(*o.ScopeBudget) || *o.ScopeBudget < 0 || o.Scopes <= 0) {
+		errs = append(errs, fmt.Errorf("budget per deleted scope %v with %d scopes: want a number >= 0 and scopes > 0", *o.ScopeBudget, o.Scopes))
+	}
 	if o.Budget != nil && (math.IsNaN(*o.Budget) || *o.Budget < 0) {
 		errs = append(errs, fmt.Errorf("budget %v: want a number >= 0", *o.Budget))
 	}
-	if o.Budget == nil && o.Metric != "" {
+	if o.Budget == nil && o.ScopeBudget == nil && o.Metric != "" {
 		m := o.Budgets
 		if m == nil {
 			m = Budgets
@@ -136,13 +176,14 @@ func (o TrendOptions) Validate() error {
 // warm-up, the floor's window and the minimum judged.
 func (o TrendOptions) Needed() int {
 	d := o.withDefaults()
-	return d.Warmup + max(d.Floor, 1) - 1 + d.MinCycles
+	return max(d.Warmup, 0) + max(d.Floor, 1) - 1 + d.MinCycles
 }
 
 func (o TrendOptions) withDefaults() TrendOptions {
-	if o.Warmup == 0 {
+	switch o.Warmup {
+	case 0:
 		o.Warmup = DefaultWarmup
-	} else if o.Warmup == NoWarmup {
+	case NoWarmup:
 		o.Warmup = 0
 	}
 	if o.Floor == 0 {
@@ -159,8 +200,15 @@ func (o TrendOptions) withDefaults() TrendOptions {
 	if o.MinCycles == 0 {
 		o.MinCycles = DefaultMinCycles
 	}
+	if o.MaxBreaks <= 0 {
+		o.MaxBreaks = DefaultMaxBreaks
+	}
 	if o.Unit == "" {
 		o.Unit = UnitOf(o.Metric)
+	}
+	if o.ScopeBudget != nil && o.Scopes > 0 {
+		b := *o.ScopeBudget * float64(o.Scopes)
+		o.Budget = &b
 	}
 	if o.Budget == nil {
 		m := o.Budgets
@@ -198,6 +246,20 @@ type TrendResult struct {
 	Floor        int     `json:"floor,omitempty"`
 	Leak         bool    `json:"leak"`
 	Per          string  `json:"per,omitempty"` // what one value is ("" = cycle)
+	// Outcome is the three-way verdict: Leaking iff Leak, Flat when the
+	// interval lies wholly at or below the budget, else Undecided.
+	Outcome Outcome `json:"outcome"`
+	// AutoWarmup: the warm-up ChangePoint found. Break is the first judged
+	// cycle (0-based index in the input) when a warm-up was cut off, else
+	// -1; BreakSlope is the warm-up's least-squares slope.
+	AutoWarmup bool    `json:"auto_warmup,omitempty"`
+	Break      int     `json:"break"`
+	BreakSlope float64 `json:"break_slope,omitempty"`
+	// Scopes deleted per cycle (0: not a per-scope verdict).
+	Scopes int `json:"scopes,omitempty"`
+	// Stop, set by an adaptive caller, says how many cycles ran and why
+	// it stopped; it ends the verdict text.
+	Stop string `json:"stop,omitempty"`
 }
 
 // Trend judges a per-cycle series (one value per cycle: the cycle's
@@ -218,7 +280,7 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 			return TrendResult{}, fmt.Errorf("flat: trend %s: value %d is %v", o.Metric, i, v)
 		}
 	}
-	start := o.Warmup
+	start := max(o.Warmup, 0)
 	floor := max(o.Floor, 1)
 	if need := opts.Needed(); len(series) < need { // opts: withDefaults is not idempotent
 		return TrendResult{}, fmt.Errorf("flat: trend %s: %d cycles, need at least %d (warm-up %d, floor %d, min %d)",
@@ -233,10 +295,24 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 		x = append(x, float64(i))
 		y = append(y, v)
 	}
-	r := TrendResult{
+	r := TrendResult{Break: -1, Scopes: o.Scopes}
+	if o.Warmup == AutoWarmup {
+		r.AutoWarmup = true
+		for range o.MaxBreaks {
+			cp := ChangePoint(y, o.MinCycles)
+			if cp.Break == 0 {
+				break
+			}
+			r.BreakSlope = cp.Before
+			x, y = x[cp.Break:], y[cp.Break:]
+			r.Break = int(x[0])
+		}
+	}
+	r = TrendResult{
 		Metric: o.Metric, Unit: o.Unit, Method: o.Method, Level: o.Level,
 		Budget: *o.Budget, First: y[0], Last: y[len(y)-1], Cycles: len(y),
-		FromCycle: int(x[0]), ToCycle: int(x[len(x)-1]), Warmup: o.Warmup, Floor: o.Floor, Per: o.Per,
+		FromCycle: int(x[0]), ToCycle: int(x[len(x)-1]), Warmup: max(o.Warmup, 0), Floor: o.Floor, Per: o.Per,
+		AutoWarmup: r.AutoWarmup, Break: r.Break, BreakSlope: r.BreakSlope, Scopes: r.Scopes,
 		TheilSen:     theilSen(x, y, o.Level),
 		LeastSquares: leastSquares(x, y, o.Level),
 	}
@@ -252,16 +328,36 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 	// A budget of 0 on a noise-free count: a zero-width interval at 0 or a
 	// lower bound of 0 is not a leak; only a lower bound strictly above
 	// the budget (plus float rounding) is.
-	r.Leak = r.Low > r.Budget+1e-9*math.Max(1, math.Abs(r.Budget))
+	tol := 1e-9 * math.Max(1, math.Abs(r.Budget))
+	r.Leak = r.Low > r.Budget+tol
+	switch {
+	case r.Leak:
+		r.Outcome = Leaking
+	case r.High <= r.Budget+tol:
+		r.Outcome = Flat
+	default:
+		r.Outcome = Undecided
+	}
 	return r, nil
 }
 
 // String is the one-line verdict, e.g.
 //
 //	LEAK heap_bytes: +262.1 KiB/cycle (95% CI +250.3..+270.9 KiB/cycle) > budget 64 KiB/cycle over 17 cycles (first 10.2 MiB, last 14.6 MiB)
+//
+// With AutoWarmup it says where the warm-up ended ("warm-up ended at
+// cycle 5 (+96.0 KiB/cycle before); +3.0 KiB/cycle after ..."), with
+// Scopes the slope and budget per deleted scope too, with Stop why an
+// adaptive run stopped. An interval across the budget reads UNDECIDED.
 func (r TrendResult) String() string {
 	word, cmp := "flat", "<="
-	if r.Leak {
+	switch r.Outcome {
+	case Leaking:
+		word, cmp = "LEAK", ">"
+	case Undecided:
+		word, cmp = "UNDECIDED", "straddles"
+	}
+	if r.Leak { // a result built by hand
 		word, cmp = "LEAK", ">"
 	}
 	u := r.Unit
@@ -272,13 +368,32 @@ func (r TrendResult) String() string {
 	}
 	slope := func(v float64) string { return formatValue(v, u, true) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s%s (%s CI %s..%s%s", word, r.Metric, slope(r.Slope), per,
+	fmt.Fprintf(&b, "%s %s: ", word, r.Metric)
+	after := ""
+	if r.AutoWarmup {
+		if r.Break >= 0 {
+			fmt.Fprintf(&b, "warm-up ended at %s %d (%s%s before); ", r.per(), r.Break, slope(r.BreakSlope), per)
+			after = " after"
+		} else {
+			b.WriteString("no warm-up found; ")
+		}
+	}
+	fmt.Fprintf(&b, "%s%s%s (%s CI %s..%s%s", slope(r.Slope), per, after,
 		levelText(r.Level), slope(r.Low), slope(r.High), per)
 	if r.Method != TheilSen {
 		fmt.Fprintf(&b, ", %s", r.Method)
 	}
-	fmt.Fprintf(&b, ") %s budget %s%s over %d %ss (first %s, last %s)", cmp,
-		formatBudget(r.Budget, u), per, r.Cycles, r.per(), formatValue(r.First, r.Unit, false), formatValue(r.Last, r.Unit, false))
+	if r.Scopes > 0 {
+		fmt.Fprintf(&b, "; %s%s per deleted scope", slope(r.Slope/float64(r.Scopes)), strings.TrimSuffix(per, "/"+r.per()))
+	}
+	fmt.Fprintf(&b, ") %s budget %s%s", cmp, formatBudget(r.Budget, u), per)
+	if r.Scopes > 0 {
+		fmt.Fprintf(&b, " (%s%s per deleted scope × %d)", formatBudget(r.Budget/float64(r.Scopes), u), strings.TrimSuffix(per, "/"+r.per()), r.Scopes)
+	}
+	fmt.Fprintf(&b, " over %d %ss (first %s, last %s)", r.Cycles, r.per(), formatValue(r.First, r.Unit, false), formatValue(r.Last, r.Unit, false))
+	if r.Stop != "" {
+		fmt.Fprintf(&b, "; %s", r.Stop)
+	}
 	return b.String()
 }
 

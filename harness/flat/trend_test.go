@@ -160,7 +160,7 @@ func TestTrendMethodsAndOptions(t *testing.T) {
 	bad := []flat.TrendOptions{
 		{},
 		{Metric: "unknown_metric"},
-		{Metric: "fds", Warmup: -2},
+		{Metric: "fds", Warmup: -3},
 		{Metric: "fds", Floor: -2},
 		{Metric: "fds", Level: 1},
 		{Metric: "fds", Method: "median"},

@@ -13,6 +13,7 @@ var Units = map[string]string{
 	"fds":        "fds",
 	"goroutines": "goroutines",
 	"threads":    "threads",
+	"processes":  "processes",
 	"rss_bytes":  "bytes",
 	"heap_bytes": "bytes",
 	"disk_bytes": "bytes",

@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 // DiskFiles is the number of regular files under a Dir source's directory.
 const DiskFiles = "disk_files"
 
-type dirSource struct{ path string }
+type dirSource struct{ paths []string }
 
 // Dir measures bytes on disk under a directory (the apparent sizes of
 // regular files, symlinks not followed) and the number of files. A
@@ -21,22 +22,43 @@ type dirSource struct{ path string }
 // that vanish during the walk are skipped. A directory that cannot be
 // read (permissions, a path component that is a file) makes disk_bytes
 // and disk_files unavailable, with the reason, rather than 0.
-func Dir(path string) (Source, error) {
-	if path == "" {
-		return nil, errors.New("probe: dir source: path is empty")
+func Dir(path string) (Source, error) { return Dirs(path) }
+
+// Dirs is Dir over several directories (a target's base dir and its temp
+// dir, say): disk_bytes and disk_files are their sums.
+func Dirs(paths ...string) (Source, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("probe: dir source: no path")
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("probe: dir source %q: %w", path, err)
+	s := &dirSource{}
+	for _, path := range paths {
+		if path == "" {
+			return nil, errors.New("probe: dir source: path is empty")
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("probe: dir source %q: %w", path, err)
+		}
+		s.paths = append(s.paths, abs)
 	}
-	return &dirSource{path: abs}, nil
+	return s, nil
 }
 
-func (s *dirSource) Name() string { return "dir " + s.path }
+func (s *dirSource) Name() string { return "dir " + strings.Join(s.paths, " + ") }
 
 func (s *dirSource) Sample(ctx context.Context) (Sample, error) {
 	var bytes, files float64
-	err := filepath.WalkDir(s.path, func(p string, d fs.DirEntry, err error) error {
+	var err error
+	for _, path := range s.paths {
+		if err = s.walk(ctx, path, &bytes, &files); err != nil {
+			break
+		}
+	}
+	return s.sample(ctx, bytes, files, err)
+}
+
+func (s *dirSource) walk(ctx context.Context, path string, bytes, files *float64) error {
+	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -54,11 +76,14 @@ func (s *dirSource) Sample(ctx context.Context) (Sample, error) {
 				}
 				return err
 			}
-			bytes += float64(info.Size())
-			files++
+			*bytes += float64(info.Size())
+			*files++
 		}
 		return nil
 	})
+}
+
+func (s *dirSource) sample(ctx context.Context, bytes, files float64, err error) (Sample, error) {
 	smp := newSample()
 	if cerr := ctx.Err(); cerr != nil {
 		return Sample{}, fmt.Errorf("probe: %s: %w", s.Name(), cerr)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -21,10 +22,14 @@ type HTTPOptions struct {
 }
 
 type httpSource struct {
-	url    string
-	client *http.Client
-	own    bool
+	url     string
+	client  *http.Client
+	own     bool
+	timeout time.Duration
 }
+
+// MaxStatsBody is the largest stats answer read; a larger one is an error.
+const MaxStatsBody = 4 << 20
 
 // HTTPStats reads a JSON stats endpoint such as OPAL's
 // /internal/git-fetcher-cache-stats. Every numeric key becomes a metric
@@ -43,12 +48,12 @@ func HTTPStats(rawURL string, opts HTTPOptions) (Source, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("probe: stats url %q: timeout %v: want >= 0", rawURL, opts.Timeout)
 	}
-	s := &httpSource{url: rawURL, client: opts.Client}
+	t := opts.Timeout
+	if t == 0 {
+		t = 2 * time.Second
+	}
+	s := &httpSource{url: rawURL, client: opts.Client, timeout: t}
 	if s.client == nil {
-		t := opts.Timeout
-		if t == 0 {
-			t = 2 * time.Second
-		}
 		s.client = &http.Client{Timeout: t, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 		s.own = true
 	}
@@ -66,6 +71,9 @@ func (s *httpSource) Close() error {
 }
 
 func (s *httpSource) Sample(ctx context.Context) (Sample, error) {
+	// The deadline holds for a caller's client too, body included.
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
 		return Sample{}, fmt.Errorf("probe: stats %s: %w", s.url, err)
@@ -75,9 +83,12 @@ func (s *httpSource) Sample(ctx context.Context) (Sample, error) {
 		return Sample{}, fmt.Errorf("probe: stats %s: %w", s.url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxStatsBody+1))
 	if err != nil {
-		return Sample{}, fmt.Errorf("probe: stats %s: read body: %w", s.url, err)
+		return Sample{}, fmt.Errorf("probe: stats %s: read body (after %d bytes, deadline %v): %w", s.url, len(body), s.timeout, err)
+	}
+	if len(body) > MaxStatsBody {
+		return Sample{}, fmt.Errorf("probe: stats %s: answer larger than %d bytes: not read", s.url, MaxStatsBody)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Sample{}, fmt.Errorf("probe: stats %s: status %s: %.200s", s.url, resp.Status, body)
@@ -113,7 +124,9 @@ func ParseStats(body []byte, origin string, smp *Sample) error {
 		}
 	}
 	for _, m := range []string{Heap, Goroutines} {
-		smp.unavailable(m, origin+": no "+m+" key in the stats endpoint")
+		if _, why := smp.Unavailable[m]; !why {
+			smp.unavailable(m, origin+": no "+m+" key in the stats endpoint")
+		}
 	}
 	return nil
 }
@@ -135,6 +148,30 @@ func flatten(prefix string, obj map[string]any, origin string, smp *Sample) {
 			smp.set(name, b, origin)
 		case map[string]any:
 			flatten(name, x, origin, smp)
+		default:
+			// A metric of the wrong type is not measured, and says why:
+			// a known metric, or a number sent as a string. (Other
+			// strings, lists and nulls are descriptive, not metrics.)
+			str, isStr := v.(string)
+			_, numErr := strconv.ParseFloat(str, 64)
+			if knownMetric[name] || (isStr && numErr == nil) {
+				smp.unavailable(name, fmt.Sprintf("%s: key %q is JSON %s, want a number", origin, name, jsonType(v)))
+			}
 		}
 	}
+}
+
+// knownMetric are the metric names a stats endpoint may carry.
+var knownMetric = map[string]bool{FDs: true, RSS: true, Heap: true, Goroutines: true, Threads: true, CPU: true, Disk: true, "rss_kb": true}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return fmt.Sprintf("%T", v)
 }

@@ -71,54 +71,16 @@ func (s *pidSource) Sample(ctx context.Context) (Sample, error) {
 		procs = append(procs, descendants(ctx, s.p)...)
 	}
 	smp := newSample()
-	var fds, rss, threads, cpu float64
-	var fdErr, rssErr, thrErr, cpuErr error
-	for i, p := range procs {
-		// A descendant that exits mid-sample is skipped; only the main
-		// process's errors make a metric unavailable.
-		main := i == 0
-		if n, err := p.NumFDsWithContext(ctx); err == nil {
-			fds += float64(n)
-		} else if main {
-			fdErr = err
-		}
-		if m, err := p.MemoryInfoWithContext(ctx); err == nil {
-			rss += float64(m.RSS)
-		} else if main {
-			rssErr = err
-		}
-		if n, err := p.NumThreadsWithContext(ctx); err == nil {
-			threads += float64(n)
-		} else if main {
-			thrErr = err
-		}
-		if t, err := p.TimesWithContext(ctx); err == nil {
-			cpu += t.User + t.System
-		} else if main {
-			cpuErr = err
-		}
-	}
-	if fdErr == nil && fds == 0 {
+	t := sumProcesses(ctx, procs)
+	if t.errs[0] == nil && t.vals[0] == 0 {
 		// A live process always has some fd open; none means a zombie
 		// whose fd table is already gone.
 		if st, err := s.p.StatusWithContext(ctx); err == nil && len(st) > 0 && st[0] == process.Zombie {
 			return Sample{}, fmt.Errorf("probe: %s: zombie: %w", s.name, ErrProcessGone)
 		}
 	}
-	put := func(name string, v float64, err error) {
-		if err != nil {
-			smp.unavailable(name, fmt.Sprintf("%s: %v", s.name, err))
-			return
-		}
-		smp.set(name, v, s.name)
-	}
-	put(FDs, fds, fdErr)
-	put(RSS, rss, rssErr)
-	put(Threads, threads, thrErr)
-	put(CPU, cpu, cpuErr)
-	smp.unavailable(Heap, s.name+": heap is not measurable from outside the process (use its stats endpoint)")
-	smp.unavailable(Goroutines, s.name+": goroutines are not measurable from outside the process (use its stats endpoint)")
-	if fdErr != nil && rssErr != nil {
+	t.put(&smp, s.name)
+	if t.errs[0] != nil && t.errs[1] != nil {
 		// Everything failed: most likely the process exited meanwhile.
 		if ok, _ := process.PidExistsWithContext(ctx, s.pid); !ok {
 			return Sample{}, fmt.Errorf("probe: %s: %w", s.name, ErrProcessGone)
@@ -177,4 +139,61 @@ func childPIDs(pid int32) ([]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// processTotals are fds, RSS, threads and CPU seconds summed over a set of
+// processes (in that order), with the first process's errors: a process
+// that exits mid-sample is skipped, only the first one's failure makes a
+// metric unavailable.
+type processTotals struct {
+	vals [4]float64
+	errs [4]error
+}
+
+var processMetrics = [4]string{FDs, RSS, Threads, CPU}
+
+// sumProcesses measures procs; procs[0] is the process whose errors count.
+func sumProcesses(ctx context.Context, procs []*process.Process) processTotals {
+	var t processTotals
+	for i, p := range procs {
+		var vals [4]float64
+		var errs [4]error
+		var n int32
+		n, errs[0] = p.NumFDsWithContext(ctx)
+		vals[0] = float64(n)
+		if m, err := p.MemoryInfoWithContext(ctx); err == nil {
+			vals[1] = float64(m.RSS)
+		} else {
+			errs[1] = err
+		}
+		n, errs[2] = p.NumThreadsWithContext(ctx)
+		vals[2] = float64(n)
+		if c, err := p.TimesWithContext(ctx); err == nil {
+			vals[3] = c.User + c.System
+		} else {
+			errs[3] = err
+		}
+		for k := range vals {
+			if errs[k] == nil {
+				t.vals[k] += vals[k]
+			} else if i == 0 {
+				t.errs[k] = errs[k]
+			}
+		}
+	}
+	return t
+}
+
+// put records the totals in smp (unavailable with the reason where the
+// first process failed) and marks heap and goroutines unmeasurable.
+func (t processTotals) put(smp *Sample, name string) {
+	for k, m := range processMetrics {
+		if t.errs[k] != nil {
+			smp.unavailable(m, fmt.Sprintf("%s: %v", name, t.errs[k]))
+			continue
+		}
+		smp.set(m, t.vals[k], name)
+	}
+	smp.unavailable(Heap, name+": heap is not measurable from outside the process (use its stats endpoint)")
+	smp.unavailable(Goroutines, name+": goroutines are not measurable from outside the process (use its stats endpoint)")
 }

@@ -20,6 +20,7 @@ const (
 	Threads    = "threads"
 	CPU        = "cpu_seconds" // user+system
 	Disk       = "disk_bytes"  // bytes on disk under a directory
+	// Processes (tree.go) counts a target's processes besides its root.
 )
 
 // Sample is one reading. A metric a source cannot measure is absent from

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/probe/probetest"
 )
@@ -52,18 +53,12 @@ func get(t *testing.T, smp probe.Sample, metric string) float64 {
 // fails with the last value seen.
 func waitFor(t *testing.T, src probe.Source, metric, want string, cond func(float64) bool) float64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	var last float64
-	for {
+	eventually.Require(t, 10*time.Second, fmt.Sprintf("%s of %s %s", metric, src.Name(), want), func() (bool, any) {
 		last = get(t, sample(t, src), metric)
-		if cond(last) {
-			return last
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s of %s: want %s; last value %v after 10s", metric, src.Name(), want, last)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
+		return cond(last), last
+	})
+	return last
 }
 
 // lockThreads starts n goroutines in this process that each hold an OS
@@ -266,18 +261,12 @@ func TestPIDChildren(t *testing.T) {
 	}
 	// The child is a Go process: it has several threads and fds of its own.
 	cth := waitFor(t, child, probe.Threads, ">= 2", func(v float64) bool { return v >= 2 })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.Require(t, 10*time.Second, "the tree's threads, fds and RSS include the child's", func() (bool, any) {
 		a, b = sample(t, alone), sample(t, tree)
-		if get(t, b, probe.Threads) >= get(t, a, probe.Threads)+cth-1 && get(t, b, probe.FDs) >= get(t, a, probe.FDs)+3 && get(t, b, probe.RSS) > get(t, a, probe.RSS) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("with children: threads %v fds %v rss %v; alone: threads %v fds %v rss %v; child threads %v",
+		return get(t, b, probe.Threads) >= get(t, a, probe.Threads)+cth-1 && get(t, b, probe.FDs) >= get(t, a, probe.FDs)+3 && get(t, b, probe.RSS) > get(t, a, probe.RSS),
+			fmt.Sprintf("with children: threads %v fds %v rss %v; alone: threads %v fds %v rss %v; child threads %v",
 				get(t, b, probe.Threads), get(t, b, probe.FDs), get(t, b, probe.RSS), get(t, a, probe.Threads), get(t, a, probe.FDs), get(t, a, probe.RSS), cth)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+	})
 	h.MustDo(t, "free") // kills and reaps the child
 	if _, err := child.Sample(context.Background()); !errors.Is(err, probe.ErrProcessGone) {
 		t.Errorf("sample of the killed child: %v, want ErrProcessGone", err)
@@ -297,17 +286,11 @@ func TestPIDZombie(t *testing.T) {
 	if err != nil {
 		t.Fatal(err) // /proc/<pid> still exists
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The kill is asynchronous.
+	eventually.Require(t, 10*time.Second, "a zombie's sample is ErrProcessGone (zombie)", func() (bool, any) {
 		_, err := src.Sample(context.Background())
-		if errors.Is(err, probe.ErrProcessGone) && strings.Contains(err.Error(), "zombie") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sample of a zombie: last result %v, want ErrProcessGone (zombie)", err)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval: the kill is asynchronous
-	}
+		return errors.Is(err, probe.ErrProcessGone) && strings.Contains(fmt.Sprint(err), "zombie"), err
+	})
 	h.MustDo(t, "free") // reaps it
 }
 
@@ -552,5 +535,22 @@ func TestDir(t *testing.T) {
 	cancel()
 	if _, err := src.Sample(ctx); err == nil {
 		t.Error("cancelled ctx: no error")
+	}
+}
+
+// TestSelfNoThreads: with NoThreads the threads metric is unavailable with
+// that reason (an in-process target's threads are the harness's), and the
+// rest is still measured.
+func TestSelfNoThreads(t *testing.T) {
+	const why = "shared with the harness"
+	smp := sample(t, probe.Self(probe.SelfOptions{NoThreads: why}))
+	if v, ok := smp.Values[probe.Threads]; ok {
+		t.Errorf("threads measured (%v), want unavailable", v)
+	}
+	if got := smp.Unavailable[probe.Threads]; got != why {
+		t.Errorf("threads unavailable because %q, want %q", got, why)
+	}
+	if v := get(t, smp, probe.FDs); v <= 0 {
+		t.Errorf("fds = %v, want > 0", v)
 	}
 }

@@ -18,6 +18,11 @@ type SelfOptions struct {
 	// heap in use after GC: the right number for in-process leak checks,
 	// at the cost of a collection per sample.
 	SkipGC bool
+	// NoThreads, when set, leaves threads unmeasured and reports them
+	// unavailable with this reason: a Go process's OS threads are the
+	// runtime's, created on demand and never given back, so a count that
+	// only grows says nothing about a target that shares the process.
+	NoThreads string
 }
 
 type selfSource struct{ opts SelfOptions }
@@ -61,7 +66,9 @@ func (s *selfSource) Sample(ctx context.Context) (Sample, error) {
 	} else {
 		smp.set(RSS, rss, name)
 	}
-	if n, err := statusThreads("/proc/self/status"); err != nil {
+	if n, err := statusThreads("/proc/self/status"); s.opts.NoThreads != "" {
+		smp.unavailable(Threads, s.opts.NoThreads)
+	} else if err != nil {
 		smp.unavailable(Threads, err.Error())
 	} else {
 		smp.set(Threads, n, name)

@@ -33,6 +33,92 @@ type Run struct {
 	Started   time.Time         `json:"started"`
 	Duration  Seconds           `json:"duration_s"`
 	Scenarios []*Scenario       `json:"scenarios"`
+	// Catch is set on a matrix run of a mutant: the checks that must fail
+	// and which did.
+	Catch *Catch `json:"catch,omitempty"`
+	// Settings are the target settings and overrides the run used, as a
+	// label (report merge refuses parts whose settings differ).
+	Settings string `json:"settings,omitempty"`
+	// Shard is set on a run that ran one shard of a selection (--shard).
+	Shard *Shard `json:"shard,omitempty"`
+	// Parts lists the runs a merged run was made of (gitchaos report merge).
+	Parts []Part `json:"parts,omitempty"`
+}
+
+// Catch is how a mutant fared against the checks that guard its bug: it is
+// caught only when every one of them failed (an errored or skipped check,
+// or a scenario that could not run, is never a catch).
+type Catch struct {
+	Mutant   string `json:"mutant"`
+	Seam     string `json:"seam,omitempty"`
+	Upstream string `json:"upstream,omitempty"`
+	// MustFail are the guarding checks with the verdict each got ("" when
+	// the check never ran).
+	MustFail []CheckRef `json:"must_fail"`
+	// Collateral are the other checks that failed.
+	Collateral []CheckRef `json:"collateral,omitempty"`
+}
+
+// CheckRef names one check of one scenario, with its verdict.
+type CheckRef struct {
+	Scenario string  `json:"scenario"`
+	Check    string  `json:"check"`
+	Verdict  Verdict `json:"verdict,omitempty"`
+}
+
+func (c CheckRef) String() string { return c.Scenario + "/" + c.Check }
+
+// Caught reports whether every must-fail check failed.
+func (c *Catch) Caught() bool {
+	for _, m := range c.MustFail {
+		if m.Verdict != Fail {
+			return false
+		}
+	}
+	return len(c.MustFail) > 0
+}
+
+// Judge fills the verdicts of c.MustFail from run and lists the other
+// failing checks as collateral.
+func (c *Catch) Judge(run *Run) {
+	must := map[CheckRef]int{}
+	for i := range c.MustFail {
+		c.MustFail[i].Verdict = ""
+		must[CheckRef{Scenario: c.MustFail[i].Scenario, Check: c.MustFail[i].Check}] = i
+	}
+	c.Collateral = nil
+	for _, sc := range run.Scenarios {
+		for _, ch := range sc.Checks {
+			ref := CheckRef{Scenario: sc.Name, Check: ch.Name}
+			if i, ok := must[ref]; ok {
+				c.MustFail[i].Verdict = ch.Verdict
+			} else if ch.Verdict == Fail {
+				ref.Verdict = Fail
+				c.Collateral = append(c.Collateral, ref)
+			}
+		}
+	}
+}
+
+// Shard is the part of a selection one run ran: shard Index (1-based) of
+// Total, the selection split round-robin in its order.
+type Shard struct {
+	Index int      `json:"index"`
+	Total int      `json:"total"`
+	Of    []string `json:"of"` // the whole selection that was split (scenarios or matrix rows)
+}
+
+func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Total) }
+
+// Part is one run merged into another.
+type Part struct {
+	ID        string    `json:"id"`
+	Source    string    `json:"source,omitempty"` // the report.json it was read from
+	Seed      int64     `json:"seed"`
+	Shard     *Shard    `json:"shard,omitempty"`
+	Started   time.Time `json:"started"`
+	Duration  Seconds   `json:"duration_s"`
+	Scenarios []string  `json:"scenarios"`
 }
 
 // Scenario is one scenario's outcome.
@@ -81,10 +167,13 @@ type Marker struct {
 
 // Series is a sampled or per-cycle metric.
 type Series struct {
-	Name   string  `json:"name"` // e.g. "fds per cycle", "scopes served"
-	Metric string  `json:"metric"`
-	Unit   string  `json:"unit,omitempty"`
-	XUnit  string  `json:"x_unit"` // "s" (time since start) or "cycle"
+	Name   string `json:"name"` // e.g. "fds per cycle", "scopes served"
+	Metric string `json:"metric"`
+	Unit   string `json:"unit,omitempty"`
+	XUnit  string `json:"x_unit"` // "s" (time since start) or "cycle"
+	// Per names one step of a per-cycle series in its own terms ("round"
+	// in repeat-sync, "window" in a soak); empty means "cycle".
+	Per    string  `json:"per,omitempty"`
 	Points []Point `json:"points"`
 	Fit    *Fit    `json:"fit,omitempty"`
 }
@@ -117,6 +206,21 @@ func Secs(d time.Duration) Seconds { return Seconds(d.Seconds()) }
 // Verdict of a scenario: fail if any check failed (a verdict on the
 // target, even when the harness also hit an error later); error if the
 // scenario or a check errored; pass if at least one check passed; skip if
+// CycleValues returns the values of s's per-cycle series (one step is a
+// cycle: x unit "cycle", Per empty or "cycle"), keyed by metric.
+func (s *Scenario) CycleValues() map[string][]float64 {
+	out := map[string][]float64{}
+	for _, ser := range s.Series {
+		if ser.XUnit != "cycle" || (ser.Per != "" && ser.Per != "cycle") {
+			continue
+		}
+		for _, p := range ser.Points {
+			out[ser.Metric] = append(out[ser.Metric], p.Y)
+		}
+	}
+	return out
+}
+
 // every check was skipped.
 func (s *Scenario) Verdict() Verdict {
 	passed, errored := false, s.Error != ""
@@ -137,6 +241,27 @@ func (s *Scenario) Verdict() Verdict {
 		return Pass
 	}
 	return Skip
+}
+
+// StrictPrefix starts the explanation of a check that --strict turned
+// from skip into fail.
+const StrictPrefix = "--strict: a skipped check fails: "
+
+// Strict turns every skipped check of the scenario into a failure (the
+// reason kept after StrictPrefix), and a scenario that recorded no check
+// and no error into a failed one: under --strict a gate that cannot see
+// its input fails instead of passing quietly.
+func (s *Scenario) Strict() {
+	for i := range s.Checks {
+		if c := &s.Checks[i]; c.Verdict == Skip {
+			c.Verdict = Fail
+			c.Explanation = StrictPrefix + c.Explanation
+		}
+	}
+	if len(s.Checks) == 0 && s.Error == "" {
+		s.Checks = append(s.Checks, Check{Name: "(scenario)", Measured: "no check", Budget: ">= 1 check", Verdict: Fail,
+			Explanation: StrictPrefix + "the scenario recorded no check"})
+	}
 }
 
 // Verdict of a run: the worst scenario verdict (fail > error > pass > skip).

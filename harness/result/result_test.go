@@ -72,3 +72,51 @@ func TestSaveLoad(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestStrict: skips become failures with the reason kept; a scenario with
+// no check fails; passes and errors stay.
+func TestStrict(t *testing.T) {
+	s := &Scenario{Checks: []Check{{Name: "a", Verdict: Pass}, {Name: "b", Verdict: Skip, Explanation: "no stats"}}}
+	if v := s.Verdict(); v != Pass {
+		t.Fatalf("before: %s, want pass", v)
+	}
+	s.Strict()
+	if v := s.Verdict(); v != Fail {
+		t.Fatalf("after: %s, want fail", v)
+	}
+	if c := s.Checks[1]; c.Verdict != Fail || c.Explanation != StrictPrefix+"no stats" {
+		t.Errorf("skipped check after Strict: %+v", c)
+	}
+	empty := &Scenario{}
+	if v := empty.Verdict(); v != Skip {
+		t.Fatalf("no checks: %s, want skip", v)
+	}
+	empty.Strict()
+	if v := empty.Verdict(); v != Fail {
+		t.Fatalf("no checks under strict: %s, want fail", v)
+	}
+	errd := &Scenario{Error: "boom"}
+	errd.Strict()
+	if v := errd.Verdict(); v != Error || len(errd.Checks) != 0 {
+		t.Fatalf("errored scenario under strict: %s %+v, want error and no check added", v, errd.Checks)
+	}
+	allSkip := &Scenario{Checks: []Check{{Name: "x", Verdict: Skip}}}
+	if v := allSkip.Verdict(); v != Skip {
+		t.Fatalf("all skipped: %s, want skip (not pass)", v)
+	}
+}
+
+// TestCycleValues: per-cycle series by metric; rounds, windows and time
+// series are left out.
+func TestCycleValues(t *testing.T) {
+	sc := &Scenario{Series: []Series{
+		{Metric: "fds", XUnit: "cycle", Points: []Point{{0, 3}, {1, 4}}},
+		{Metric: "rss_bytes", XUnit: "cycle", Per: "cycle", Points: []Point{{0, 9}}},
+		{Metric: "threads", XUnit: "cycle", Per: "round", Points: []Point{{0, 1}}},
+		{Metric: "api_latency", XUnit: "s", Points: []Point{{0, 1}}},
+	}}
+	got := sc.CycleValues()
+	if len(got) != 2 || len(got["fds"]) != 2 || got["fds"][1] != 4 || got["rss_bytes"][0] != 9 {
+		t.Errorf("CycleValues = %v, want fds [3 4] and rss_bytes [9] only", got)
+	}
+}

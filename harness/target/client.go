@@ -13,11 +13,68 @@ import (
 	"time"
 )
 
-// Client speaks the OPAL-compatible scopes API of DESIGN.md.
+// Client speaks the OPAL-compatible scopes API of DESIGN.md. It assumes
+// nothing of the server: every request has a deadline (also with a
+// caller's HTTP client), answers are read up to a size bound, and an answer
+// of the wrong shape is an error naming the request and the JSON field
+// (DecodeError), never a panic or a hang.
 type Client struct {
-	BaseURL string       // http://host:port, no trailing slash
-	Token   string       // bearer token, if the target wants one
-	HTTP    *http.Client // nil: a client with a 10 s timeout
+	BaseURL string        // http://host:port, no trailing slash
+	Token   string        // bearer token, if the target wants one
+	HTTP    *http.Client  // nil: a shared client with keep-alives
+	Timeout time.Duration // per request, answer body included (0: DefaultTimeout)
+	MaxBody int64         // largest answer body read (0: DefaultMaxBody)
+}
+
+// Defaults of Client.
+const (
+	DefaultTimeout = 10 * time.Second
+	DefaultMaxBody = 64 << 20
+)
+
+// DecodeError is an answer that is not the JSON the route promises.
+type DecodeError struct {
+	Method, Path string
+	Field        string // JSON path of the offending value ("" = the whole body)
+	Got, Want    string // JSON type found, Go type wanted ("" when the JSON is malformed)
+	Offset       int64  // byte offset in the body
+	Err          error
+}
+
+func (e *DecodeError) Error() string {
+	where := "answer"
+	if e.Field != "" {
+		where = fmt.Sprintf("field %q", e.Field)
+	}
+	if e.Got != "" {
+		return fmt.Sprintf("%s %s: %s: got JSON %s, want %s (byte %d)", e.Method, e.Path, where, e.Got, e.Want, e.Offset)
+	}
+	return fmt.Sprintf("%s %s: %s is not valid JSON: %v", e.Method, e.Path, where, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// decode unmarshals an answer of method path into out, naming the field
+// and types on a type mismatch. prefix is prepended to field names (for
+// elements of a list decoded one by one).
+func decode(method, path, prefix string, b []byte, out any) error {
+	err := json.Unmarshal(b, out)
+	if err == nil {
+		return nil
+	}
+	de := &DecodeError{Method: method, Path: path, Field: prefix, Err: err}
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field != "" {
+			de.Field = strings.TrimPrefix(prefix+"."+te.Field, ".")
+		}
+		de.Got, de.Want, de.Offset = te.Value, te.Type.String(), te.Offset
+	case errors.As(err, &se):
+		de.Offset = se.Offset
+	}
+	return de
 }
 
 // Scope is the PUT /scopes body.
@@ -102,7 +159,16 @@ var defaultHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Trans
 func (c *Client) CloseIdleConnections() { c.httpClient().CloseIdleConnections() }
 
 // Do sends a request and decodes a JSON answer into out (nil: discard).
+// The request, body included, gets c.Timeout; an answer body larger than
+// c.MaxBody is an error, not a truncated decode.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -123,22 +189,42 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, deadlineErr(parent, err, timeout))
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	limit := c.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: read body: %w", method, path, err)
+		return fmt.Errorf("%s %s: HTTP %d: read body (after %d bytes): %w", method, path, resp.StatusCode, len(b), deadlineErr(parent, err, timeout))
+	}
+	if int64(len(b)) > limit {
+		return fmt.Errorf("%s %s: HTTP %d: answer body larger than %d bytes: not read", method, path, resp.StatusCode, limit)
 	}
 	if resp.StatusCode/100 != 2 {
+		if len(b) > 2000 {
+			b = append(b[:2000:2000], "..."...)
+		}
 		return &StatusError{Method: method, Path: path, Status: resp.StatusCode, Body: string(b)}
 	}
 	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
+		return decode(method, path, "", b, out)
 	}
 	return nil
+}
+
+// deadlineErr says "no complete answer within d" for a request cut by its
+// own deadline (not by the caller's context ending first).
+func deadlineErr(parent context.Context, err error, d time.Duration) error {
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("stopped by the caller (%v) before a complete answer: %w", context.Cause(parent), err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no complete answer within the %v request deadline: %w", d, err)
+	}
+	return err
 }
 
 // PutScope creates or replaces a scope.
@@ -158,12 +244,12 @@ func (c *Client) Scopes(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	ids := make([]string, 0, len(raw))
-	for _, r := range raw {
+	for i, r := range raw {
 		var s struct {
 			ScopeID string `json:"scope_id"`
 		}
-		if err := json.Unmarshal(r, &s); err != nil {
-			return nil, fmt.Errorf("GET /scopes: decode scope: %w", err)
+		if err := decode(http.MethodGet, "/scopes", fmt.Sprintf("[%d]", i), r, &s); err != nil {
+			return nil, err
 		}
 		ids = append(ids, s.ScopeID)
 	}

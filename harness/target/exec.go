@@ -13,17 +13,23 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/guard"
+	"github.com/gitchaos/gitchaos/harness/owner"
 	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/proctree"
 )
 
 // Exec makes targets from a command template the harness starts, restarts
 // and stops itself, e.g. "reffetcher --listen {addr} --base-dir {base_dir}".
 // {addr} is a free 127.0.0.1 port, {base_dir} a fresh temp dir, {port} the
 // port alone. Settings reach the process through OPAL's environment
-// variable names (Settings.Env); stdout and stderr are kept as artifacts.
+// variable names and the bare ones (Settings.Env); TMPDIR, TMP and TEMP
+// point at a temp dir the harness owns and watches (TempDirOf); the
+// process tree is marked with proctree.Marker. stdout and stderr are kept
+// as artifacts.
 type Exec struct {
 	Template    string        // command template (required)
-	Env         []string      // extra environment, after the settings
+	Env         []string      // extra KEY=VALUE environment, after the settings and temp dir (--target-env)
 	ArtifactDir string        // where stdout/stderr logs are kept ("" = a temp dir removed by Close)
 	Token       string        // bearer token for the API, if the command sets one
 	Ready       time.Duration // how long to wait for /healthcheck (default 30 s)
@@ -54,6 +60,9 @@ func (f *Exec) Validate() error {
 	if _, err := exec.LookPath(args[0]); err != nil {
 		return fmt.Errorf("exec target: command %q: %w", args[0], err)
 	}
+	if err := ParseEnv(f.Env); err != nil {
+		return fmt.Errorf("exec target: %w", err)
+	}
 	return nil
 }
 
@@ -65,13 +74,22 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("exec target: %w", err)
 	}
-	dir, err := os.MkdirTemp(f.TempDir, "gitchaos-exec-*")
+	// The dir's name carries this process's pid and start time, so that
+	// `gitchaos testbed sweep` can tell a dead owner's leftovers (see
+	// ExecDirPrefix).
+	dir, err := os.MkdirTemp(f.TempDir, ExecDirPrefix+owner.Self().String()+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("exec target: base dir: %w", err)
+	}
+	tmp := TempDirOf(dir)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("exec target: temp dir: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
 		os.RemoveAll(dir)
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("exec target: %w", err)
 	}
 	f.mu.Lock()
@@ -82,10 +100,11 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 	if art == "" {
 		// No artifact dir: logs live beside the base dir (not in it, where
 		// they would count as the target's disk use) and go with Close.
-		art, ownArt = dir+"-logs", true
+		art, ownArt = dir+logsSuffix, true
 	}
 	if err := os.MkdirAll(art, 0o755); err != nil {
 		os.RemoveAll(dir)
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("exec target: artifact dir: %w", err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -95,20 +114,36 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 		args[i] = repl.Replace(args[i])
 	}
 	t := &execTarget{
-		desc: f.Describe(), args: args, env: append(append(os.Environ(), s.Env()...), f.Env...),
-		dir: dir, art: art, ownArt: ownArt, prefix: fmt.Sprintf("target-%d", n), settings: s,
+		desc: f.Describe(), args: args,
+		dir: dir, tmp: tmp, art: art, ownArt: ownArt, prefix: fmt.Sprintf("target-%d", n), settings: s,
 		ready:  f.Ready,
 		client: &Client{BaseURL: "http://" + addr, Token: f.Token},
+		marker: proctree.Marker(filepath.Base(dir)),
 	}
+	// Every process of the target inherits the marker, however it detaches.
+	t.env = targetEnv(s, tmp, f.Env, t.marker)
 	if t.ready <= 0 {
 		t.ready = 30 * time.Second
 	}
-	if err := t.start(ctx); err != nil {
+	gdirs := []string{dir, tmp}
+	if ownArt {
+		gdirs = append(gdirs, art)
+	}
+	if t.guard, err = guard.Start(guard.Config{Marker: t.marker, Dirs: gdirs}); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("exec target: %w", err)
+	}
+	if err := t.start(ctx, true); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
 }
+
+// ExecDirPrefix starts the name of every exec target's base dir:
+// ExecDirPrefix + "<owner pid>.<owner start>-<random>", its logs (without
+// an artifact dir) beside it with "-logs" appended.
+const ExecDirPrefix = "gitchaos-exec-"
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -126,6 +161,18 @@ type execTarget struct {
 	settings               Settings
 	ready                  time.Duration
 	client                 *Client
+	// marker (proctree.Marker of the base dir's name) is in the target's
+	// environment: stop finds and stops its processes by it.
+	marker string
+	guard  *guard.Guard // cleans up if the harness dies first (nil: no guard)
+
+	// tmp is TMPDIR, TMP and TEMP of the process: watched with dir,
+	// emptied by a cold start, removed by Close.
+	tmp string
+	// spawned is when the current process was started; exited says how
+	// it ended when it exited without the harness stopping it.
+	spawned time.Time
+	exited  string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -135,7 +182,9 @@ type execTarget struct {
 	logs   []string
 }
 
-func (t *execTarget) start(ctx context.Context) error {
+// start spawns the process and, when wait is set, waits until it answers
+// /healthcheck.
+func (t *execTarget) start(ctx context.Context, wait bool) error {
 	t.mu.Lock()
 	t.starts++
 	base := filepath.Join(t.art, fmt.Sprintf("%s-run%d", t.prefix, t.starts))
@@ -152,28 +201,33 @@ func (t *execTarget) start(ctx context.Context) error {
 	cmd := exec.Command(t.args[0], t.args[1:]...)
 	cmd.Env = t.env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group; SIGKILL when the harness dies (Pdeathsig fires when
+	// the forking OS thread exits: Go keeps its threads unless a goroutine
+	// exits locked to one, and the guard covers the rest of the tree).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		stdout.Close()
 		stderr.Close()
 		return fmt.Errorf("exec target: start %q: %w", strings.Join(t.args, " "), err)
 	}
+	spawned := time.Now()
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		stdout.Close()
 		stderr.Close()
+		t.noteExit(cmd, base)
 		close(done)
 	}()
 	t.mu.Lock()
-	t.cmd, t.done = cmd, done
+	t.cmd, t.done, t.spawned = cmd, done, spawned
 	t.logs = append(t.logs, stdout.Name(), stderr.Name())
 	if t.probe != nil {
 		closeProbe(t.probe)
 	}
-	t.probe, err = newProbe(cmd.Process.Pid, t.client, t.dir, "")
+	t.probe, err = newProbe(t.client, probeSpec{pid: cmd.Process.Pid, marker: t.marker, dirs: []string{t.dir, t.tmp}})
 	t.mu.Unlock()
-	if err != nil {
+	if err != nil || !wait {
 		return err
 	}
 
@@ -213,6 +267,15 @@ func tail(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// stopGrace is how long a target's tree gets after SIGTERM.
+const stopGrace = 10 * time.Second
+
+// stop stops the target's whole process tree: the target, its descendants
+// and every process carrying its marker (children in other sessions or
+// process groups, re-parented orphans). The tree is walked before
+// signalling, since the target's exit breaks its children's parent links.
+// Without kill the tree gets SIGTERM and stopGrace; then (or at once with
+// kill) whatever is left gets SIGKILL until nothing is left.
 func (t *execTarget) stop(kill bool) error {
 	t.mu.Lock()
 	cmd, done := t.cmd, t.done
@@ -221,19 +284,71 @@ func (t *execTarget) stop(kill bool) error {
 	if cmd == nil {
 		return nil
 	}
-	sig := syscall.SIGTERM
-	if kill {
-		sig = syscall.SIGKILL
+	pid := cmd.Process.Pid
+	exited := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, sig)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return fmt.Errorf("exec target: pid %d ignored SIGTERM for 10 s; killed", cmd.Process.Pid)
+	var errs []error
+	if !kill {
+		tree, err := proctree.Tree(pid, t.marker)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		_ = syscall.Kill(-pid, syscall.SIGTERM) // the group, also what the walk missed
+		if err := proctree.Signal(tree, syscall.SIGTERM); err != nil {
+			errs = append(errs, err)
+		}
+		deadline := time.Now().Add(stopGrace)
+		for {
+			if exited() && treeGone(t.marker) {
+				break
+			}
+			if time.Now().After(deadline) {
+				if !exited() {
+					errs = append(errs, fmt.Errorf("exec target: pid %d ignored SIGTERM for %v; killed", pid, stopGrace))
+				}
+				break
+			}
+			wake := done
+			if exited() {
+				wake = nil // closed: would not block
+			}
+			select {
+			case <-wake:
+			case <-time.After(20 * time.Millisecond): // poll interval, bounded by deadline
+			}
+		}
 	}
-	return nil
+	// SIGKILL whatever is left, walking again until nothing is. Once the
+	// target is reaped its pid may be reused: find the rest by marker only.
+	root := pid
+	if exited() {
+		root = 0
+	}
+	if err := proctree.Kill(root, proctree.KillOptions{Marker: t.marker, Exited: exited}); err != nil {
+		errs = append(errs, fmt.Errorf("exec target: %w", err))
+	}
+	<-done
+	return errors.Join(errs...)
+}
+
+// treeGone reports whether no live process carries marker.
+func treeGone(marker string) bool {
+	ps, err := proctree.Tree(0, marker)
+	if err != nil {
+		return false
+	}
+	for _, p := range ps {
+		if !p.Zombie() {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *execTarget) Describe() string   { return t.desc }
@@ -270,7 +385,7 @@ func (t *execTarget) Restart(ctx context.Context, kill bool) error {
 		return err
 	}
 	t.client.CloseIdleConnections()
-	return t.start(ctx)
+	return t.start(ctx, true)
 }
 
 func (t *execTarget) Close() error {
@@ -281,10 +396,12 @@ func (t *execTarget) Close() error {
 		closeProbe(t.probe)
 	}
 	t.mu.Unlock()
-	errs := []error{err, os.RemoveAll(t.dir)}
+	// The dirs go only now that no process of the target can write into them.
+	errs := []error{err, os.RemoveAll(t.dir), os.RemoveAll(t.tmp)}
 	if t.ownArt {
 		errs = append(errs, os.RemoveAll(t.art))
 	}
+	errs = append(errs, t.guard.Release())
 	return errors.Join(errs...)
 }
 
@@ -333,4 +450,4 @@ func (t *execTarget) Kill(context.Context) error {
 }
 
 // Start implements Killer.
-func (t *execTarget) Start(ctx context.Context) error { return t.start(ctx) }
+func (t *execTarget) Start(ctx context.Context) error { return t.start(ctx, true) }

@@ -82,7 +82,7 @@ func (f *InProcess) New(ctx context.Context, s Settings) (Target, error) {
 		t.Close()
 		return nil, err
 	}
-	if t.probe, err = newProbe(0, t.client, dir, t.label); err != nil {
+	if t.probe, err = newProbe(t.client, probeSpec{label: t.label, marker: InProcessMarker(), dirs: []string{dir}}); err != nil {
 		t.Close()
 		return nil, err
 	}

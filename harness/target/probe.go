@@ -13,12 +13,29 @@ import (
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
+// probeSpec says how to sample a target.
+type probeSpec struct {
+	pid    int      // the process to measure with its tree (0: none)
+	marker string   // proctree.Marker entry of the target's processes ("": parent links only)
+	label  string   // in-process: pprof label of the target's goroutines
+	dirs   []string // base dir and watched dirs, for disk use
+	// noPID is why the target's processes cannot be measured (a URL
+	// target without --target-pid): fds, RSS, threads and processes are
+	// then reported unavailable with this reason.
+	noPID string
+}
+
 // newProbe samples a target: the stats endpoint always; for an in-process
 // target (label set) this process, with goroutines counted exactly as
-// those labelled for the target; else the pid when > 0; and the
-// base dir's disk use when known. Later sources win where both measure a
-// metric, so a process measurement beats the endpoint's own claim.
-func newProbe(pid int, c *Client, baseDir string, label string) (probe.Source, error) {
+// those labelled for the target, and the processes carrying its marker
+// (its git children); else the process tree of pid when > 0 (root,
+// descendants and marked processes); and the disk use of its dirs when
+// known. Later sources win where both measure a metric, so a process
+// measurement beats the endpoint's own claim.
+// inProcessThreads is why an in-process target's threads are not judged.
+const inProcessThreads = "the in-process target shares the harness's Go process: its OS threads are the runtime's (created on demand, never given back) and the harness's and testbed's too; goroutines are judged instead"
+
+func newProbe(c *Client, sp probeSpec) (probe.Source, error) {
 	// gc=1 asks servers that know it (the reference fetcher) for the heap
 	// after GC; others ignore the query.
 	stats, err := probe.HTTPStats(c.BaseURL+StatsPath+"?gc=1", probe.HTTPOptions{})
@@ -27,17 +44,26 @@ func newProbe(pid int, c *Client, baseDir string, label string) (probe.Source, e
 	}
 	srcs := []probe.Source{stats}
 	switch {
-	case label != "":
-		srcs = append(srcs, probe.Self(probe.SelfOptions{}), labelledGoroutines{value: label})
-	case pid > 0:
-		p, err := probe.PID(pid, probe.PIDOptions{})
+	case sp.label != "":
+		srcs = append(srcs, probe.Self(probe.SelfOptions{NoThreads: inProcessThreads}), labelledGoroutines{value: sp.label})
+		if sp.marker != "" {
+			kids, err := probe.Tree(0, probe.TreeOptions{Marker: sp.marker})
+			if err != nil {
+				return nil, fmt.Errorf("target probe: %w", err)
+			}
+			srcs = append(srcs, kids)
+		}
+	case sp.pid > 0:
+		p, err := probe.Tree(sp.pid, probe.TreeOptions{Marker: sp.marker})
 		if err != nil {
 			return nil, fmt.Errorf("target probe: %w", err)
 		}
 		srcs = append(srcs, p)
+	case sp.noPID != "":
+		srcs = append(srcs, unmeasured{why: sp.noPID, metrics: []string{probe.FDs, probe.RSS, probe.Threads, probe.CPU, probe.Processes}})
 	}
-	if baseDir != "" {
-		d, err := probe.Dir(baseDir)
+	if len(sp.dirs) > 0 {
+		d, err := probe.Dirs(sp.dirs...)
 		if err != nil {
 			return nil, fmt.Errorf("target probe: %w", err)
 		}
@@ -48,6 +74,22 @@ func newProbe(pid int, c *Client, baseDir string, label string) (probe.Source, e
 		return nil, fmt.Errorf("target probe: %w", err)
 	}
 	return src, nil
+}
+
+// unmeasured reports metrics as unavailable, with the reason.
+type unmeasured struct {
+	why     string
+	metrics []string
+}
+
+func (u unmeasured) Name() string { return "unmeasured" }
+
+func (u unmeasured) Sample(context.Context) (probe.Sample, error) {
+	smp := probe.Sample{Time: time.Now(), Values: map[string]float64{}, Unavailable: map[string]string{}}
+	for _, m := range u.metrics {
+		smp.Unavailable[m] = u.why
+	}
+	return smp, nil
 }
 
 // closeProbe releases a probe's idle connections.

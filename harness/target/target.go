@@ -45,14 +45,35 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Env is the OPAL environment for these settings.
+// Env is the environment for these settings: every setting under OPAL's
+// name (OPAL_SCOPES_GIT_FETCH_TIMEOUT, OPAL_SCOPES_GIT_MAX_WORKERS,
+// OPAL_SCOPES_SYNC_CONCURRENCY, OPAL_SCOPES_REPO_CLONES_SHARDS: what an
+// OPAL server reads) and under the bare name (SCOPES_GIT_FETCH_TIMEOUT,
+// ...: what the reference fetcher reads).
 func (s Settings) Env() []string {
-	return []string{
+	bare := []string{
 		fmt.Sprintf("SCOPES_GIT_FETCH_TIMEOUT=%g", s.GitTimeout.Seconds()),
 		fmt.Sprintf("SCOPES_GIT_MAX_WORKERS=%d", s.MaxWorkers),
 		fmt.Sprintf("SCOPES_SYNC_CONCURRENCY=%d", s.SyncConcurrency),
 		fmt.Sprintf("SCOPES_REPO_CLONES_SHARDS=%d", s.Shards),
 	}
+	out := make([]string, 0, 2*len(bare))
+	for _, kv := range bare {
+		out = append(out, "OPAL_"+kv)
+	}
+	return append(out, bare...)
+}
+
+// ParseEnv checks KEY=VALUE entries (as given to --target-env): each has
+// a non-empty key without spaces or '='.
+func ParseEnv(entries []string) error {
+	for _, e := range entries {
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+			return fmt.Errorf("environment entry %q: want KEY=VALUE", e)
+		}
+	}
+	return nil
 }
 
 // Target is a running server under test.

@@ -12,12 +12,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gitchaos/gitchaos/harness/fetcher/fetchertest"
+	"github.com/gitchaos/gitchaos/harness/guard"
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
-// TestMain doubles as the reference fetcher process for the exec tests.
+// TestMain doubles as the reference fetcher process for the exec tests,
+// and as the exec targets' guard.
 func TestMain(m *testing.M) {
 	fetchertest.MaybeRun("GITCHAOS_TARGET_TEST_FETCHER")
+	guard.MaybeRun()
 	goleak.VerifyTestMain(m)
 }
 
@@ -45,7 +48,8 @@ func TestSettings(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"SCOPES_GIT_FETCH_TIMEOUT=1.5", "SCOPES_GIT_MAX_WORKERS=8", "SCOPES_SYNC_CONCURRENCY=4", "SCOPES_REPO_CLONES_SHARDS=2"}
+	want := []string{"OPAL_SCOPES_GIT_FETCH_TIMEOUT=1.5", "OPAL_SCOPES_GIT_MAX_WORKERS=8", "OPAL_SCOPES_SYNC_CONCURRENCY=4", "OPAL_SCOPES_REPO_CLONES_SHARDS=2",
+		"SCOPES_GIT_FETCH_TIMEOUT=1.5", "SCOPES_GIT_MAX_WORKERS=8", "SCOPES_SYNC_CONCURRENCY=4", "SCOPES_REPO_CLONES_SHARDS=2"}
 	if got := s.Env(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Env() = %q, want %q", got, want)
 	}

@@ -17,6 +17,11 @@ type URL struct {
 	BaseDir string   // the server's data dir on this machine ("" if unknown): clone-dir and disk checks need it
 	Token   string   // bearer token
 	Stated  Settings // the settings the server runs with, as the user states them
+
+	// WatchDirs are more dirs whose disk use counts as the server's (its
+	// temp dir, say): the disk metric and "partial clone data removed"
+	// watch them with the base dir.
+	WatchDirs []string
 }
 
 // Describe implements Factory.
@@ -52,11 +57,24 @@ func (f *URL) New(ctx context.Context, _ Settings) (Target, error) {
 	if _, err := c.Health(ctx); err != nil {
 		return nil, fmt.Errorf("url target: %w", err)
 	}
-	p, err := newProbe(f.PID, c, f.BaseDir, "")
+	sp := probeSpec{pid: f.PID, dirs: f.dirs()}
+	if f.PID <= 0 {
+		sp.noPID = "url target without --target-pid: its processes are not measured"
+	}
+	p, err := newProbe(c, sp)
 	if err != nil {
 		return nil, err
 	}
 	return &urlTarget{f: f, client: c, probe: p}, nil
+}
+
+// dirs are the base dir and the watched dirs.
+func (f *URL) dirs() []string {
+	var out []string
+	if f.BaseDir != "" {
+		out = append(out, f.BaseDir)
+	}
+	return append(out, f.WatchDirs...)
 }
 
 type urlTarget struct {

@@ -85,8 +85,11 @@ func TestBlackhole(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s: want the deadline's error, got %v", c.name, err)
 		}
-		if took < deadline || took > deadline+100*time.Millisecond {
-			t.Errorf("%s: clone with a %v deadline returned after %v, want within [%v, %v]", c.name, deadline, took, deadline, deadline+100*time.Millisecond)
+		// Slack for a loaded box (100 ms was missed by 2 ms at load 10); a
+		// client that ignored the deadline would hang until the undo below.
+		const slack = 500 * time.Millisecond
+		if took < deadline || took > deadline+slack {
+			t.Errorf("%s: clone with a %v deadline returned after %v, want within [%v, %v]", c.name, deadline, took, deadline, deadline+slack)
 		}
 		t.Logf("%s: deadline %v, returned after %v", c.name, deadline, took)
 	}
@@ -168,7 +171,13 @@ func TestStall(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	h, url, want := oneRepo(t, repogen.Spec{})
-	const lat = 150 * time.Millisecond
+	// Every HTTP exchange waits lat for its answer, and a clone has at
+	// least two (refs, pack): a clone under the toxic takes >= 2×lat
+	// whatever the machine's load. lat is large against a clone's own time
+	// (tens of ms quiet, about a second at load 11 in CI) so the bound
+	// cannot be met without the toxic; the baseline+lat bound that used
+	// to be checked too moved with the load and failed on a busy box.
+	const lat = time.Second
 	cs := clients(t)
 	base := map[string]time.Duration{}
 	for _, c := range cs {
@@ -178,16 +187,17 @@ func TestLatency(t *testing.T) {
 		}
 		slices.Sort(ds)
 		base[c.name] = ds[1]
+		if base[c.name] >= 2*lat {
+			t.Skipf("%s: a clone takes %v without the toxic, at or above the 2×latency bound: this machine is too loaded to see the latency", c.name, base[c.name])
+		}
 	}
 	undo := inject(t, h, faults.Latency{Latency: lat})
 	slow := map[string]time.Duration{}
 	for _, c := range cs {
 		took := mustClone(t, c, url, want)
 		slow[c.name] = took
-		// Every HTTP exchange waits lat for its answer, and a clone has at
-		// least two (refs, pack).
-		if took < 2*lat || took < base[c.name]+lat {
-			t.Errorf("%s: clone under latency %v took %v (baseline median %v), want >= max(2×latency, baseline+latency)", c.name, lat, took, base[c.name])
+		if took < 2*lat {
+			t.Errorf("%s: clone under latency %v took %v (baseline median %v), want >= 2×latency", c.name, lat, took, base[c.name])
 		}
 		t.Logf("%s: baseline %v, with latency %v: %v", c.name, base[c.name], lat, took)
 	}

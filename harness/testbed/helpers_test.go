@@ -22,15 +22,11 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed"
+	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
 
-// bandwidthLeak is toxiproxy's documented upstream leak (DESIGN.md, "Known
-// facts"): a client aborting under a bandwidth toxic leaves that toxic's
-// goroutines blocked on their output channel. Only this function is ignored.
-var bandwidthLeak = goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*BandwidthToxic).Pipe")
-
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, bandwidthLeak)
+	goleak.VerifyTestMain(m, toxiembed.UpstreamLeaks()...)
 }
 
 // quiet is the logger for test testbeds: warnings and errors only.

@@ -15,8 +15,10 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed"
+	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
 
 // engines are the git server engines available here.
@@ -300,22 +302,12 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(l.Root()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temp dir %s still there after Close: %v", l.Root(), err)
 	}
-	goleak.VerifyNone(t, before, bandwidthLeak)
+	goleak.VerifyNone(t, append(toxiembed.UpstreamLeaks(), before)...)
 }
 
 // pollUntil polls cond every 10 ms until it holds or timeout passes, and
 // then fails with the last observed value.
 func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, any)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, still not: %s (last observed: %+v)", timeout, what, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Require(t, timeout, what, cond)
 }

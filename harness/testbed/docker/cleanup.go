@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/guard"
+	"github.com/gitchaos/gitchaos/harness/owner"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -99,9 +101,16 @@ func hostname() string {
 }
 
 // ownerAlive reports whether the labels name a process that still runs on
-// this machine. Signal 0 probes without signalling; EPERM means the
-// process exists but belongs to someone else.
+// this machine. With gitchaos.owner the pid's start time must match too (a
+// reused pid is not the owner). Signal 0 probes without signalling; EPERM
+// means the process exists but belongs to someone else.
 func ownerAlive(labels map[string]string) bool {
+	if labels[LabelHost] == "" || labels[LabelHost] != hostname() {
+		return false
+	}
+	if id, err := owner.Parse(labels[LabelOwner]); err == nil {
+		return id.Alive()
+	}
 	pid, err := strconv.Atoi(labels[LabelPID])
 	if err != nil || pid <= 0 || labels[LabelHost] == "" || labels[LabelHost] != hostname() {
 		return false
@@ -129,7 +138,7 @@ func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label
 		return 0, fmt.Errorf("docker: list containers %s: %w", label, err)
 	}
 	for _, c := range cs.Items {
-		if !createdBefore(c.Labels, time.Unix(c.Created, 0), cutoff) || (spareLive && ownerAlive(c.Labels)) {
+		if !stale(c.Labels, time.Unix(c.Created, 0), cutoff, spareLive) {
 			continue
 		}
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
@@ -143,7 +152,7 @@ func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label
 		return removed, errors.Join(append(errs, fmt.Errorf("docker: list networks %s: %w", label, err))...)
 	}
 	for _, n := range ns.Items {
-		if !createdBefore(n.Labels, time.Time(n.Created), cutoff) || (spareLive && ownerAlive(n.Labels)) {
+		if !stale(n.Labels, time.Time(n.Created), cutoff, spareLive) {
 			continue
 		}
 		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isGone(err) {
@@ -153,6 +162,56 @@ func removeLabelled(ctx context.Context, cli *testcontainers.DockerClient, label
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// ownerDead reports whether the labels name an owner on this machine that
+// is known to be gone (the object may go at any age).
+func ownerDead(labels map[string]string) bool {
+	if labels[LabelHost] == "" || labels[LabelHost] != hostname() {
+		return false
+	}
+	id, err := owner.Parse(labels[LabelOwner])
+	return err == nil && !id.Alive()
+}
+
+// stale reports whether an object may go: with spareLive, never while its
+// owner runs, at any age once its owner is known dead, else once older
+// than cutoff.
+func stale(labels map[string]string, created, cutoff time.Time, spareLive bool) bool {
+	if spareLive && ownerAlive(labels) {
+		return false
+	}
+	if spareLive && ownerDead(labels) {
+		return true
+	}
+	return createdBefore(labels, created, cutoff)
+}
+
+// guardHook is the guard hook that removes a run's containers and network
+// (by its gitchaos.run label) after its process died.
+const guardHook = "docker-run"
+
+func init() {
+	guard.RegisterHook(guardHook, removeRun)
+}
+
+// removeRun removes everything labelled with run; a second pass after a
+// short settle catches a creation the dead process had in flight.
+func removeRun(ctx context.Context, run string) error {
+	cli, err := Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	for pass := 0; pass < 2; pass++ {
+		if pass > 0 {
+			time.Sleep(abortSettle) // let an abandoned creation finish, then look again
+		}
+		if _, err := removeLabelled(ctx, cli, LabelRun+"="+run, 0, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func isGone(err error) bool {

@@ -14,6 +14,7 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker/dockertest"
@@ -53,7 +54,7 @@ func TestCompose(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root, err := dockerimg.ModuleRoot("")
+	root, _, err := dockerimg.FindModule(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,20 +101,12 @@ func TestCompose(t *testing.T) {
 
 	// The stack is up when a clone through the proxy succeeds.
 	url := "http://127.0.0.1:22000/r000.git"
-	deadline := time.Now().Add(60 * time.Second)
-	var last error
-	for {
+	eventually.Require(t, 60*time.Second, "a clone through the composed proxy", func() (bool, any) {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		_, last = clone(cctx, t, url)
-		ccancel()
-		if last == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no clone through the composed proxy within 60 s; last: %v", last)
-		}
-		time.Sleep(250 * time.Millisecond) // poll interval, bounded by the deadline above
-	}
+		defer ccancel()
+		_, err := clone(cctx, t, url)
+		return err == nil, err
+	})
 	t.Logf("compose stack up and cloned in %s", time.Since(start).Round(time.Millisecond))
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
 	if _, err := clone(cctx, t, "http://127.0.0.1:22001/r002.git"); err != nil {

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -41,6 +42,8 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/guard"
+	"github.com/gitchaos/gitchaos/harness/owner"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
@@ -51,6 +54,7 @@ const (
 	LabelCreated = "gitchaos.created" // creation time, unix seconds
 	LabelPID     = "gitchaos.pid"     // process id of the creating process
 	LabelHost    = "gitchaos.host"    // hostname of the machine it runs on
+	LabelOwner   = "gitchaos.owner"   // "<pid>.<start ticks>" of the creating process (owner.ID)
 )
 
 // Ports inside the containers.
@@ -61,11 +65,14 @@ const (
 	MaxHosts       = 64
 )
 
-// SweepAge is how old leftovers must be before New's sweep removes them, so
-// that a concurrent run (another test process) is never swept. Objects whose
-// creating process still runs on this machine (labels gitchaos.pid and
-// gitchaos.host) are never swept, whatever their age: a long
-// `gitchaos testbed up --docker` survives other runs' sweeps.
+// SweepAge is how old leftovers whose owner cannot be checked (no
+// gitchaos.owner label, or made on another host) must be before New's sweep
+// removes them, so that a concurrent run is never swept. Objects whose
+// creating process still runs on this machine (labels gitchaos.owner or
+// gitchaos.pid, and gitchaos.host) are never swept, whatever their age: a
+// long `gitchaos testbed up --docker` survives other runs' sweeps. Objects
+// whose owner is known dead (same host, that pid no longer runs or runs a
+// process started at another time) are swept at any age.
 const SweepAge = time.Minute
 
 // ErrNoEngine is wrapped by New's error when no Docker engine answers.
@@ -85,7 +92,8 @@ type Testbed struct {
 	refs    dockerimg.Refs
 	started time.Duration
 
-	aborted bool // start failed: Close waits for abandoned creations
+	aborted bool         // start failed: Close waits for abandoned creations
+	guard   *guard.Guard // removes the run if this process dies first (nil: none)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -192,6 +200,9 @@ func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*
 		log = slog.Default()
 	}
 
+	if _, err := publishAddr(); err != nil {
+		return nil, err
+	}
 	cli, err := Client(ctx)
 	if err != nil {
 		return nil, err
@@ -210,6 +221,12 @@ func NewWithOptions(ctx context.Context, opts testbed.Options, dopts Options) (*
 	}
 
 	tb := &Testbed{runID: newRunID(), log: log, docker: cli, refs: refs}
+	// A guard removes the run's containers and network if this process
+	// dies without Close (SIGKILL); nil when the binary has no guards.
+	if tb.guard, err = guard.Start(guard.Config{Hooks: []guard.Hook{{Name: guardHook, Arg: tb.runID}}}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker testbed: %w", err)
+	}
 	register(tb)
 	if err := tb.start(ctx, opts); err != nil {
 		tb.aborted = true
@@ -239,18 +256,46 @@ func (tb *Testbed) labels() map[string]string {
 		LabelCreated: strconv.FormatInt(time.Now().Unix(), 10),
 		LabelPID:     strconv.Itoa(os.Getpid()),
 		LabelHost:    hostname(),
+		LabelOwner:   owner.Self().String(),
 	}
 }
 
-// loopbackPorts publishes every exposed port on 127.0.0.1 only.
+// PublishEnv names the environment variable holding the engine-side
+// address the testbed's ports are published on (default 127.0.0.1). For a
+// remote engine (DOCKER_HOST=tcp://… or ssh://…) set it to an address of
+// the engine's machine reachable from here (or 0.0.0.0) and set
+// TESTCONTAINERS_HOST_OVERRIDE to that machine's name, so the target dials
+// the engine's machine instead of localhost.
+const PublishEnv = "GITCHAOS_DOCKER_PUBLISH"
+
+// publishAddr is the address ports are published on: $GITCHAOS_DOCKER_PUBLISH
+// or 127.0.0.1.
+func publishAddr() (netip.Addr, error) {
+	v := os.Getenv(PublishEnv)
+	if v == "" {
+		return loopback, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("docker testbed: %s=%q: want an IP address (e.g. 0.0.0.0): %w", PublishEnv, v, err)
+	}
+	return a, nil
+}
+
+// loopbackPorts publishes every exposed port on 127.0.0.1 only (or on
+// $GITCHAOS_DOCKER_PUBLISH).
 func loopbackPorts(ports ...int) func(*container.HostConfig) {
+	addr, err := publishAddr()
+	if err != nil { // checked by NewWithOptions before any container starts
+		addr = loopback
+	}
 	return func(hc *container.HostConfig) {
 		if hc.PortBindings == nil {
 			hc.PortBindings = network.PortMap{}
 		}
 		for _, p := range ports {
 			port := network.MustParsePort(strconv.Itoa(p) + "/tcp")
-			hc.PortBindings[port] = []network.PortBinding{{HostIP: loopback, HostPort: "0"}}
+			hc.PortBindings[port] = []network.PortBinding{{HostIP: addr, HostPort: "0"}}
 		}
 	}
 }
@@ -482,6 +527,7 @@ func (tb *Testbed) Close() error {
 		if err := tb.docker.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("docker testbed: close docker client: %w", err))
 		}
+		errs = append(errs, tb.guard.Release())
 		tb.closeErr = errors.Join(errs...)
 	})
 	return tb.closeErr

@@ -20,6 +20,7 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
 	"github.com/gitchaos/gitchaos/harness/faults"
+	"github.com/gitchaos/gitchaos/harness/owner"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker/dockertest"
@@ -364,6 +365,13 @@ func TestSweep(t *testing.T) {
 	mk("container", run+"-fresh", fresh)
 	mk("container", run+"-live", old, docker.LabelPID+"="+strconv.Itoa(os.Getpid()), docker.LabelHost+"="+host)
 	mk("container", run+"-deadpid", old, docker.LabelPID+"="+strconv.Itoa(dead.Process.Pid), docker.LabelHost+"="+host)
+	// With an owner label: fresh but its owner is dead, or its pid now runs
+	// another process (start time differs) -> swept at any age; old but
+	// its owner runs -> kept.
+	reused := owner.ID{PID: os.Getppid(), Start: 1}
+	mk("container", run+"-newdead", fresh, docker.LabelOwner+"="+strconv.Itoa(dead.Process.Pid)+".1", docker.LabelHost+"="+host)
+	mk("container", run+"-newreused", fresh, docker.LabelOwner+"="+reused.String(), docker.LabelHost+"="+host)
+	mk("container", run+"-ownerlive", old, docker.LabelOwner+"="+owner.Self().String(), docker.LabelHost+"="+host)
 
 	n, err := docker.Sweep(ctx, docker.SweepAge)
 	if err != nil {
@@ -374,18 +382,18 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(left, "; ")
-	for _, gone := range []string{"-old", "-deadpid"} {
+	for _, gone := range []string{"-old", "-deadpid", "-newdead", "-newreused"} {
 		if strings.Contains(got, run+gone) {
 			t.Errorf("Sweep(%s) left %s: %q", docker.SweepAge, run+gone, got)
 		}
 	}
-	for _, kept := range []string{"container /" + run + "-fresh", "network " + run + "-fresh", "container /" + run + "-live"} {
+	for _, kept := range []string{"container /" + run + "-fresh", "network " + run + "-fresh", "container /" + run + "-live", "container /" + run + "-ownerlive"} {
 		if !strings.Contains(got, kept) {
 			t.Errorf("Sweep(%s) removed %s (fresh, or its process is alive): left %q", docker.SweepAge, kept, got)
 		}
 	}
-	if n < 3 {
-		t.Errorf("Sweep reported %d removed, want >= 3", n)
+	if n < 5 {
+		t.Errorf("Sweep reported %d removed, want >= 5", n)
 	}
 	// Sweep(0) spares the live one still; nothing else of this test's run
 	// is old. (SweepAll is not called: it would take other processes' testbeds.)
@@ -396,8 +404,8 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 1 || !strings.Contains(left[0], run+"-live") {
-		t.Errorf("Sweep(0) left %q, want only the live process's container", left)
+	if got := strings.Join(left, "; "); len(left) != 2 || !strings.Contains(got, run+"-live ") || !strings.Contains(got, run+"-ownerlive") {
+		t.Errorf("Sweep(0) left %q, want only the live process's containers", left)
 	}
 	removeAll()
 	if left := dockerLS(t, docker.LabelRun+"="+run); left != "" {

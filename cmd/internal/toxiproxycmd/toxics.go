@@ -1,4 +1,4 @@
-package main
+package toxiproxycmd
 
 import "github.com/gitchaos/gitchaos/harness/faults/stalltoxic"
 

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// expectedVerdicts is docs/opal/expected.yaml: what every check of the
+// recipe suite (docs/opal/suite.yaml) says about the real OPAL server in
+// ../shared/opal, and why.
+type expectedVerdicts struct {
+	OPAL   string          `yaml:"opal"`
+	Checks []expectedCheck `yaml:"checks"`
+}
+
+type expectedCheck struct {
+	Scenario string `yaml:"scenario"`
+	Check    string `yaml:"check"`
+	// Verdict is pass, fail or skip; alternatives ("fail|pass",
+	// "fail|skip": a leak verdict undecided at its cap is a skip) only
+	// with a Margin saying why the check sits at its budget on this machine.
+	Verdict string `yaml:"verdict"`
+	Cause   string `yaml:"cause,omitempty"`
+	Margin  string `yaml:"margin,omitempty"`
+}
+
+// allows reports whether verdict v meets the expectation.
+func (c expectedCheck) allows(v result.Verdict) bool {
+	return slices.Contains(strings.Split(c.Verdict, "|"), string(v))
+}
+
+func loadExpected(t *testing.T, path string) map[string]expectedCheck {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev expectedVerdicts
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	m := map[string]expectedCheck{}
+	for _, c := range ev.Checks {
+		vs := strings.Split(c.Verdict, "|")
+		for _, v := range vs {
+			switch result.Verdict(v) {
+			case result.Pass, result.Fail, result.Skip:
+			default:
+				t.Fatalf("%s: %s / %s: verdict %q, want pass, fail, skip or alternatives (fail|pass)", path, c.Scenario, c.Check, c.Verdict)
+			}
+		}
+		if len(vs) > 1 && c.Margin == "" {
+			t.Fatalf("%s: %s / %s: verdict %q needs a margin saying why either verdict is measured here", path, c.Scenario, c.Check, c.Verdict)
+		}
+		if slices.Contains(vs, string(result.Fail)) && c.Cause == "" {
+			t.Fatalf("%s: %s / %s: a fail needs its cause (OPAL file:line and PR)", path, c.Scenario, c.Check)
+		}
+		k := c.Scenario + " / " + c.Check
+		if _, dup := m[k]; dup {
+			t.Fatalf("%s: %s listed twice", path, k)
+		}
+		m[k] = c
+	}
+	return m
+}
+
+// opalDir is ../shared/opal from the module root, or "" with the reason it
+// cannot run here.
+func opalDir(t *testing.T) (string, string) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "opal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run-opal.sh")); err != nil {
+		return "", "no real OPAL server beside the checkout (../shared/opal/run-opal.sh): " + err.Error()
+	}
+	for _, bin := range []string{"redis-server", "setpriv"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return "", fmt.Sprintf("%s not installed (run ../shared/opal/setup.sh): %v", bin, err)
+		}
+	}
+	probe := exec.Command("/usr/bin/python3", "-c", "import pygit2, fastapi, uvicorn, redis")
+	if out, err := probe.CombinedOutput(); err != nil {
+		return "", fmt.Sprintf("OPAL's Python packages missing (run ../shared/opal/setup.sh): %v: %s", err, out)
+	}
+	return dir, ""
+}
+
+// TestRealOPAL runs the recipe suite against the real OPAL server and
+// compares every check's verdict with docs/opal/expected.yaml: a harness
+// regression or a changed OPAL shows as a diff with the check's numbers.
+// GITCHAOS_REQUIRE_OPAL=1 (CI) turns a missing OPAL into a failure.
+func TestRealOPAL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real OPAL gate takes minutes")
+	}
+	dir, why := opalDir(t)
+	if why != "" {
+		if os.Getenv("GITCHAOS_REQUIRE_OPAL") == "1" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	want := loadExpected(t, filepath.Join("..", "..", "docs", "opal", "expected.yaml"))
+	// The run's reports and logs stay when the test fails.
+	out, err := os.MkdirTemp("", "gitchaos-opal-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(out)
+		}
+	})
+	tmpl := "'" + filepath.Join(dir, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}"
+	code, stdout, stderr := runCLI(t, "gate", "-f", filepath.Join("..", "..", "docs", "opal", "suite.yaml"),
+		"--target-cmd", tmpl, "--out", out)
+	t.Logf("gitchaos gate exit %d\n%s", code, stdout)
+	if code != exitOK && code != exitFail {
+		t.Fatalf("exit %d, want 0 or 1\nstderr:\n%s", code, stderr)
+	}
+	run, err := result.Load(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffs []string
+	seen := map[string]bool{}
+	for _, sc := range run.Scenarios {
+		if sc.Error != "" {
+			diffs = append(diffs, fmt.Sprintf("%s: scenario error: %s", sc.Name, sc.Error))
+		}
+		for _, c := range sc.Checks {
+			k := sc.Name + " / " + c.Name
+			seen[k] = true
+			e, ok := want[k]
+			switch {
+			case !ok:
+				diffs = append(diffs, fmt.Sprintf("%s: new check, %s (measured %s, budget %s): add it to docs/opal/expected.yaml", k, c.Verdict, c.Measured, c.Budget))
+			case !e.allows(c.Verdict):
+				diffs = append(diffs, fmt.Sprintf("%s: %s, expected %s (measured %s, budget %s): %s", k, c.Verdict, e.Verdict, c.Measured, c.Budget, c.Explanation))
+			}
+		}
+	}
+	for k := range want {
+		if !seen[k] {
+			diffs = append(diffs, k+": expected but not in the run")
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		t.Fatalf("%d verdict(s) differ from docs/opal/expected.yaml (report in %s):\n%s", len(diffs), out, strings.Join(diffs, "\n"))
+	}
+}

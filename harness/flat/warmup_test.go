@@ -1,0 +1,117 @@
+package flat_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gitchaos/gitchaos/harness/flat"
+)
+
+// warmupSeries is RSS that grows fast and flattens (an allocator's arenas
+// filling: about +400 KiB/cycle at first, halving every 3 cycles) with
+// noise, plus leak bytes per cycle.
+func warmupSeries(n int, leak float64, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	return series(n, func(i int) float64 {
+		warm := 1700 * kib * (1 - math.Pow(0.5, float64(i)/3))
+		return 27*mib + warm + leak*float64(i) + rng.NormFloat64()*8*kib
+	})
+}
+
+func TestChangePointFindsWarmupNotLeak(t *testing.T) {
+	// A warm-up that flattens: a break, and the segment after is flat.
+	for seed := range uint64(10) {
+		s := warmupSeries(24, 0, seed)
+		r := trend(t, s, flat.TrendOptions{Metric: "rss_bytes", Warmup: flat.AutoWarmup, Budget: flat.PerCycle(128 * kib)})
+		if r.Break < 0 || r.Outcome != flat.Flat {
+			t.Errorf("seed %d: warm-up judged %s (break %d): %s", seed, r.Outcome, r.Break, r)
+		}
+		if !strings.Contains(r.String(), "warm-up ended at cycle") {
+			t.Errorf("seed %d: text does not say where the warm-up ended: %s", seed, r)
+		}
+		// The fixed 3-cycle warm-up calls the same series a leak or
+		// cannot decide: what the change point is for.
+		if f := trend(t, s[:12], flat.TrendOptions{Metric: "rss_bytes", Budget: flat.PerCycle(128 * kib)}); f.Outcome == flat.Flat {
+			t.Errorf("seed %d: the fixed warm-up decided flat at 12 cycles too: the series shows no warm-up: %s", seed, f)
+		}
+	}
+	// A steady leak under the same warm-up keeps its slope: leak.
+	for seed := range uint64(10) {
+		s := warmupSeries(24, 512*kib, seed)
+		r := trend(t, s, flat.TrendOptions{Metric: "rss_bytes", Warmup: flat.AutoWarmup, Budget: flat.PerCycle(256 * kib)})
+		if r.Outcome != flat.Leaking || !r.Leak {
+			t.Errorf("seed %d: leak of 512 KiB/cycle judged %s: %s", seed, r.Outcome, r)
+		}
+	}
+}
+
+func TestChangePointShapes(t *testing.T) {
+	// A one-off step in an exact count: breaks at the step, flat after.
+	step := series(16, func(i int) float64 {
+		if i < 6 {
+			return 10
+		}
+		return 11
+	})
+	if cp := flat.ChangePoint(step, 5); cp.Break != 6 {
+		t.Errorf("step at 6: break %d", cp.Break)
+	}
+	r := trend(t, step, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup})
+	if r.Outcome != flat.Flat || r.Break != 6 {
+		t.Errorf("step: %s", r)
+	}
+	// A warm-up, then a one-off step (the in-process fetcher's threads,
+	// recorded by the gate): cut twice, flat after the step; one break
+	// alone leaves the step in the judged segment: undecided.
+	threads := []float64{8, 9, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11}
+	if r := trend(t, threads, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup}); r.Outcome != flat.Flat || r.Break != 6 {
+		t.Errorf("warm-up then step: %s", r)
+	}
+	if r := trend(t, threads, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, MaxBreaks: 1}); r.Outcome != flat.Undecided {
+		t.Errorf("warm-up then step, one break: %s", r)
+	}
+	// A straight leak: no break.
+	lin := series(16, func(i int) float64 { return 8 + 8*float64(i) })
+	if cp := flat.ChangePoint(lin, 5); cp.Break != 0 {
+		t.Errorf("linear: break %d", cp.Break)
+	}
+	// A leak that starts mid-run is steeper after: no warm-up cut.
+	late := series(16, func(i int) float64 { return float64(max(0, i-8)) })
+	if cp := flat.ChangePoint(late, 5); cp.Break != 0 {
+		t.Errorf("late leak: break %d (%+v)", cp.Break, cp)
+	}
+	if r := trend(t, late, flat.TrendOptions{Metric: "fds", Warmup: flat.AutoWarmup}); r.Outcome != flat.Leaking {
+		t.Errorf("late leak judged %s: %s", r.Outcome, r)
+	}
+	// Constant: nothing to cut, flat.
+	if r := trend(t, series(12, func(int) float64 { return 7 }), flat.TrendOptions{Metric: "fds", Warmup: flat.AutoWarmup}); r.Outcome != flat.Flat || r.Break != -1 {
+		t.Errorf("constant: %s", r)
+	}
+	// Too short to search.
+	if cp := flat.ChangePoint([]float64{1, 2, 3, 4, 5}, 5); cp.Break != 0 {
+		t.Errorf("short: %+v", cp)
+	}
+}
+
+func TestOutcomeThreeWayAndPerScope(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	noisy := series(12, func(i int) float64 { return 27*mib + 100*kib*float64(i) + rng.NormFloat64()*400*kib })
+	r := trend(t, noisy, flat.TrendOptions{Metric: "rss_bytes", Budget: flat.PerCycle(128 * kib), Floor: flat.NoFloor})
+	if r.Outcome != flat.Undecided || r.Leak || !strings.HasPrefix(r.String(), "UNDECIDED") {
+		t.Errorf("noisy series near the budget: %s", r)
+	}
+	b := 32.0 * kib
+	s := series(12, func(i int) float64 { return 27*mib + 64*kib*8*float64(i) })
+	r = trend(t, s, flat.TrendOptions{Metric: "rss_bytes", Scopes: 8, ScopeBudget: &b})
+	if r.Budget != 256*kib || r.Outcome != flat.Leaking {
+		t.Errorf("per scope: budget %v, %s", r.Budget, r)
+	}
+	if want := "+64.0 KiB per deleted scope) > budget 256 KiB/cycle (32 KiB per deleted scope × 8)"; !strings.Contains(r.String(), want) {
+		t.Errorf("text %q lacks %q", r, want)
+	}
+	if _, err := flat.Trend(s, flat.TrendOptions{Metric: "rss_bytes", ScopeBudget: &b}); err == nil {
+		t.Error("budget per scope without scopes: no error")
+	}
+}
