@@ -2,7 +2,9 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"html"
 	"image/color"
 	"math"
 	"slices"
@@ -195,11 +197,7 @@ func renderSVG(p *plot.Plot, label string) (string, error) {
 		return "", fmt.Errorf("render svg: no <svg> element in output")
 	}
 	// Drop the XML prolog (not allowed inline) and label it for readers.
-	return `<svg role="img" aria-label="` + htmlAttr(label) + `"` + s[i+len("<svg"):], nil
-}
-
-func htmlAttr(s string) string {
-	return strings.NewReplacer("&", "&amp;", `"`, "&quot;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return `<svg role="img" aria-label="` + html.EscapeString(label) + `"` + s[i+len("<svg"):], nil
 }
 
 // finite returns the points of s with finite coordinates, sorted by X
@@ -452,7 +450,7 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 		return fmt.Sprintf("%s %g", s.XUnit, x)
 	}
 	if progress {
-		peak := slices.MaxFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.Y, b.Y) })
+		peak := slices.MaxFunc(xys, func(a, b plotter.XY) int { return cmp.Compare(a.Y, b.Y) })
 		reached := peak
 		for _, p := range xys {
 			if p.Y >= peak.Y {
@@ -531,7 +529,7 @@ func faultKinds(ws []window) []faultKind {
 	}
 	for i := range out {
 		ms := out[i].merged
-		slices.SortStableFunc(ms, func(a, b window) int { return cmpFloat(a.From, b.From) })
+		slices.SortStableFunc(ms, func(a, b window) int { return cmp.Compare(a.From, b.From) })
 		var merged []window
 		for _, w := range ms {
 			if n := len(merged); n > 0 && w.From <= merged[n-1].To {
@@ -543,16 +541,6 @@ func faultKinds(ws []window) []faultKind {
 		out[i].merged = merged
 	}
 	return out
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func describeWindows(ws []window, max int) string {
@@ -669,7 +657,7 @@ func faultWindows(s *result.Scenario) []window {
 		}
 	}
 	marks := slices.Clone(s.Markers)
-	slices.SortStableFunc(marks, func(a, b result.Marker) int { return cmpFloat(float64(a.At), float64(b.At)) })
+	slices.SortStableFunc(marks, func(a, b result.Marker) int { return cmp.Compare(float64(a.At), float64(b.At)) })
 	seen := false
 	for _, m := range marks {
 		at := float64(m.At)
@@ -688,7 +676,7 @@ func faultWindows(s *result.Scenario) []window {
 	}
 	if !seen {
 		evs := slices.Clone(s.Faults)
-		slices.SortStableFunc(evs, func(a, b result.FaultEvent) int { return cmpFloat(float64(a.At), float64(b.At)) })
+		slices.SortStableFunc(evs, func(a, b result.FaultEvent) int { return cmp.Compare(float64(a.At), float64(b.At)) })
 		for _, e := range evs {
 			at := float64(e.At)
 			if !isFinite(at) {
@@ -709,7 +697,7 @@ func faultWindows(s *result.Scenario) []window {
 	for _, o := range opened {
 		done = append(done, o.w)
 	}
-	slices.SortStableFunc(done, func(a, b window) int { return cmpFloat(a.From, b.From) })
+	slices.SortStableFunc(done, func(a, b window) int { return cmp.Compare(a.From, b.From) })
 	return done
 }
 

@@ -29,11 +29,11 @@ func (p *BootParams) setScopes(n int) {
 	p.Repos = min(p.Repos, n)
 }
 
-// bootScenario is a cold start: scopes persisted, clones gone, one host dead. It
+// This scenario is a cold start: scopes persisted, clones gone, one host dead. It
 // records the progress curve, times to first and all healthy scopes
 // served, checks offline scopes are reported failed, and that each
 // distinct source was fetched exactly once (server counters).
-var bootScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:  "boot",
 	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
 	Hosts: 4,

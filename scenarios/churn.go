@@ -31,11 +31,11 @@ type ChurnParams struct {
 
 func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
 
-// churnScenario is the upstream leak gate: cycles of put N distinct scopes → wait
+// This scenario is the upstream leak gate: cycles of put N distinct scopes → wait
 // served → push → refresh all → wait newest → delete all; after every
 // cycle the three caches are empty and no clone dir is left, and fds,
 // goroutines, heap, RSS and disk stay flat across cycles.
-var churnScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:   "churn",
 	Doc:    "scope churn: caches drain to zero every cycle; fds, goroutines, heap, RSS, disk flat",
 	Hosts:  4, // repos spread so a per-host cap lets the whole pool work

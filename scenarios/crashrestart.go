@@ -25,11 +25,11 @@ type CrashRestartParams struct {
 
 func (p *CrashRestartParams) setScopes(n int) { p.MidClone = n }
 
-// crashRestartScenario SIGKILLs a target process while clones are in flight
+// This scenario SIGKILLs a target process while clones are in flight
 // (held inside the git server), starts it again on the same base dir with
 // the hosts healthy, and checks every scope serves its newest commit and
 // no clone dir left by the dead process is kept corrupt.
-var crashRestartScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name: "crash-restart",
 	Doc:  "SIGKILL mid-clone, restart: every scope serves; no corrupt clone kept",
 	// Held clones spread over hosts so a per-host bulkhead lets the whole

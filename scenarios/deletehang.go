@@ -27,13 +27,13 @@ type DeleteHangParams struct {
 
 func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 
-// deleteHangScenario deletes scopes whose fetch hangs inside the git server: each
+// This scenario deletes scopes whose fetch hangs inside the git server: each
 // delete returns promptly, and after the hang ends no clone dir, cache
 // entry or scope comes back. Then, with SCOPES_REPO_CLONES_SHARDS > 1 (the
 // harness starts its targets with 4), a scope is deleted while another
 // scope of the same url on a branch of another shard lives: the deleted
 // scope's clone goes (its source differs, though the url is shared).
-var deleteHangScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name: "delete-hang",
 	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive",
 	// Repos spread over hosts so a per-host cap lets the whole pool in.

@@ -21,13 +21,13 @@ type OfflineParams struct {
 	Spec        repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
-// offlineScenario is the upstream gate made stricter: four times more hanging
+// This scenario is the upstream gate made stricter: four times more hanging
 // repos than the fetcher has workers, all on one dead host; a never-cloned
 // scope on another host must serve within a budget that does not grow with
 // the number of hung repos, and the API's p99 latency stays bounded. Then
 // enough dead hosts hang every git worker (past any per-host cap): a warm
 // scope's bundle is still served at once (bundles never wait for git work).
-var offlineScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:  "offline",
 	Doc:   "offline isolation: 4× workers hung repos on a dead host don't delay a healthy host or the API; bundles don't wait for hung git workers",
 	Hosts: 6,

@@ -37,3 +37,35 @@ func TestWithTestbedNil(t *testing.T) {
 		t.Fatalf("default options: kind %q, factory set %v, Validate %v; want local", o.TestbedKind, o.Testbeds != nil, err)
 	}
 }
+
+// TestPartialParamsKeepDefaults: WithParams with a partly filled struct
+// keeps the defaults it leaves out (boot's budgets stayed 0 before, which
+// failed every boot), and params of another scenario's type are an error
+// naming both types instead of a panic.
+func TestPartialParamsKeepDefaults(t *testing.T) {
+	boot := registry["boot"]
+	o := Options{}
+	WithParams("boot", &BootParams{Scopes: 48})(&o)
+	p, err := params(boot, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := boot.Params().(*BootParams)
+	got := p.(*BootParams)
+	if got.Scopes != 48 || got.FirstBudget != def.FirstBudget || got.AllBudget != def.AllBudget || got.Repos != def.Repos || got.Spec != def.Spec {
+		t.Fatalf("params = %+v, want Scopes 48 and the defaults %+v for the rest", got, def)
+	}
+	if def.Scopes == 48 {
+		t.Fatal("the default scopes are 48: the test cannot tell the overlay from the defaults")
+	}
+
+	o = Options{}
+	WithParams("boot", &ChurnParams{Cycles: 3})(&o)
+	if _, err := params(boot, o); err == nil || !strings.Contains(err.Error(), "*scenarios.ChurnParams") || !strings.Contains(err.Error(), "*scenarios.BootParams") {
+		t.Fatalf("params with a ChurnParams for boot: %v, want an error naming both types", err)
+	}
+	res := RunOne(context.Background(), boot, o)
+	if !strings.Contains(res.Error, "params of boot") {
+		t.Fatalf("RunOne with wrong params: error %q, want it to name the params of boot", res.Error)
+	}
+}

@@ -28,7 +28,7 @@ func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
 // still ends on the newest commit (a failed fetch must not count as fresh:
 // catches a suppressed force fetch); a host flapping for a while leaves no
 // stuck lock or operation and a consistent final state.
-var recoveryScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:  "recovery",
 	Doc:   "recovery and flapping: newest commit after the next refresh; no stuck lock after flapping",
 	Hosts: 2,

@@ -29,12 +29,12 @@ func (p *RepeatSyncParams) setScopes(n int) {
 	p.Repos = min(p.Repos, n)
 }
 
-// repeatSyncScenario keeps N scopes and runs R rounds of push → refresh all →
+// This scenario keeps N scopes and runs R rounds of push → refresh all →
 // newest served. Every round each distinct source is fetched at most once
 // (pass one dedupes sources, pass two is local), and fds, goroutines,
 // heap and RSS stay flat across rounds: a fetcher that reopens a
 // repository per sync without closing the old handle grows fds here.
-var repeatSyncScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:  "repeat-sync",
 	Doc:   "R refresh-all rounds over N scopes sharing sources: one fetch per source per round; fds, goroutines, heap, RSS flat",
 	Hosts: 1,

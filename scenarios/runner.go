@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"time"
 
@@ -167,12 +169,25 @@ func versions() map[string]string {
 	return v
 }
 
-// params returns the scenario's params: from opts or defaults, with the
-// scopes and cycle-cap overrides applied.
-func params(sc *Scenario, opts Options) any {
-	p := opts.Params[sc.Name]
-	if p == nil {
-		p = sc.Params()
+// params returns the scenario's params: its defaults with every non-zero
+// field of the caller's params (WithParams) laid over them, then the scopes
+// and cycle-cap overrides applied. Params of another scenario's type are an
+// error naming both types.
+func params(sc *Scenario, opts Options) (any, error) {
+	p := sc.Params()
+	var err error
+	switch user := opts.Params[sc.Name].(type) {
+	case nil:
+	case partialParams:
+		p, err = overlay(p, user.p)
+	default: // complete: decoded onto the defaults (a suite file)
+		if p != nil && reflect.TypeOf(user) != reflect.TypeOf(p) {
+			err = fmt.Errorf("got %T, want %T", user, p)
+		}
+		p = user
+	}
+	if err != nil {
+		return nil, fmt.Errorf("params of %s: %w", sc.Name, err)
 	}
 	if opts.Scopes > 0 {
 		if sp, ok := p.(interface{ setScopes(int) }); ok {
@@ -184,18 +199,53 @@ func params(sc *Scenario, opts Options) any {
 			sp.setMaxCycles(opts.MaxCycles)
 		}
 	}
-	return p
+	return p, nil
+}
+
+// partialParams are params given through WithParams: their zero fields
+// take the scenario's defaults. A suite file's params are decoded onto the
+// defaults and used as they are, explicit zeros included.
+type partialParams struct{ p any }
+
+// overlay returns a copy of def (a pointer to a params struct) with every
+// exported field that is non-zero in user (the same pointer type) taken
+// from user: a partly filled params struct keeps the defaults it leaves
+// out (&BootParams{Scopes: 48} keeps its budgets).
+func overlay(def, user any) (any, error) {
+	if def == nil {
+		return user, nil
+	}
+	dv, uv := reflect.ValueOf(def), reflect.ValueOf(user)
+	if uv.Type() != dv.Type() {
+		return nil, fmt.Errorf("got %T, want %T", user, def)
+	}
+	if uv.IsNil() {
+		return def, nil
+	}
+	out := reflect.New(dv.Type().Elem())
+	out.Elem().Set(dv.Elem())
+	for i := range uv.Elem().NumField() {
+		f := uv.Elem().Field(i)
+		if dv.Type().Elem().Field(i).IsExported() && !f.IsZero() {
+			out.Elem().Field(i).Set(f)
+		}
+	}
+	return out.Interface(), nil
 }
 
 // RunOne runs one scenario on a fresh testbed and target.
 func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 	opts.defaults()
-	p := params(sc, opts)
+	p, perr := params(sc, opts)
 	res := &result.Scenario{Name: sc.Name, Seed: opts.Seed, Started: time.Now().UTC(), Params: paramsMap(p)}
 	start := time.Now()
 	defer func() { res.Duration = result.Secs(time.Since(start)) }()
 	if opts.Strict {
 		defer res.Strict() // last: after teardown's checks
+	}
+	if perr != nil {
+		res.Error = perr.Error()
+		return res
 	}
 	if opts.Testbeds == nil || opts.nilTestbed {
 		res.Error = opts.Validate().Error()
@@ -245,13 +295,12 @@ func joinErr(a, b string) string {
 	return a + "; " + b
 }
 
+// hashName is the FNV-1a hash of s: a scenario's random stream is
+// seeded by the run's seed and its name.
 func hashName(s string) uint64 {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }
 
 // newS is the state of a scenario running on tb against t.

@@ -32,13 +32,15 @@ func WithTestbed(kind string, f TestbedFactory) Option {
 func WithSettings(s target.Settings) Option { return func(o *Options) { o.Settings = s } }
 
 // WithParams sets the scenario's parameters: a pointer to its params
-// struct (e.g. &scenarios.ChurnParams{...}).
+// struct (e.g. &scenarios.ChurnParams{Cycles: 20}). Fields left zero keep
+// the scenario's defaults (a suite file can set an explicit zero); params
+// of another type make the scenario an error naming both types.
 func WithParams(name string, p any) Option {
 	return func(o *Options) {
 		if o.Params == nil {
 			o.Params = map[string]any{}
 		}
-		o.Params[name] = p
+		o.Params[name] = partialParams{p}
 	}
 }
 

@@ -26,12 +26,12 @@ type TimeoutParams struct {
 	Spec    repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
-// timeoutScenario checks that every hung clone and fetch ends within
+// This scenario checks that every hung clone and fetch ends within
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in
 // flight, goroutines, partial clone data on disk), and that no two
 // operations on one repo ever overlap.
-var timeoutScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
 	Hosts: 3,

@@ -22,7 +22,7 @@ type WebhookStormParams struct {
 
 func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 
-// webhookStormScenario fires many refresh calls at once while each scope's
+// This scenario fires many refresh calls at once while each scope's
 // fetch hangs in the git server, then releases the hangs one scope at a
 // time, firing a wave of refresh calls after each, so tasks finish at
 // different times while new ones keep arriving. Once every task finished
@@ -30,7 +30,7 @@ func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 // trailing webhook (whose task hangs) must leave only that running task in
 // the list; no two fetches of one repo ever ran side by side, and every
 // scope ends on the newest commit.
-var webhookStormScenario = register(&Scenario{
+var _ = register(&Scenario{
 	Name:   "webhook-storm",
 	Doc:    "webhook storm: task list back to zero; only running tasks after a trailing webhook; single flight per source; newest commit served",
 	Hosts:  3,

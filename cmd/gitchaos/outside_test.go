@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +41,14 @@ func outsideEnv(extra ...string) []string {
 	return append(append(env, "GOWORK=off"), extra...)
 }
 
-func goCmd() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }
+// goCmd is the go command that runs this test (go test puts its
+// GOROOT/bin first on PATH).
+func goCmd() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
 
 // TestInstalledBinaryDockerGate builds gitchaos as `go install` with
 // CGO_ENABLED=0 would, and runs `gitchaos gate --testbed docker --only

@@ -48,30 +48,3 @@ func (r TrendResult) Check(name string) result.Check {
 		Verdict: v, Explanation: r.String(), Series: r.Metric,
 	}
 }
-
-// Check converts a settle result to a result check named name (default
-// "<metric> settles"): Value is the last value, Limit the budget, Verdict
-// fail unless it settled within budget; Explanation is the one-line
-// verdict plus Detail (leaked stacks) on failure.
-func (r SettleResult) Check(name string) result.Check {
-	if name == "" {
-		name = r.Metric + " settles"
-	}
-	u := r.Unit
-	if u == "" {
-		u = "count"
-	}
-	v := result.Pass
-	expl := r.String()
-	if !r.OK {
-		v = result.Fail
-		if r.Detail != "" {
-			expl += "\n" + r.Detail
-		}
-	}
-	bud := formatBudget(r.Budget, r.Unit) // with its unit
-	return result.Check{
-		Name: name, Measured: formatValue(r.Value, r.Unit, false), Budget: "<= " + bud,
-		Value: r.Value, Limit: r.Budget, Unit: u, Verdict: v, Explanation: expl, Series: r.Metric,
-	}
-}

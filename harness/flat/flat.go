@@ -1,5 +1,5 @@
-// Package flat reaches flatness and leak verdicts: Settle for counts that
-// must return exactly (goroutines, fds, cache entries) and Trend for
-// quantities that drift (heap, RSS), fitted per cycle with a confidence
-// interval against an explicit budget. Every verdict states its numbers.
+// Package flat reaches leak verdicts: Trend judges one value per cycle
+// (fds, threads, processes, heap, RSS, disk) with a warm-up cut, a fitted
+// slope and its confidence interval against an explicit budget per cycle,
+// and says LEAK, flat or UNDECIDED with its numbers.
 package flat

@@ -97,7 +97,7 @@ func runHelper(ctx context.Context, args string, cycles int, interval time.Durat
 		return run{}, err
 	}
 	defer src.(io.Closer).Close()
-	s, err := probe.NewSampler(src, probe.SamplerOptions{Interval: interval})
+	s, err := probetest.NewSampler(src, probetest.SamplerOptions{Interval: interval})
 	if err != nil {
 		return run{}, err
 	}
@@ -117,12 +117,12 @@ func runHelper(ctx context.Context, args string, cycles int, interval time.Durat
 			return run{}, fmt.Errorf("cycle %d: %w", i, err)
 		}
 	}
-	s.Mark("end", probe.KindEnd)
+	s.Mark("end", probetest.KindEnd)
 	s.Stop()
 	sn := s.Snapshot()
 	r := run{verdicts: map[string]flat.TrendResult{}, firstFlag: map[string]int{}, series: map[string][]float64{}}
 	for _, m := range judged {
-		vals, err := sn.PerCycle(m, probe.Min)
+		vals, err := sn.PerCycle(m, probetest.Min)
 		if err != nil {
 			return run{}, err
 		}

@@ -269,7 +269,7 @@ type TrendResult struct {
 // LOWER bound exceeds the budget per cycle. An exactly constant series
 // has a zero-width interval at 0 and passes a budget of 0; a single step
 // (+1 once) leaves most pairwise slopes at 0, so its Theil–Sen lower bound
-// stays 0 (a Settle check catches the step itself).
+// stays 0 (a baseline check catches the step itself).
 func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 	if err := opts.Validate(); err != nil {
 		return TrendResult{}, err

@@ -38,7 +38,7 @@ func TestSamplingCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := probe.NewSampler(src, probe.SamplerOptions{})
+	s, err := probetest.NewSampler(src, probetest.SamplerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

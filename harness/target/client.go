@@ -121,11 +121,11 @@ func NewScope(id, repoURL, branch string) Scope {
 
 // Bundle is the GET /scopes/{id}/policy body (the fields gitchaos reads).
 type Bundle struct {
-	Manifest       []string `json:"manifest"`
-	Hash           string   `json:"hash"`
-	PolicyModules  []any    `json:"policy_modules"`
-	DataModules    []any    `json:"data_modules"`
-	DeletedModules any      `json:"deleted,omitempty"`
+	Manifest      []string `json:"manifest"`
+	Hash          string   `json:"hash"`
+	PolicyModules []any    `json:"policy_modules"`
+	DataModules   []any    `json:"data_modules"`
+	DeletedFiles  any      `json:"deleted_files,omitempty"` // OPAL's PolicyBundle.deleted_files
 }
 
 // StatusError is a non-2xx answer.

@@ -3,7 +3,10 @@
 // first thing in TestMain) and then opens fds, starts goroutines,
 // allocates heap, locks OS threads, burns CPU and runs leak/noise cycles
 // on command over stdin. It serves its own heap and goroutine counts on
-// an HTTP stats endpoint, as a real target does.
+// an HTTP stats endpoint, as a real target does. Sampler records a probe
+// source in the background and cuts its series into cycles by markers,
+// for the studies and tests that sample a helper; the gates sample
+// through the scenarios' own cycle series.
 package probetest
 
 import (

@@ -1,4 +1,4 @@
-package probe_test
+package probetest_test
 
 import (
 	"context"
@@ -13,16 +13,16 @@ import (
 	"github.com/gitchaos/gitchaos/harness/probe/probetest"
 )
 
-func newSampler(t *testing.T, src probe.Source, opts probe.SamplerOptions) *probe.Sampler {
+func newSampler(t *testing.T, src probe.Source, opts probetest.SamplerOptions) *probetest.Sampler {
 	t.Helper()
-	s, err := probe.NewSampler(src, opts)
+	s, err := probetest.NewSampler(src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func waitSamples(t *testing.T, s *probe.Sampler, n int) {
+func waitSamples(t *testing.T, s *probetest.Sampler, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -39,47 +39,47 @@ func TestSamplerCyclesOnHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSampler(t, src, probe.SamplerOptions{Interval: 5 * time.Millisecond})
+	s := newSampler(t, src, probetest.SamplerOptions{Interval: 5 * time.Millisecond})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
 	for i, cmd := range []string{"", "fd 5", "fd 5", ""} {
-		s.Mark("cycle "+string(rune('0'+i)), probe.KindCycle)
+		s.Mark("cycle "+string(rune('0'+i)), probetest.KindCycle)
 		if cmd != "" {
 			h.MustDo(t, cmd)
 		}
 		waitSamples(t, s, 3)
 		if i == 3 {
-			s.Mark("settled", probe.KindSettled)
+			s.Mark("settled", probetest.KindSettled)
 			waitSamples(t, s, 2)
 		}
 	}
-	s.Mark("end", probe.KindEnd)
+	s.Mark("end", probetest.KindEnd)
 	waitSamples(t, s, 2) // samples after the end marker belong to no cycle
 	s.Stop()
 	sn := s.Snapshot()
 	if got := len(sn.Cycles()); got != 4 {
 		t.Fatalf("%d cycles, want 4: %+v", got, sn.Markers)
 	}
-	last, err := sn.PerCycle(probe.FDs, probe.Last)
+	last, err := sn.PerCycle(probe.FDs, probetest.Last)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last[1]-last[0] != 5 || last[2]-last[1] != 5 || last[3] != last[2] {
 		t.Errorf("fds per cycle (last) %v, want +5, +5, +0", last)
 	}
-	minima, err := sn.PerCycle(probe.FDs, probe.Min)
+	minima, err := sn.PerCycle(probe.FDs, probetest.Min)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if minima[3] != last[2] || minima[0] != last[0] {
 		t.Errorf("fds per cycle (min) %v, last %v", minima, last)
 	}
-	if _, err := sn.PerCycle(probe.FDs, probe.AfterSettle); err == nil || !strings.Contains(err.Error(), `cycle "cycle 0": no "settled" marker`) {
+	if _, err := sn.PerCycle(probe.FDs, probetest.AfterSettle); err == nil || !strings.Contains(err.Error(), `cycle "cycle 0": no "settled" marker`) {
 		t.Errorf("after-settle without settled markers: %v", err)
 	}
-	if _, err := sn.PerCycle(probe.Heap, probe.Min); err == nil || !strings.Contains(err.Error(), "not measurable from outside") {
+	if _, err := sn.PerCycle(probe.Heap, probetest.Min); err == nil || !strings.Contains(err.Error(), "not measurable from outside") {
 		t.Errorf("heap per cycle from a pid: %v, want the unavailable reason", err)
 	}
 	if ser := sn.Series(probe.FDs); len(ser.Points) != len(sn.Samples) || ser.Points[0].X < 0 {
@@ -88,19 +88,19 @@ func TestSamplerCyclesOnHelper(t *testing.T) {
 	if len(s.Samples()) != len(sn.Samples) || len(s.Markers()) != 6 {
 		t.Errorf("Samples() %d, Markers() %d", len(s.Samples()), len(s.Markers()))
 	}
-	if rm := sn.ResultMarkers(); len(rm) != 6 || rm[0].Kind != probe.KindCycle {
+	if rm := sn.ResultMarkers(); len(rm) != 6 || rm[0].Kind != probetest.KindCycle {
 		t.Errorf("result markers %+v", rm)
 	}
 }
 
 // Mark with no kind starts a cycle.
 func TestMarkDefaultKind(t *testing.T) {
-	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probe.SamplerOptions{})
+	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probetest.SamplerOptions{})
 	s.Mark("c0")
-	s.Mark("fault", probe.KindFaultOn)
+	s.Mark("fault", probetest.KindFaultOn)
 	s.Mark("c1")
 	ms := s.Markers()
-	if len(ms) != 3 || ms[0].Kind != probe.KindCycle || ms[1].Kind != probe.KindFaultOn || ms[2].Kind != probe.KindCycle {
+	if len(ms) != 3 || ms[0].Kind != probetest.KindCycle || ms[1].Kind != probetest.KindFaultOn || ms[2].Kind != probetest.KindCycle {
 		t.Fatalf("markers %+v", ms)
 	}
 	if n := len(s.Snapshot().Cycles()); n != 2 {
@@ -114,26 +114,26 @@ func TestPerCycleReductions(t *testing.T) {
 	smp := func(ms int, v float64) probe.Sample {
 		return probe.Sample{Time: at(ms), Values: map[string]float64{"x": v}}
 	}
-	sn := probe.Snapshot{
+	sn := probetest.Snapshot{
 		Start: t0,
 		Samples: []probe.Sample{
 			smp(0, 5), smp(10, 9), smp(20, 3), smp(30, 7), // cycle a
 			smp(100, 4), smp(110, 8), smp(120, 6), // cycle b (settled at 105)
 		},
-		Markers: []probe.Marker{
-			{Time: at(0), Label: "a", Kind: probe.KindCycle},
-			{Time: at(15), Label: "s", Kind: probe.KindSettled},
-			{Time: at(100), Label: "b", Kind: probe.KindCycle},
-			{Time: at(105), Label: "s", Kind: probe.KindSettled},
-			{Time: at(115), Label: "f", Kind: probe.KindFaultOn},
+		Markers: []probetest.Marker{
+			{Time: at(0), Label: "a", Kind: probetest.KindCycle},
+			{Time: at(15), Label: "s", Kind: probetest.KindSettled},
+			{Time: at(100), Label: "b", Kind: probetest.KindCycle},
+			{Time: at(105), Label: "s", Kind: probetest.KindSettled},
+			{Time: at(115), Label: "f", Kind: probetest.KindFaultOn},
 		},
 	}
-	want := map[probe.Reduce][]float64{
-		probe.Min:         {3, 4},
-		probe.Max:         {9, 8},
-		probe.Last:        {7, 6},
-		probe.Mean:        {6, 6},
-		probe.AfterSettle: {3, 8},
+	want := map[probetest.Reduce][]float64{
+		probetest.Min:         {3, 4},
+		probetest.Max:         {9, 8},
+		probetest.Last:        {7, 6},
+		probetest.Mean:        {6, 6},
+		probetest.AfterSettle: {3, 8},
 	}
 	for how, w := range want {
 		got, err := sn.PerCycle("x", how)
@@ -147,10 +147,10 @@ func TestPerCycleReductions(t *testing.T) {
 	if _, err := sn.PerCycle("x", "median"); err == nil {
 		t.Error("unknown reduction: no error")
 	}
-	if _, err := sn.PerCycle("y", probe.Min); err == nil {
+	if _, err := sn.PerCycle("y", probetest.Min); err == nil {
 		t.Error("absent metric: no error")
 	}
-	if _, err := (probe.Snapshot{}).PerCycle("x", probe.Min); err == nil {
+	if _, err := (probetest.Snapshot{}).PerCycle("x", probetest.Min); err == nil {
 		t.Error("no markers: no error")
 	}
 	cs := probe.CycleSeries("x", []float64{1, 2})
@@ -161,7 +161,7 @@ func TestPerCycleReductions(t *testing.T) {
 
 // The ring buffer keeps the newest Capacity samples and counts the rest.
 func TestSamplerBoundedBuffer(t *testing.T) {
-	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probe.SamplerOptions{Interval: time.Millisecond, Capacity: 5})
+	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probetest.SamplerOptions{Interval: time.Millisecond, Capacity: 5})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestSamplerBoundedBuffer(t *testing.T) {
 		}
 	}
 	for range 7 {
-		s.Mark("m", probe.KindPhase)
+		s.Mark("m", probetest.KindPhase)
 	}
 	if sn := s.Snapshot(); len(sn.Markers) != 5 || sn.DroppedMarkers != 2 {
 		t.Errorf("%d markers kept, %d dropped; want 5, 2", len(sn.Markers), sn.DroppedMarkers)
@@ -187,7 +187,7 @@ func TestSamplerBoundedBuffer(t *testing.T) {
 
 // Stop returns only after the sampling goroutine has; a sampler restarts.
 func TestSamplerStopLeavesNoGoroutine(t *testing.T) {
-	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probe.SamplerOptions{Interval: 2 * time.Millisecond})
+	s := newSampler(t, probe.Self(probe.SelfOptions{SkipGC: true}), probetest.SamplerOptions{Interval: 2 * time.Millisecond})
 	for range 3 {
 		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -216,7 +216,7 @@ func TestSamplerCountsErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSampler(t, src, probe.SamplerOptions{Interval: 2 * time.Millisecond})
+	s := newSampler(t, src, probetest.SamplerOptions{Interval: 2 * time.Millisecond})
 	if _, err := s.SampleNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -234,16 +234,21 @@ func TestSamplerCountsErrors(t *testing.T) {
 
 func TestSamplerOptions(t *testing.T) {
 	src := probe.Self()
-	for _, o := range []probe.SamplerOptions{{Interval: -1}, {Interval: time.Microsecond}, {Capacity: -1}, {Timeout: -time.Second}} {
-		if _, err := probe.NewSampler(src, o); err == nil {
+	for _, o := range []probetest.SamplerOptions{{Interval: -1}, {Interval: time.Microsecond}, {Capacity: -1}, {Timeout: -time.Second}} {
+		if _, err := probetest.NewSampler(src, o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
 	}
-	if _, err := probe.NewSampler(nil, probe.SamplerOptions{}); err == nil {
+	if _, err := probetest.NewSampler(nil, probetest.SamplerOptions{}); err == nil {
 		t.Error("nil source: no error")
 	}
-	s := newSampler(t, src, probe.SamplerOptions{})
+	s := newSampler(t, src, probetest.SamplerOptions{})
 	if sn := s.Snapshot(); sn.Interval != 100*time.Millisecond {
 		t.Errorf("default interval %v, want 100ms (10 Hz)", sn.Interval)
 	}
+}
+
+func TestMain(m *testing.M) {
+	probetest.MaybeRunHelper()
+	goleak.VerifyTestMain(m)
 }

@@ -1,4 +1,4 @@
-package probe
+package probetest
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
 // Marker kinds.
@@ -60,16 +62,16 @@ func (o SamplerOptions) Validate() error {
 	return nil
 }
 
-// Sampler samples a Source in the background into a bounded ring buffer.
+// Sampler samples a probe.Source in the background into a bounded ring buffer.
 type Sampler struct {
-	src  Source
+	src  probe.Source
 	opts SamplerOptions
 
 	srcMu sync.Mutex // serializes src.Sample
 
 	mu      sync.Mutex
 	start   time.Time
-	buf     []Sample
+	buf     []probe.Sample
 	head    int // index of the oldest sample
 	n       int
 	total   int
@@ -83,7 +85,7 @@ type Sampler struct {
 }
 
 // NewSampler makes a stopped sampler of src.
-func NewSampler(src Source, opts SamplerOptions) (*Sampler, error) {
+func NewSampler(src probe.Source, opts SamplerOptions) (*Sampler, error) {
 	if src == nil {
 		return nil, errors.New("probe: sampler: source is nil")
 	}
@@ -102,7 +104,7 @@ func NewSampler(src Source, opts SamplerOptions) (*Sampler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Sampler{src: src, opts: opts, buf: make([]Sample, opts.Capacity)}, nil
+	return &Sampler{src: src, opts: opts, buf: make([]probe.Sample, opts.Capacity)}, nil
 }
 
 // Start takes a first sample now and then one per interval until Stop or
@@ -155,9 +157,9 @@ func (s *Sampler) Stop() {
 
 // SampleNow takes one sample synchronously and records it (e.g. right
 // after a cycle boundary). Errors are counted, not recorded as samples.
-func (s *Sampler) SampleNow(ctx context.Context) (Sample, error) {
+func (s *Sampler) SampleNow(ctx context.Context) (probe.Sample, error) {
 	if err := ctx.Err(); err != nil {
-		return Sample{}, err
+		return probe.Sample{}, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	s.srcMu.Lock()
@@ -168,12 +170,12 @@ func (s *Sampler) SampleNow(ctx context.Context) (Sample, error) {
 	defer s.mu.Unlock()
 	if err != nil {
 		if ctx.Err() != nil {
-			return Sample{}, err // stopping: not a sampling failure
+			return probe.Sample{}, err // stopping: not a sampling failure
 		}
 		s.errs++
 		s.lastErr = err.Error()
 		s.opts.Logger.Debug("probe: sample failed", "source", s.src.Name(), "err", err)
-		return Sample{}, err
+		return probe.Sample{}, err
 	}
 	if s.start.IsZero() {
 		s.start = smp.Time
@@ -235,7 +237,7 @@ func (s *Sampler) WaitSamples(ctx context.Context, n int) error {
 }
 
 // Samples copies the buffered samples, oldest first.
-func (s *Sampler) Samples() []Sample { return s.Snapshot().Samples }
+func (s *Sampler) Samples() []probe.Sample { return s.Snapshot().Samples }
 
 // Markers copies the markers, oldest first.
 func (s *Sampler) Markers() []Marker { return s.Snapshot().Markers }
@@ -246,7 +248,7 @@ func (s *Sampler) Snapshot() Snapshot {
 	defer s.mu.Unlock()
 	sn := Snapshot{
 		Source: s.src.Name(), Start: s.start, Interval: s.opts.Interval,
-		Samples: make([]Sample, s.n), Markers: append([]Marker(nil), s.markers...),
+		Samples: make([]probe.Sample, s.n), Markers: append([]Marker(nil), s.markers...),
 		Dropped: s.dropped, DroppedMarkers: s.mDrop, Errors: s.errs, LastError: s.lastErr,
 	}
 	for i := range s.n {

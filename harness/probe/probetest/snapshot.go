@@ -1,4 +1,4 @@
-package probe
+package probetest
 
 import (
 	"errors"
@@ -6,20 +6,21 @@ import (
 	"math"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // Snapshot is a copy of a sampler's buffer and markers.
 type Snapshot struct {
-	Source         string        `json:"source"`
-	Start          time.Time     `json:"start"`
-	Interval       time.Duration `json:"interval"`
-	Samples        []Sample      `json:"samples"`
-	Markers        []Marker      `json:"markers"`
-	Dropped        int           `json:"dropped"` // samples dropped from the ring buffer
-	DroppedMarkers int           `json:"dropped_markers"`
-	Errors         int           `json:"errors"` // failed samples
-	LastError      string        `json:"last_error,omitempty"`
+	Source         string         `json:"source"`
+	Start          time.Time      `json:"start"`
+	Interval       time.Duration  `json:"interval"`
+	Samples        []probe.Sample `json:"samples"`
+	Markers        []Marker       `json:"markers"`
+	Dropped        int            `json:"dropped"` // samples dropped from the ring buffer
+	DroppedMarkers int            `json:"dropped_markers"`
+	Errors         int            `json:"errors"` // failed samples
+	LastError      string         `json:"last_error,omitempty"`
 }
 
 // Reduce picks one value per cycle.
@@ -154,15 +155,6 @@ func (sn Snapshot) Series(metric string) result.Series {
 		if v, ok := smp.Values[metric]; ok {
 			s.Points = append(s.Points, result.Point{X: smp.Time.Sub(sn.Start).Seconds(), Y: v})
 		}
-	}
-	return s
-}
-
-// CycleSeries wraps per-cycle values as a result series (x: cycle index).
-func CycleSeries(metric string, values []float64) result.Series {
-	s := result.Series{Name: metric + " per cycle", Metric: metric, XUnit: "cycle"}
-	for i, v := range values {
-		s.Points = append(s.Points, result.Point{X: float64(i), Y: v})
 	}
 	return s
 }
