@@ -34,17 +34,17 @@ func chartKindRuns() map[string]*result.Run {
 	for i := 1; i <= 50; i++ {
 		served = append(served, result.Point{X: 0.1 * float64(i), Y: float64(i)})
 	}
-	var marks []result.Marker
+	var faults []result.FaultEvent
 	for i := range 7 {
-		l := fmt.Sprintf("blackhole h1/r%03d", i)
-		marks = append(marks,
-			result.Marker{At: result.Seconds(0.3 + 0.1*float64(i)), Label: "fault on: " + l, Kind: MarkerFaultOn},
-			result.Marker{At: result.Seconds(4.5 + 0.1*float64(i)), Label: "fault off: " + l, Kind: MarkerFaultOff})
+		repo := fmt.Sprintf("r%03d", i)
+		faults = append(faults,
+			result.FaultEvent{At: result.Seconds(0.3 + 0.1*float64(i)), Host: "h1", Repo: repo, Fault: "blackhole", Action: result.FaultInject},
+			result.FaultEvent{At: result.Seconds(4.5 + 0.1*float64(i)), Host: "h1", Repo: repo, Fault: "blackhole", Action: result.FaultRecover})
 	}
-	marks = append(marks, result.Marker{At: 2, Label: "fault on: offline h2", Kind: MarkerFaultOn}, result.Marker{At: 3, Label: "fault off: offline h2", Kind: MarkerFaultOff})
+	faults = append(faults, result.FaultEvent{At: 2, Host: "h2", Fault: "offline", Action: result.FaultInject}, result.FaultEvent{At: 3, Host: "h2", Fault: "offline", Action: result.FaultRecover})
 	progress := &result.Scenario{Name: "boot", Duration: 6, Checks: []result.Check{failing("scopes served")},
-		Series:  []result.Series{{Name: "scopes served", Metric: MetricScopesServed, Unit: "scopes", XUnit: XUnitSeconds, Points: served}},
-		Markers: marks}
+		Series: []result.Series{{Name: "scopes served", Metric: MetricScopesServed, Unit: "scopes", XUnit: XUnitSeconds, Points: served}},
+		Faults: faults}
 
 	// time: API latency of 125 calls over 2.5 s under a blackhole.
 	var lat []result.Point

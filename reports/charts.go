@@ -656,42 +656,22 @@ func faultWindows(s *result.Scenario) []window {
 			opened = opened[1:]
 		}
 	}
-	marks := slices.Clone(s.Markers)
-	slices.SortStableFunc(marks, func(a, b result.Marker) int { return cmp.Compare(float64(a.At), float64(b.At)) })
-	seen := false
-	for _, m := range marks {
-		at := float64(m.At)
+	evs := slices.Clone(s.Faults)
+	slices.SortStableFunc(evs, func(a, b result.FaultEvent) int { return cmp.Compare(float64(a.At), float64(b.At)) })
+	for _, e := range evs {
+		at := float64(e.At)
 		if !isFinite(at) {
 			continue
 		}
-		switch m.Kind {
-		case MarkerFaultOn:
-			seen = true
-			k := markerKey(m.Label)
-			opened = append(opened, open{key: k, w: window{From: at, To: math.Inf(1), Label: k}})
-		case MarkerFaultOff:
-			seen = true
-			closeKey(markerKey(m.Label), at)
+		k := e.Fault + " " + e.Host
+		if e.Repo != "" {
+			k += "/" + e.Repo
 		}
-	}
-	if !seen {
-		evs := slices.Clone(s.Faults)
-		slices.SortStableFunc(evs, func(a, b result.FaultEvent) int { return cmp.Compare(float64(a.At), float64(b.At)) })
-		for _, e := range evs {
-			at := float64(e.At)
-			if !isFinite(at) {
-				continue
-			}
-			k := e.Fault + " " + e.Host
-			if e.Repo != "" {
-				k += "/" + e.Repo
-			}
-			switch e.Action {
-			case "inject":
-				opened = append(opened, open{key: k, w: window{From: at, To: math.Inf(1), Label: k}})
-			case "recover":
-				closeKey(k, at)
-			}
+		switch e.Action {
+		case result.FaultInject:
+			opened = append(opened, open{key: k, w: window{From: at, To: math.Inf(1), Label: k}})
+		case result.FaultRecover:
+			closeKey(k, at)
 		}
 	}
 	for _, o := range opened {
@@ -699,20 +679,6 @@ func faultWindows(s *result.Scenario) []window {
 	}
 	slices.SortStableFunc(done, func(a, b window) int { return cmp.Compare(a.From, b.From) })
 	return done
-}
-
-// markerKey strips a leading "fault on:"/"fault off:" from a label.
-func markerKey(label string) string {
-	l := strings.ToLower(label)
-	for _, p := range []string{"fault on", "fault off", "fault-on", "fault-off"} {
-		if strings.HasPrefix(l, p) {
-			if _, rest, ok := strings.Cut(label, ": "); ok {
-				return strings.TrimSpace(rest)
-			}
-			return strings.TrimSpace(label[len(p):])
-		}
-	}
-	return strings.TrimSpace(label)
 }
 
 // shade fills x intervals over the full height of the data area, and,

@@ -10,18 +10,22 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
-func TestFaultWindowsFromMarkers(t *testing.T) {
+// TestFaultWindowsUnmatchedAndOpen: events out of order are sorted; a
+// recover with no open window of its key closes the oldest; a window never
+// closed runs to the end; marker labels are never parsed.
+func TestFaultWindowsUnmatchedAndOpen(t *testing.T) {
 	s := &result.Scenario{
 		Markers: []result.Marker{
-			{At: 9, Label: "fault off: blackhole h1", Kind: MarkerFaultOff},
-			{At: 2, Label: "fault on: blackhole h1", Kind: MarkerFaultOn},
-			{At: 3, Label: "fault on: offline h2", Kind: MarkerFaultOn},
-			{At: 4, Label: "cycle 1", Kind: "cycle"},
-			{At: 5, Label: "fault off: something else", Kind: MarkerFaultOff}, // closes the oldest open (blackhole h1)
-			{At: 7, Label: "fault on: latency h3", Kind: MarkerFaultOn},       // never closed
+			{At: 1, Label: "fault on: reset hX", Kind: result.MarkerFaultOn}, // ignored: windows come from events
+			{At: 4, Label: "cycle 1", Kind: result.MarkerCycle},
 		},
-		// Ignored: markers win when there are fault markers.
-		Faults: []result.FaultEvent{{At: 1, Host: "hX", Fault: "reset", Action: "inject"}},
+		Faults: []result.FaultEvent{
+			{At: 9, Host: "h1", Fault: "blackhole", Action: result.FaultRecover},
+			{At: 2, Host: "h1", Fault: "blackhole", Action: result.FaultInject},
+			{At: 3, Host: "h2", Fault: "offline", Action: result.FaultInject},
+			{At: 5, Host: "else", Fault: "something", Action: result.FaultRecover}, // closes the oldest open (blackhole h1)
+			{At: 7, Host: "h3", Fault: "latency", Action: result.FaultInject},      // never closed
+		},
 	}
 	got := faultWindows(s)
 	want := []window{

@@ -57,15 +57,11 @@
 // series is drawn over them. A progress curve holds its last value to the
 // end of the plot.
 //
-// Fault windows come from the scenario's Markers of Kind "fault-on" and
-// "fault-off" ([MarkerFaultOn], [MarkerFaultOff]). A fault-off closes the open
-// fault-on with the same key, where the key is the Label after its first
-// ": " when the label starts with "fault on"/"fault off" (so "fault on:
-// blackhole h1" is closed by "fault off: blackhole h1"), else the whole
-// Label; a fault-off with no matching key closes the oldest open window; a
-// window never closed runs to the end of the chart. When a scenario has no
-// fault markers, windows come from its FaultEvents instead (Action
-// "inject"/"recover", keyed by host, repo and fault).
+// Fault windows come from the scenario's FaultEvents (never from marker
+// labels): an inject opens a window keyed by fault, host and repo, the
+// recover with the same key closes it, a recover with no matching key
+// closes the oldest open window, and a window never closed runs to the end
+// of the chart.
 //
 // A check that names a series (Check.Series) links to its chart, and the
 // chart is outlined in red when the check failed. Series with more than

@@ -15,14 +15,12 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
-// Series and marker names the HTML report keys on (see the package doc).
+// Series names and x units the HTML report keys on (see the package doc).
 const (
 	XUnitCycle             = "cycle"
 	XUnitSeconds           = "s"
 	MetricScopesServed     = "scopes_served"
 	MetricTimeoutOvershoot = "timeout_overshoot"
-	MarkerFaultOn          = "fault-on"
-	MarkerFaultOff         = "fault-off"
 )
 
 // File names written by WriteAll.

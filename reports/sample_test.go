@@ -38,8 +38,8 @@ func bootScenario(seed int64) *result.Scenario {
 		},
 		Series: []result.Series{{Name: "scopes served", Metric: MetricScopesServed, Unit: "count", XUnit: XUnitSeconds, Points: served}},
 		Markers: []result.Marker{
-			{At: 2, Label: "fault on: blackhole h2", Kind: MarkerFaultOn},
-			{At: 6, Label: "fault off: blackhole h2", Kind: MarkerFaultOff},
+			{At: 2, Label: "blackhole h2", Kind: result.MarkerFaultOn},
+			{At: 6, Label: "blackhole h2", Kind: result.MarkerFaultOff},
 		},
 		Faults: []result.FaultEvent{
 			{At: 2, Host: "h2", Fault: "blackhole", Action: "inject"},

@@ -122,7 +122,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	// die with it), remove its clone state, then, while it is down, make
 	// one host dead and the others slow and zero the server counters;
 	// start it and start the clock at the spawn.
-	s.Mark("phase", "cold start")
+	s.Mark(result.MarkerPhase, "cold start")
 	bootStart, err := cs.ColdStart(ctx, func(ctx context.Context) error {
 		if dirs, _ := s.CloneDirs(); len(dirs) > 0 {
 			return fmt.Errorf("boot: %d clone dirs exist after the target stopped and its clone state was removed (%s)", len(dirs), joinIDs(dirs))

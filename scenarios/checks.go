@@ -107,7 +107,7 @@ func (s *S) RepoFault(ctx context.Context, h *testbed.Host, repo string, f gitse
 	if err := h.Admin.SetFault(ctx, repo, f); err != nil {
 		return nil, fmt.Errorf("server fault %s on %s/%s: %w", f.Mode, h.Name, repo, err)
 	}
-	s.logFault(h.Name, repo, "server:"+string(f.Mode), "inject")
+	s.logFault(h.Name, repo, "server:"+string(f.Mode), result.FaultInject)
 	done := false
 	undo := func(ctx context.Context) error {
 		s.mu.Lock()
@@ -118,7 +118,7 @@ func (s *S) RepoFault(ctx context.Context, h *testbed.Host, repo string, f gitse
 		done = true
 		s.mu.Unlock()
 		err := h.Admin.ClearFault(ctx, repo)
-		s.logFault(h.Name, repo, "server:"+string(f.Mode), "recover")
+		s.logFault(h.Name, repo, "server:"+string(f.Mode), result.FaultRecover)
 		return err
 	}
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
@@ -60,7 +61,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		min: p.Cycles, max: capCycles(p.Cycles, p.MaxCycles)}
 	stop, cycles := "", 0
 	for c := 0; stop == ""; c++ {
-		s.Mark("cycle", fmt.Sprintf("cycle %d", c))
+		s.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
 		ids := make([]string, p.Scopes)
 		urls := make([]string, p.Scopes)
 		for i := range ids {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
@@ -121,14 +122,14 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("crash-restart: clones never reached the server: %s", out.Describe())
 	}
 	before, _ := s.CloneDirs()
-	s.Mark("phase", "SIGKILL")
+	s.Mark(result.MarkerPhase, "SIGKILL")
 	if err := k.Kill(ctx); err != nil {
 		return fmt.Errorf("crash-restart: kill: %w", err)
 	}
 	if err := s.recoverAll(ctx); err != nil {
 		return fmt.Errorf("crash-restart: clear faults: %w", err)
 	}
-	s.Mark("phase", "restart")
+	s.Mark(result.MarkerPhase, "restart")
 	restart := time.Now()
 	if err := k.Start(ctx); err != nil {
 		return fmt.Errorf("crash-restart: start again: %w", err)

@@ -92,7 +92,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if !out.OK {
 		return fmt.Errorf("delete-hang: fetches never reached the hang: %s", out.Describe())
 	}
-	s.Mark("phase", "delete while hanging")
+	s.Mark(result.MarkerPhase, "delete while hanging")
 	worst := time.Duration(0)
 	var slow []string
 	for _, id := range ids {
@@ -179,7 +179,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 		return fmt.Errorf("add branch %s to %s: %w", branch, r.Name, err)
 	}
 	a, b := s.ScopeID(p.Scopes), s.ScopeID(p.Scopes+1)
-	s.Mark("phase", "delete beside a same-url scope")
+	s.Mark(result.MarkerPhase, "delete beside a same-url scope")
 	for _, sc := range []struct{ id, branch string }{{a, "main"}, {b, branch}} {
 		if err := s.C.PutScope(ctx, target.NewScope(sc.id, r.URL(), sc.branch)); err != nil {
 			return fmt.Errorf("put scope %s: %w", sc.id, err)

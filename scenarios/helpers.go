@@ -17,6 +17,7 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/faults"
+	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
@@ -184,7 +185,7 @@ func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string
 	defer func() {
 		if nudges > 0 {
 			s.Logf("asked the target again %d times for scopes not served after %v (POST /scopes/{id}/refresh)", nudges, nudge)
-			s.Mark("phase", fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
+			s.Mark(result.MarkerPhase, fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)

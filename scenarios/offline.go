@@ -171,7 +171,7 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) error {
 	const name = "bundle served while every git worker hangs"
 	hosts := s.TB.Hosts()[2 : 2+p.FillHosts]
-	s.Mark("phase", "every git worker hung")
+	s.Mark(result.MarkerPhase, "every git worker hung")
 	var ids, urls []string
 	for i, h := range hosts {
 		if _, err := s.Inject(ctx, h, fault("blackhole")); err != nil {

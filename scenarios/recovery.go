@@ -193,7 +193,7 @@ func (s *S) inflightForce(ctx context.Context, r *repo, id string, wait time.Dur
 		return err
 	}
 	defer func() { _ = clear(ctx) }()
-	s.Mark("phase", "refresh during a fetch")
+	s.Mark(result.MarkerPhase, "refresh during a fetch")
 	if err := s.C.Refresh(ctx, id); err != nil {
 		return fmt.Errorf("refresh %s: %w", id, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // RepeatSyncParams size the repeat-sync gate.
@@ -74,7 +75,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	judge := leakJudge{what: "refresh-all rounds", budgets: p.Budgets, min: p.Rounds, max: capCycles(p.Rounds, p.MaxRounds)}
 	stop, rounds := "", 0
 	for r := 0; stop == ""; r++ {
-		s.Mark("cycle", fmt.Sprintf("round %d", r))
+		s.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
 		want := map[string]string{}
 		for i := range repos {
 			if err := s.Push(ctx, &repos[i]); err != nil {

@@ -132,13 +132,13 @@ func (s *S) Inject(ctx context.Context, h *testbed.Host, f faults.Fault) (func(c
 	if err != nil {
 		return nil, fmt.Errorf("inject %s on %s: %w", f.Name(), h.Name, err)
 	}
-	s.logFault(h.Name, "", f.Name(), "inject")
+	s.logFault(h.Name, "", f.Name(), result.FaultInject)
 	var once sync.Once
 	var uerr error
 	wrapped := func(ctx context.Context) error {
 		once.Do(func() {
 			uerr = undo(ctx)
-			s.logFault(h.Name, "", f.Name(), "recover")
+			s.logFault(h.Name, "", f.Name(), result.FaultRecover)
 		})
 		return uerr
 	}
@@ -152,9 +152,9 @@ func (s *S) logFault(host, repo, fault, action string) {
 	s.mu.Lock()
 	s.res.Faults = append(s.res.Faults, result.FaultEvent{At: s.since(), Host: host, Repo: repo, Fault: fault, Action: action})
 	s.mu.Unlock()
-	kind := "fault-on"
-	if action == "recover" {
-		kind = "fault-off"
+	kind := result.MarkerFaultOn
+	if action == result.FaultRecover {
+		kind = result.MarkerFaultOff
 	}
 	name := host
 	if repo != "" {

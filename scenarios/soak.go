@@ -521,7 +521,7 @@ func (k *soak) setup(ctx context.Context) error {
 		k.baseDirs = len(dirs)
 	}
 	k.setLive()
-	k.Mark("phase", fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
+	k.Mark(result.MarkerPhase, fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
 	return nil
 }
 
@@ -593,7 +593,7 @@ func (k *soak) step(ctx context.Context, st soakStep) {
 	default:
 		k.ran++
 	}
-	k.Mark("step", st.String()+" → "+outcome)
+	k.Mark(result.MarkerStep, st.String()+" → "+outcome)
 }
 
 // errClass is the part of a step error that does not depend on timing or
@@ -755,7 +755,7 @@ func (k *soak) recoverExpired(ctx context.Context, n int) {
 // quietPoint ends window w: every fault off, extra scopes deleted, caches
 // back to the baseline, the baseline scopes served, one settled sample.
 func (k *soak) quietPoint(ctx context.Context, w int) {
-	k.Mark("phase", fmt.Sprintf("quiet point %d", w))
+	k.Mark(result.MarkerPhase, fmt.Sprintf("quiet point %d", w))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	if err := k.recoverAll(rctx); err != nil {
 		k.stepErr(ctx, soakStep{N: -1, Kind: "recover all"}, err)
@@ -819,13 +819,15 @@ func (k *soak) closeIdle() {
 // quiet point.
 func (k *soak) checkQuiet(ctx context.Context, w int) {
 	if k.statsOK {
+		dev := 1.0 // until the stats are read: off by at least one
 		out := eventually.Poll(ctx, 5*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			st, ok, err := k.Stats(ctx)
 			if err != nil || !ok {
+				dev = 1
 				return false, "no stats", err
 			}
 			var parts []string
-			dev := 0.0
+			dev = 0
 			for _, key := range CacheKeys {
 				v := st[key]
 				dev += math.Abs(v - k.baseStats[key])
@@ -837,10 +839,6 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 			return
 		}
 		if !out.OK {
-			var dev float64
-			if _, err := fmt.Sscanf(out.Observed, "off by %g", &dev); err != nil {
-				dev = 1
-			}
 			if dev > k.cacheWorst || k.cacheWhy == "" {
 				k.cacheWorst, k.cacheWhy = dev, fmt.Sprintf("quiet point %d: %s", w, out.Describe())
 			}
@@ -875,7 +873,7 @@ func (k *soak) addWindow(smp probe.Sample) {
 // step the restart itself caused, so a leak that a restart resets still
 // reads as growth.
 func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
-	k.Mark("phase", "restart")
+	k.Mark(result.MarkerPhase, "restart")
 	err := k.T.Restart(qctx, false)
 	if errors.Is(err, target.ErrUnsupported) {
 		k.restartLog = append(k.restartLog, "restart unsupported by "+k.T.Describe()+": skipped")
@@ -915,7 +913,7 @@ func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 	}
 	line := fmt.Sprintf("restart %d at %.0fs: %s", k.restarts, time.Since(k.start).Seconds(), strings.Join(parts, ", "))
 	k.restartLog = append(k.restartLog, line)
-	k.Mark("phase", line)
+	k.Mark(result.MarkerPhase, line)
 }
 
 func flatFmt(metric string, v float64) string {
@@ -1023,7 +1021,7 @@ func (k *soak) sampleTimeline(ctx context.Context) {
 func (k *soak) interrupted(after time.Duration) {
 	k.Skip("soak ran its full duration", fmt.Sprintf("interrupted after %v of %v: judged %d of %d windows",
 		after.Round(time.Second), k.o.Duration, len(k.series.values[probe.FDs]), int(k.o.Duration/k.o.Window)))
-	k.Mark("phase", fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
+	k.Mark(result.MarkerPhase, fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
 	k.mu.Lock()
 	k.res.Params["interrupted_after"] = after.Round(time.Second).String()
 	k.mu.Unlock()

@@ -70,7 +70,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	for i, r := range cloneRepos {
 		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
 	}
-	s.Mark("phase", "hung clones")
+	s.Mark(result.MarkerPhase, "hung clones")
 	if err := s.PutScopes(ctx, ids, urls); err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	if _, err := s.Inject(ctx, hStall, fault("stall:after=65536")); err != nil {
 		return err
 	}
-	s.Mark("phase", "stalled clone")
+	s.Mark(result.MarkerPhase, "stalled clone")
 	stallStart := time.Now()
 	if err := s.PutScopes(ctx, []string{s.ScopeID(p.Clones + p.Fetches)}, []string{stallRepo[0].URL()}); err != nil {
 		return err
@@ -193,7 +193,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 			return nil, nil, err
 		}
 	}
-	s.Mark("phase", "hung fetches")
+	s.Mark(result.MarkerPhase, "hung fetches")
 	for _, id := range ids {
 		if err := s.C.Refresh(ctx, id); err != nil {
 			return nil, nil, fmt.Errorf("refresh %s: %w", id, err)

@@ -83,7 +83,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		}
 		clears = append(clears, c)
 	}
-	s.Mark("phase", "storm")
+	s.Mark(result.MarkerPhase, "storm")
 	calls := 0
 	var errs []error
 	storm := func(per int) {
@@ -112,7 +112,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	// while the other scopes' tasks still run.
 	out, _ := s.waitHeld(ctx, repos, len(repos), 5*time.Second, 5*time.Millisecond)
 	s.Logf("storm: %s", out.Describe())
-	s.Mark("phase", "staggered release")
+	s.Mark(result.MarkerPhase, "staggered release")
 	released := time.Now()
 	for i, c := range clears {
 		if err := c(ctx); err != nil {
@@ -171,7 +171,7 @@ func (s *S) trailingWebhook(ctx context.Context, r repo, id string, before int) 
 		return
 	}
 	defer func() { _ = clear(ctx) }()
-	s.Mark("phase", "trailing webhook")
+	s.Mark(result.MarkerPhase, "trailing webhook")
 	if err := s.C.Refresh(ctx, id); err != nil {
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("trailing refresh of %s: %v", id, err)})
 		return

@@ -155,15 +155,32 @@ type FaultEvent struct {
 	Host   string  `json:"host"`
 	Repo   string  `json:"repo,omitempty"`
 	Fault  string  `json:"fault"`
-	Action string  `json:"action"` // inject, recover
+	Action string  `json:"action"` // FaultInject or FaultRecover
 }
 
-// Marker cuts a series: cycle boundaries, fault windows, phases.
+// Fault actions.
+const (
+	FaultInject  = "inject"
+	FaultRecover = "recover"
+)
+
+// Marker labels a point of a scenario's timeline: cycle boundaries,
+// phases, soak steps, faults going on and off. Fault windows are drawn
+// from FaultEvents, never parsed back from a marker's label.
 type Marker struct {
 	At    Seconds `json:"at_s"`
-	Label string  `json:"label"` // e.g. "cycle 3", "fault on: blackhole h1"
-	Kind  string  `json:"kind"`  // cycle, fault-on, fault-off, phase
+	Label string  `json:"label"` // e.g. "cycle 3", "blackhole h1"
+	Kind  string  `json:"kind"`  // one of the Marker* kinds
 }
+
+// Marker kinds.
+const (
+	MarkerCycle    = "cycle"     // a cycle (churn) or round (repeat-sync) starts
+	MarkerPhase    = "phase"     // a phase of a scenario starts
+	MarkerStep     = "step"      // a soak step ran
+	MarkerFaultOn  = "fault-on"  // a fault was injected (also a FaultEvent)
+	MarkerFaultOff = "fault-off" // a fault was recovered (also a FaultEvent)
+)
 
 // Series is a sampled or per-cycle metric.
 type Series struct {
