@@ -181,7 +181,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		if err != nil {
 			return false, "", err
 		}
-		f, ok := h["scopes_failed"].(float64)
+		f, ok := h[target.HealthScopesFailed].(float64)
 		sawKey = ok
 		if !ok {
 			return true, "health has no scopes_failed", nil

@@ -116,7 +116,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 				}
 				var parts []string
 				total = 0
-				for _, k := range CacheKeys {
+				for _, k := range target.CacheKeys {
 					total += st[k]
 					parts = append(parts, fmt.Sprintf("%s=%g", k, st[k]))
 				}
@@ -158,13 +158,13 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 
 // lacksCaches says why the caches cannot be judged from a stats reading
 // ("" when they can): no stats endpoint, or one without some of
-// CacheKeys (a missing key is not a zero).
+// target.CacheKeys (a missing key is not a zero).
 func lacksCaches(st map[string]float64, ok bool) string {
 	if !ok {
 		return "target has no " + target.StatsPath + " endpoint"
 	}
 	var missing []string
-	for _, k := range CacheKeys {
+	for _, k := range target.CacheKeys {
 		if _, has := st[k]; !has {
 			missing = append(missing, k)
 		}

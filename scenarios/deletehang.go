@@ -239,7 +239,7 @@ func (s *S) leftovers(ctx context.Context, ids []string) []string {
 		}
 	}
 	if st, ok, err := s.Stats(ctx); err == nil && lacksCaches(st, ok) == "" {
-		for _, k := range CacheKeys {
+		for _, k := range target.CacheKeys {
 			if st[k] != 0 {
 				out = append(out, fmt.Sprintf("%s=%g", k, st[k]))
 			}

@@ -294,9 +294,6 @@ func (s *S) Stats(ctx context.Context) (map[string]float64, bool, error) {
 	return st, true, nil
 }
 
-// CacheKeys are OPAL's three process-wide fetcher caches.
-var CacheKeys = []string{"repo_locks", "repos", "repos_last_fetched"}
-
 // CloneDirs lists the clone dirs under the target's base dir (nil, false
 // when the base dir is unknown).
 func (s *S) CloneDirs() ([]string, bool) {
@@ -481,14 +478,14 @@ func (s *S) statsZero(ctx context.Context, timeout time.Duration, keys ...string
 // waitIdle waits until no git operation or refresh task is in flight
 // (targets without those stats count as idle).
 func (s *S) waitIdle(ctx context.Context, timeout time.Duration) eventually.Outcome {
-	out, _ := s.statsZero(ctx, timeout, "in_flight", "webhook_tasks")
+	out, _ := s.statsZero(ctx, timeout, target.StatInFlight, target.StatWebhookTasks)
 	return out
 }
 
 // settleInFlight waits until the target has no git operation in flight
 // (when it reports in_flight).
 func (s *S) settleInFlight(ctx context.Context, timeout time.Duration) error {
-	if out, _ := s.statsZero(ctx, timeout, "in_flight"); !out.OK {
+	if out, _ := s.statsZero(ctx, timeout, target.StatInFlight); !out.OK {
 		return fmt.Errorf("operations in flight did not drain in %v: %s", timeout, out.Describe())
 	}
 	return nil

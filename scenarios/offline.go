@@ -9,6 +9,7 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
 )
 
 // OfflineParams size the offline-isolation gate.
@@ -188,7 +189,7 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 	known := true
 	busy := eventually.Poll(ctx, s.Settings.GitTimeout, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		st, ok, err := s.Stats(ctx)
-		v, has := st["in_flight"]
+		v, has := st[target.StatInFlight]
 		if err != nil || !ok || !has {
 			known = false
 			return true, "", err

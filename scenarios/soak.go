@@ -513,7 +513,7 @@ func (k *soak) setup(ctx context.Context) error {
 	k.statsWhy = lacksCaches(st, ok)
 	if k.statsOK {
 		k.baseStats = map[string]float64{}
-		for _, key := range CacheKeys {
+		for _, key := range target.CacheKeys {
 			k.baseStats[key] = st[key]
 		}
 	}
@@ -828,7 +828,7 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 			}
 			var parts []string
 			dev = 0
-			for _, key := range CacheKeys {
+			for _, key := range target.CacheKeys {
 				v := st[key]
 				dev += math.Abs(v - k.baseStats[key])
 				parts = append(parts, fmt.Sprintf("%s=%g (baseline %g)", key, v, k.baseStats[key]))
@@ -890,7 +890,7 @@ func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 	}
 	_ = k.settleInFlight(qctx, 30*time.Second)
 	if st, ok, err := k.Stats(qctx); err == nil && ok {
-		for _, key := range CacheKeys {
+		for _, key := range target.CacheKeys {
 			k.baseStats[key] = st[key]
 		}
 	}
@@ -1090,7 +1090,7 @@ func (k *soak) finish(ctx context.Context) {
 
 func statsLabel(m map[string]float64) string {
 	var parts []string
-	for _, key := range CacheKeys {
+	for _, key := range target.CacheKeys {
 		parts = append(parts, fmt.Sprintf("%s=%g", key, m[key]))
 	}
 	return strings.Join(parts, " ")

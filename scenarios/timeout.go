@@ -402,7 +402,7 @@ func (s *S) leakedStacks(base baselineValues) string {
 // where goroutines are unknown) back to the baseline, disk use back to
 // diskBase.
 func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
-	out, inflightKnown := s.statsZero(ctx, grace, "in_flight")
+	out, inflightKnown := s.statsZero(ctx, grace, target.StatInFlight)
 	if inflightKnown {
 		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.Describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
 	} else {

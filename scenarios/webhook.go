@@ -132,7 +132,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	if err := s.settleInFlight(ctx, 5*time.Second+2*s.Settings.GitTimeout); err != nil {
 		return fmt.Errorf("webhook-storm: %w", err)
 	}
-	to, tasksKnown := s.statsZero(ctx, 2*time.Second, "webhook_tasks")
+	to, tasksKnown := s.statsZero(ctx, 2*time.Second, target.StatWebhookTasks)
 	if tasksKnown {
 		s.CheckTrue("task list returns to zero", to.OK, to.Describe(), "webhook_tasks == 0", fmt.Sprintf("after %d refresh calls finished, with no further webhook", calls))
 	} else {
@@ -160,11 +160,11 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 func (s *S) trailingWebhook(ctx context.Context, r repo, id string, before int) {
 	const name = "after a trailing webhook only running tasks remain"
 	st, ok, err := s.Stats(ctx)
-	if _, has := st["webhook_tasks"]; err != nil || !ok || !has {
+	if _, has := st[target.StatWebhookTasks]; err != nil || !ok || !has {
 		s.Skip(name, "the target's stats have no webhook_tasks key")
 		return
 	}
-	idle := st["webhook_tasks"]
+	idle := st[target.StatWebhookTasks]
 	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang})
 	if err != nil {
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error()})
@@ -185,6 +185,6 @@ func (s *S) trailingWebhook(ctx context.Context, r repo, id string, before int) 
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("stats after the trailing refresh: %v", err)})
 		return
 	}
-	s.CheckLE(name, st["webhook_tasks"], 1, unitCount,
+	s.CheckLE(name, st[target.StatWebhookTasks], 1, unitCount,
 		fmt.Sprintf("webhook_tasks after one refresh (its fetch hangs: 1 task running) once all %d earlier tasks had finished; %g before it", before, idle))
 }
