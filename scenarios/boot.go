@@ -82,7 +82,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	}
 	healthy := s.TB.Hosts()[:3]
 	dead := s.Host(3)
-	var repos []repo
+	var repos []Repo
 	for i := range p.Repos {
 		r, err := s.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
 		if err != nil {

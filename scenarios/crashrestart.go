@@ -78,7 +78,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		s.T, s.C = t, t.Client()
 		s.Logf("crash-restart runs on %s", t.Describe())
 	}
-	var repos []repo
+	var repos []Repo
 	for i := range p.Healthy + p.MidClone {
 		h := s.Host(0)
 		if i >= p.Healthy {

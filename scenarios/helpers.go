@@ -49,20 +49,22 @@ func (s *S) RepoName(i int) string { return fmt.Sprintf("%s-r%03d", s.Name, i) }
 func (s *S) Host(i int) *testbed.Host { return s.TB.Hosts()[i] }
 
 // repo is a repo the scenario created.
-type repo struct {
+// Repo is a repo a scenario created on a testbed host, with its newest
+// commit.
+type Repo struct {
 	Host *testbed.Host
 	Name string
 	Head string
 }
 
-func (r repo) URL() string { return r.Host.RepoURL(r.Name) }
+func (r Repo) URL() string { return r.Host.RepoURL(r.Name) }
 
 // CreateRepos makes n repos on host h, seeded from the scenario seed.
-func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec repogen.Spec) ([]repo, error) {
+func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec repogen.Spec) ([]Repo, error) {
 	if spec.IsZero() {
 		spec = repogen.DefaultSpec()
 	}
-	out := make([]repo, n)
+	out := make([]Repo, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -78,7 +80,7 @@ func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec
 				errs[i] = fmt.Errorf("create repo %s on %s: %w", name, h.Name, err)
 				return
 			}
-			out[i] = repo{Host: h, Name: name, Head: info.Head}
+			out[i] = Repo{Host: h, Name: name, Head: info.Head}
 		}()
 	}
 	wg.Wait()
@@ -86,7 +88,7 @@ func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec
 }
 
 // Push appends a seeded commit to a repo and returns the new head.
-func (s *S) Push(ctx context.Context, r *repo) error {
+func (s *S) Push(ctx context.Context, r *Repo) error {
 	info, err := r.Host.Admin.Commit(ctx, r.Name, gitserverCommit(s.Rand.Int64()))
 	if err != nil {
 		return fmt.Errorf("push to %s/%s: %w", r.Host.Name, r.Name, err)
@@ -384,9 +386,9 @@ func gitserverCommit(seed int64) gitserver.CommitRequest {
 // spreadRepos makes n repos over every host of the testbed, in blocks
 // (repo i of the result is RepoName(i)), so a target with a per-host cap
 // on git work can run its whole pool.
-func (s *S) spreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]repo, error) {
+func (s *S) spreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]Repo, error) {
 	hosts := s.TB.Hosts()
-	var out []repo
+	var out []Repo
 	first := 0
 	for i, h := range hosts {
 		k := n / len(hosts)
@@ -416,7 +418,7 @@ const heldPlateau = time.Second
 // one has and the count has not moved for heldPlateau, or the timeout
 // passes. It returns the outcome and how many were held. Callers want
 // min(len(repos), max_workers): a target runs at most its pool at once.
-func (s *S) waitHeld(ctx context.Context, repos []repo, want int, timeout, interval time.Duration) (eventually.Outcome, int) {
+func (s *S) waitHeld(ctx context.Context, repos []Repo, want int, timeout, interval time.Duration) (eventually.Outcome, int) {
 	want = max(1, min(want, len(repos)))
 	last, since := -1, time.Now()
 	held := 0

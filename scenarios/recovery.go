@@ -179,7 +179,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 // inflightForce holds a fetch of r inside upload-pack (its refs already
 // read), pushes, refreshes scope id and releases the fetch: id must end on
 // the pushed commit.
-func (s *S) inflightForce(ctx context.Context, r *repo, id string, wait time.Duration) error {
+func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Duration) error {
 	const name = "force fetch requested during a fetch is not suppressed"
 	if err := s.Push(ctx, r); err != nil { // gives the held fetch a pack to get
 		return err

@@ -306,7 +306,7 @@ func (p *soakPlan) next() soakStep {
 // soakScope is a live extra scope.
 type soakScope struct {
 	id   string
-	repo *repo
+	repo *Repo
 }
 
 // activeFault is a fault on until a step number.
@@ -327,7 +327,7 @@ type soak struct {
 	baseWant  map[string]string
 	baseStats map[string]float64
 	baseDirs  int
-	pool      [][]*repo // per host
+	pool      [][]*Repo // per host
 	extras    []soakScope
 	nextID    int
 	faults    []activeFault
@@ -466,7 +466,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 func (k *soak) setup(ctx context.Context) error {
 	spec := repogen.DefaultSpec()
 	hosts := k.TB.Hosts()
-	var base []repo
+	var base []Repo
 	for i := range k.o.Baseline {
 		h := hosts[i%len(hosts)]
 		rs, err := k.CreateRepos(ctx, h, i, 1, spec)
@@ -481,7 +481,7 @@ func (k *soak) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		ps := make([]*repo, len(rs))
+		ps := make([]*Repo, len(rs))
 		for i := range rs {
 			ps[i] = &rs[i]
 		}
@@ -637,11 +637,11 @@ func (k *soak) runStep(ctx context.Context, st soakStep) (skip string, err error
 		if len(k.extras) >= k.o.MaxExtra {
 			return fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra), nil
 		}
-		used := map[*repo]bool{}
+		used := map[*Repo]bool{}
 		for _, e := range k.extras {
 			used[e.repo] = true
 		}
-		var cands []*repo
+		var cands []*Repo
 		for _, r := range k.pool[st.Host] {
 			if used[r] == (st.Kind == stepPutShared) {
 				cands = append(cands, r)

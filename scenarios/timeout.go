@@ -181,7 +181,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 // hungFetches pushes to fetchRepos, hangs their fetches inside the git
 // server, refreshes their scopes (twice: the second is skipped by single
 // flight) and watches the fetches end.
-func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []repo, ids []string, T time.Duration) ([]time.Duration, []string, error) {
+func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []Repo, ids []string, T time.Duration) ([]time.Duration, []string, error) {
 	if err := hFetch.Admin.ResetCounters(ctx); err != nil {
 		return nil, nil, fmt.Errorf("reset counters: %w", err)
 	}
@@ -213,7 +213,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 	return durs, open, nil
 }
 
-func repoNames(rs []repo) []string {
+func repoNames(rs []Repo) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.Name

@@ -51,7 +51,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	if p.Scopes < 1 || p.Scopes > 3 || p.PerScope < 2 || p.Wave < 0 {
 		return fmt.Errorf("webhook-storm: scopes %d (want 1..3) per_scope %d (want >= 2) wave %d (want >= 0)", p.Scopes, p.PerScope, p.Wave)
 	}
-	var repos []repo
+	var repos []Repo
 	var ids, urls []string
 	for i := range p.Scopes {
 		r, err := s.CreateRepos(ctx, s.Host(i), i, 1, p.Spec)
@@ -157,7 +157,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 // trailingWebhook sends one more refresh, whose fetch hangs, after every
 // earlier task finished: the list may then hold only that running task
 // (a list swept by remove-while-iterating keeps about half the finished ones).
-func (s *S) trailingWebhook(ctx context.Context, r repo, id string, before int) {
+func (s *S) trailingWebhook(ctx context.Context, r Repo, id string, before int) {
 	const name = "after a trailing webhook only running tasks remain"
 	st, ok, err := s.Stats(ctx)
 	if _, has := st[target.StatWebhookTasks]; err != nil || !ok || !has {
@@ -176,7 +176,7 @@ func (s *S) trailingWebhook(ctx context.Context, r repo, id string, before int) 
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("trailing refresh of %s: %v", id, err)})
 		return
 	}
-	if out, _ := s.waitHeld(ctx, []repo{r}, 1, 5*time.Second, 5*time.Millisecond); !out.OK {
+	if out, _ := s.waitHeld(ctx, []Repo{r}, 1, 5*time.Second, 5*time.Millisecond); !out.OK {
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "the trailing refresh's fetch never reached the git server: " + out.Describe()})
 		return
 	}
