@@ -90,9 +90,9 @@ func TestFmtValue(t *testing.T) {
 		want string
 	}{
 		{3174, "bytes/cycle", "3.1 KiB/cycle"},
-		{48 << 20, "bytes", "48 MiB"},
+		{48 << 20, "bytes", "48.0 MiB"},
 		{0.0253, "s", "25.3 ms"},
-		{7.9, "s", "7.9 s"},
+		{7.9, "s", "7.90 s"},
 		{9999.5, "s", "2h46m40s"},
 		{1.02, "fds/cycle", "1.02 fds/cycle"},
 		{27, "count", "27"},
@@ -133,7 +133,7 @@ func TestTimeCaptionFromData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "125 samples over 2.48 s (1.5 s to 3.98 s); median 3 ms, max 3 ms, last 3 ms."; caption != want {
+	if want := "125 samples over 2.48 s (1.50 s to 3.98 s); median 3 ms, max 3 ms, last 3 ms."; caption != want {
 		t.Errorf("caption %q, want %q", caption, want)
 	}
 	if len(leg) != 1 || leg[0].Label != "api_latency" || leg[0].Style != "line" {
@@ -177,7 +177,7 @@ func TestCycleCaptionNamesItsStep(t *testing.T) {
 		if word == "" {
 			word = "cycle"
 		}
-		if !strings.HasPrefix(caption, "12 "+word+"s, fds") || !strings.Contains(caption, "over "+word+"s 3–11") || !strings.Contains(caption, "+2 "+want) {
+		if !strings.HasPrefix(caption, "12 "+word+"s, fds") || !strings.Contains(caption, "over "+word+"s 3–11") || !strings.Contains(caption, "+2"+want) {
 			t.Errorf("per %q: caption %q does not count %ss or give slopes %s", per, caption, word, want)
 		}
 		for _, l := range leg {

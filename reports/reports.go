@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -162,69 +160,11 @@ func checkVerdict(v result.Verdict) result.Verdict {
 	return result.Error
 }
 
-// fmtDuration renders seconds as a short duration.
-func fmtDuration(s result.Seconds) string {
-	f := float64(s)
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		return "?"
-	}
-	d := time.Duration(f * float64(time.Second))
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(10 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
-}
-
-// fmtValue renders v in unit: bytes in KiB/MiB/GiB, other units as %.4g.
-func fmtValue(v float64, unit string) string {
-	if base, per, ok := strings.Cut(unit, "/"); ok && base == "bytes" {
-		return humanBytes(v) + "/" + per
-	}
-	if unit == "bytes" {
-		return humanBytes(v)
-	}
-	if unit == "s" {
-		if math.Abs(v) >= 60 && v > 0 {
-			return fmtDuration(result.Seconds(v))
-		}
-		if math.Abs(v) < 1 {
-			return fmt.Sprintf("%.3g ms", v*1e3)
-		}
-		return fmt.Sprintf("%.4g s", v)
-	}
-	s := fmt.Sprintf("%.4g", v)
-	if unit != "" && unit != "count" {
-		s += " " + unit
-	}
-	return s
-}
-
-// fmtSigned is fmtValue with an explicit sign.
-func fmtSigned(v float64, unit string) string {
-	s := fmtValue(v, unit)
-	if v >= 0 && !strings.HasPrefix(s, "+") {
-		s = "+" + s
-	}
-	return s
-}
-
-func humanBytes(v float64) string {
-	a := math.Abs(v)
-	switch {
-	case a >= 1<<30:
-		return fmt.Sprintf("%.3g GiB", v/(1<<30))
-	case a >= 1<<20:
-		return fmt.Sprintf("%.3g MiB", v/(1<<20))
-	case a >= 1<<10:
-		return fmt.Sprintf("%.3g KiB", v/(1<<10))
-	}
-	return fmt.Sprintf("%.4g B", v)
-}
+// fmtDuration, fmtValue and fmtSigned are harness/result's formatters,
+// the one way numbers are shown in the table, Markdown, HTML and JUnit.
+func fmtDuration(s result.Seconds) string     { return result.FormatDuration(s) }
+func fmtValue(v float64, unit string) string  { return result.FormatValue(v, unit) }
+func fmtSigned(v float64, unit string) string { return result.FormatSigned(v, unit) }
 
 // truncate shortens s to at most n bytes on a rune boundary, marking the cut.
 func truncate(s string, n int) string {

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -17,38 +16,12 @@ const (
 	unitBytes   = "bytes"
 )
 
-// format renders a value in a unit for people.
-func format(v float64, unit string) string {
-	switch unit {
-	case unitSeconds:
-		if math.Abs(v) < 1 {
-			return fmt.Sprintf("%.0f ms", v*1000)
-		}
-		return fmt.Sprintf("%.2f s", v)
-	case unitBytes:
-		return formatBytes(v)
-	case unitCount, "":
-		if v == math.Trunc(v) {
-			return fmt.Sprintf("%.0f", v)
-		}
-		return fmt.Sprintf("%.2f", v)
-	default:
-		return fmt.Sprintf("%g %s", v, unit)
-	}
-}
+// format renders a value in a unit for people (harness/result's one
+// formatter).
+func format(v float64, unit string) string { return result.FormatValue(v, unit) }
 
-func formatBytes(v float64) string {
-	a := math.Abs(v)
-	switch {
-	case a >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", v/(1<<30))
-	case a >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", v/(1<<20))
-	case a >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", v/(1<<10))
-	}
-	return fmt.Sprintf("%.0f B", v)
-}
+// formatBytes renders a byte count ("585.7 KiB").
+func formatBytes(v float64) string { return result.FormatValue(v, unitBytes) }
 
 // CheckLE records "value <= limit".
 func (s *S) CheckLE(name string, value, limit float64, unit, explain string) bool {
