@@ -63,6 +63,7 @@ var (
 	quoted   = regexp.MustCompile(`'[^']*'|"[^"]*"|\$\([^)]*\)`)
 	cmdEnd   = regexp.MustCompile(`\s(\||&&|;|#|>|2>)\s.*$|\)\s*$`)
 	flagWord = regexp.MustCompile(`^--?([a-z][a-z0-9-]*)`)
+	word     = regexp.MustCompile(`^[a-z]+$`)
 )
 
 // TestDocsCommandsUseRealFlags: every `gitchaos <command> --flag` in a
@@ -96,13 +97,13 @@ func TestDocsCommandsUseRealFlags(t *testing.T) {
 			c = cmdEnd.ReplaceAllString(quoted.ReplaceAllString(c, "X"), "")
 			words := strings.Fields(c)
 			if len(words) == 0 || !known[words[0]] {
-				if len(words) > 0 && regexp.MustCompile(`^[a-z]+$`).MatchString(words[0]) && !strings.Contains(c, "=") {
+				if len(words) > 0 && word.MatchString(words[0]) && !strings.Contains(c, "=") {
 					t.Errorf("%s:%d: gitchaos %s: no such command", f, lines[i], words[0])
 				}
 				continue
 			}
 			sub := words[:1]
-			if len(words) > 1 && (words[0] == "fault" || words[0] == "testbed" || words[0] == "report") && regexp.MustCompile(`^[a-z]+$`).MatchString(words[1]) {
+			if len(words) > 1 && (words[0] == "fault" || words[0] == "testbed" || words[0] == "report") && word.MatchString(words[1]) {
 				sub = words[:2]
 			}
 			h := help(sub)
@@ -125,7 +126,10 @@ func TestDocsCommandsUseRealFlags(t *testing.T) {
 	t.Logf("checked %d gitchaos commands", checked)
 }
 
-var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+var (
+	mdLink    = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	notInSlug = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+)
 
 // TestDocsLinksResolve: every relative link of the README, docs/ and
 // BENCHMARKS.md names a file that exists and, with #anchor, a heading of it.
@@ -146,7 +150,7 @@ func TestDocsLinksResolve(t *testing.T) {
 				continue
 			}
 			h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(l, "#")))
-			h = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`).ReplaceAllString(h, "")
+			h = notInSlug.ReplaceAllString(h, "")
 			a[strings.ReplaceAll(h, " ", "-")] = true
 		}
 		anchors[path] = a

@@ -2,6 +2,7 @@ package fetcher_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -26,7 +27,7 @@ func TestWireKeys(t *testing.T) {
 	want := append(slices.Clone(target.CacheKeys), target.StatInFlight, target.StatWebhookTasks)
 	for _, k := range want {
 		if _, ok := stats[k]; !ok {
-			t.Errorf("fetcher.Stats has no %q key (keys: %v)", k, keysOf(stats))
+			t.Errorf("fetcher.Stats has no %q key (keys: %v)", k, slices.Sorted(maps.Keys(stats)))
 		}
 	}
 
@@ -47,15 +48,6 @@ func TestWireKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := health[target.HealthScopesFailed]; !ok {
-		t.Errorf("/healthcheck has no %q key (keys: %v)", target.HealthScopesFailed, keysOf(health))
+		t.Errorf("/healthcheck has no %q key (keys: %v)", target.HealthScopesFailed, slices.Sorted(maps.Keys(health)))
 	}
-}
-
-func keysOf(m map[string]any) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
