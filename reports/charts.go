@@ -328,7 +328,7 @@ func cyclePlot(s *result.Series) (*plot.Plot, string, []legendItem, error) {
 
 	var caption strings.Builder
 	fmt.Fprintf(&caption, "%d %ss, %s from %s to %s.", len(xys), per, orDash(s.Metric),
-		fmtValue(xys[0].Y, s.Unit), fmtValue(xys[len(xys)-1].Y, s.Unit))
+		result.FormatValue(xys[0].Y, s.Unit), result.FormatValue(xys[len(xys)-1].Y, s.Unit))
 	if thinned {
 		fmt.Fprintf(&caption, " Drawn thinned to %d points.", len(drawn))
 	}
@@ -345,7 +345,7 @@ func cyclePlot(s *result.Series) (*plot.Plot, string, []legendItem, error) {
 		if s.Unit == "" {
 			perCycle = "/" + per
 		}
-		leg = append(leg, legendItem{Label: "fit " + fmtSigned(fit.Slope, perCycle), Color: cssColor(colorFit), Style: "line"})
+		leg = append(leg, legendItem{Label: "fit " + result.FormatSigned(fit.Slope, perCycle), Color: cssColor(colorFit), Style: "line"})
 		if isFinite(fit.Budget) {
 			bl, err := plotter.NewLine(plotter.XYs{
 				{X: fit.FromX, Y: at(fit.FromX) / div},
@@ -358,15 +358,15 @@ func cyclePlot(s *result.Series) (*plot.Plot, string, []legendItem, error) {
 			bl.Width = vg.Points(1.5)
 			bl.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			p.Add(bl)
-			leg = append(leg, legendItem{Label: "budget " + fmtSigned(fit.Budget, perCycle), Color: cssColor(colorBudget), Style: "dash"})
+			leg = append(leg, legendItem{Label: "budget " + result.FormatSigned(fit.Budget, perCycle), Color: cssColor(colorBudget), Style: "dash"})
 		}
 		method := fit.Method
 		if method == "" {
 			method = "fit"
 		}
 		fmt.Fprintf(&caption, " Slope (%s over %ss %g–%g): %s, CI [%s, %s]; budget %s.",
-			method, per, fit.FromX, fit.ToX, fmtSigned(fit.Slope, perCycle),
-			fmtSigned(fit.Low, perCycle), fmtSigned(fit.High, perCycle), fmtSigned(fit.Budget, perCycle))
+			method, per, fit.FromX, fit.ToX, result.FormatSigned(fit.Slope, perCycle),
+			result.FormatSigned(fit.Low, perCycle), result.FormatSigned(fit.High, perCycle), result.FormatSigned(fit.Budget, perCycle))
 		if fit.Low > fit.Budget {
 			caption.WriteString(" The whole CI lies above the budget.")
 		}
@@ -445,7 +445,7 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 	first, last := xys[0], xys[len(xys)-1]
 	xText := func(x float64) string {
 		if overTime {
-			return fmtValue(x, "s")
+			return result.FormatValue(x, "s")
 		}
 		return fmt.Sprintf("%s %g", s.XUnit, x)
 	}
@@ -475,11 +475,11 @@ func timePlot(s *result.Series, windows []window, progress bool) (*plot.Plot, st
 		slices.Sort(ys)
 		median := ys[(len(ys)-1)/2]
 		if overTime {
-			fmt.Fprintf(&caption, "%d samples over %s (%s to %s)", len(xys), fmtValue(last.X-first.X, "s"), xText(first.X), xText(last.X))
+			fmt.Fprintf(&caption, "%d samples over %s (%s to %s)", len(xys), result.FormatValue(last.X-first.X, "s"), xText(first.X), xText(last.X))
 		} else {
 			fmt.Fprintf(&caption, "%d points by %s (%g to %g)", len(xys), s.XUnit, first.X, last.X)
 		}
-		fmt.Fprintf(&caption, "; median %s, max %s, last %s.", fmtValue(median, s.Unit), fmtValue(ys[len(ys)-1], s.Unit), fmtValue(last.Y, s.Unit))
+		fmt.Fprintf(&caption, "; median %s, max %s, last %s.", result.FormatValue(median, s.Unit), result.FormatValue(ys[len(ys)-1], s.Unit), result.FormatValue(last.Y, s.Unit))
 	}
 	if thinned {
 		fmt.Fprintf(&caption, " Drawn thinned to %d points.", len(drawn))
@@ -552,9 +552,9 @@ func describeWindows(ws []window, max int) string {
 		}
 		to := "end"
 		if !math.IsInf(w.To, 1) {
-			to = fmtValue(w.To, "s")
+			to = result.FormatValue(w.To, "s")
 		}
-		parts = append(parts, fmt.Sprintf("%s %s–%s", w.Label, fmtValue(w.From, "s"), to))
+		parts = append(parts, fmt.Sprintf("%s %s–%s", w.Label, result.FormatValue(w.From, "s"), to))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -609,8 +609,8 @@ func histogramPlot(s *result.Series, checks []result.Check) (*plot.Plot, string,
 	}
 	var caption strings.Builder
 	fmt.Fprintf(&caption, "%d timed-out operations; overshoot past the deadline: min %s, median %s, p95 %s, max %s.",
-		len(vals), fmtValue(sorted[0], s.Unit), fmtValue(q(0.5), s.Unit), fmtValue(q(0.95), s.Unit),
-		fmtValue(sorted[len(sorted)-1], s.Unit))
+		len(vals), result.FormatValue(sorted[0], s.Unit), result.FormatValue(q(0.5), s.Unit), result.FormatValue(q(0.95), s.Unit),
+		result.FormatValue(sorted[len(sorted)-1], s.Unit))
 	if limit != nil {
 		top := 0.0
 		for _, b := range h.Bins {

@@ -83,26 +83,6 @@ func TestThinKeepsExtremes(t *testing.T) {
 	}
 }
 
-func TestFmtValue(t *testing.T) {
-	for _, c := range []struct {
-		v    float64
-		unit string
-		want string
-	}{
-		{3174, "bytes/cycle", "3.1 KiB/cycle"},
-		{48 << 20, "bytes", "48.0 MiB"},
-		{0.0253, "s", "25.3 ms"},
-		{7.9, "s", "7.90 s"},
-		{9999.5, "s", "2h46m40s"},
-		{1.02, "fds/cycle", "1.02 fds/cycle"},
-		{27, "count", "27"},
-	} {
-		if got := fmtValue(c.v, c.unit); got != c.want {
-			t.Errorf("fmtValue(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
-		}
-	}
-}
-
 // TestFaultKinds: windows are grouped by fault kind, overlapping windows of
 // a kind merged (seven overlapping blackholes are one band, not seven
 // stacked layers), kinds in order of first appearance.

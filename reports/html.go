@@ -81,7 +81,7 @@ func buildPage(run *result.Run) htmlPage {
 		Kind:     run.Kind,
 		Verdict:  string(run.Verdict()),
 		Counts:   countRun(run),
-		Duration: fmtDuration(run.Duration),
+		Duration: result.FormatDuration(run.Duration),
 	}
 	if pg.Kind == "" {
 		pg.Kind = "run"
@@ -98,7 +98,7 @@ func buildPage(run *result.Run) htmlPage {
 			S:        s,
 			Verdict:  string(s.Verdict()),
 			Counts:   countRun(&result.Run{Scenarios: []*result.Scenario{s}}),
-			Duration: fmtDuration(s.Duration),
+			Duration: result.FormatDuration(s.Duration),
 		}
 		if !s.Started.IsZero() {
 			hs.Started = s.Started.UTC().Format(time.RFC3339)
@@ -143,9 +143,9 @@ func buildPage(run *result.Run) htmlPage {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"dur":        fmtDuration,
+	"dur":        result.FormatDuration,
 	"upper":      strings.ToUpper,
-	"secs":       func(s result.Seconds) string { return fmtValue(float64(s), "s") },
+	"secs":       func(s result.Seconds) string { return result.FormatValue(float64(s), "s") },
 	"join":       strings.Join,
 	"shardLabel": shardLabel,
 	"short":      func(s string) string { return truncate(s, htmlSummaryCell) },

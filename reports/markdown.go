@@ -53,7 +53,7 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 		fmt.Sprintf("seed `%d`", run.Seed),
 		"target " + mdText(truncate(run.Target, 300)),
 		"testbed " + mdText(run.Testbed),
-		"duration " + fmtDuration(run.Duration),
+		"duration " + result.FormatDuration(run.Duration),
 	}
 	if len(run.Mutants) > 0 {
 		meta = append(meta, "mutants "+mdText(strings.Join(run.Mutants, ", ")))

@@ -160,12 +160,6 @@ func checkVerdict(v result.Verdict) result.Verdict {
 	return result.Error
 }
 
-// fmtDuration, fmtValue and fmtSigned are harness/result's formatters,
-// the one way numbers are shown in the table, Markdown, HTML and JUnit.
-func fmtDuration(s result.Seconds) string     { return result.FormatDuration(s) }
-func fmtValue(v float64, unit string) string  { return result.FormatValue(v, unit) }
-func fmtSigned(v float64, unit string) string { return result.FormatSigned(v, unit) }
-
 // truncate shortens s to at most n bytes on a rune boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {

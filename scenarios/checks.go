@@ -16,13 +16,6 @@ const (
 	unitBytes   = "bytes"
 )
 
-// format renders a value in a unit for people (harness/result's one
-// formatter).
-func format(v float64, unit string) string { return result.FormatValue(v, unit) }
-
-// formatBytes renders a byte count ("585.7 KiB").
-func formatBytes(v float64) string { return result.FormatValue(v, unitBytes) }
-
 // CheckLE records "value <= limit".
 func (s *S) CheckLE(name string, value, limit float64, unit, explain string) bool {
 	ok := value <= limit
@@ -69,7 +62,7 @@ func (s *S) addCmp(name string, value, limit float64, unit, op string, ok bool, 
 		v = result.Fail
 	}
 	s.AddCheck(result.Check{
-		Name: name, Measured: format(value, unit), Budget: op + format(limit, unit),
+		Name: name, Measured: result.FormatValue(value, unit), Budget: op + result.FormatValue(limit, unit),
 		Value: value, Limit: limit, Unit: unit, Verdict: v, Explanation: explain,
 	})
 }

@@ -55,9 +55,9 @@ var timelineMetrics = []string{probe.FDs, probe.RSS, probe.Goroutines, probe.Hea
 
 func flatFmt(metric string, v float64) string {
 	if flat.UnitOf(metric) == "bytes" {
-		return formatBytes(v)
+		return result.FormatValue(v, unitBytes)
 	}
-	return format(v, unitCount)
+	return result.FormatValue(v, unitCount)
 }
 
 // trendOptions are the flatness options of a metric over soak windows.
@@ -88,7 +88,7 @@ func (k *soak) provisional() {
 			v = result.Fail
 			slope := fmt.Sprintf("%+.3g", tr.Slope)
 			if flat.UnitOf(m) == "bytes" {
-				slope = "+" + formatBytes(tr.Slope)
+				slope = "+" + result.FormatValue(tr.Slope, unitBytes)
 			}
 			failing = append(failing, fmt.Sprintf("%s %s/window", m, slope))
 		}

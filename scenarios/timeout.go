@@ -436,10 +436,10 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 	if diskKnown {
 		o := eventually.Poll(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			d, _ := s.DirBytes()
-			return d <= diskBase, formatBytes(d), nil
+			return d <= diskBase, result.FormatValue(d, unitBytes), nil
 		})
 		d, _ := s.DirBytes()
-		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), formatBytes(diskBase), formatBytes(d), o.Observed))
+		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed))
 	} else {
 		s.Skip("partial clone data removed", "target's base dir unknown and no --target-watch-dir given")
 	}

@@ -42,8 +42,8 @@ func (r TrendResult) Check(name string) result.Check {
 	}
 	return result.Check{
 		Name:     name,
-		Measured: formatValue(r.Slope, su, true) + per + " (" + levelText(r.Level) + " CI " + formatValue(r.Low, su, true) + ".." + formatValue(r.High, su, true) + per + ")",
-		Budget:   "lower bound <= " + formatBudget(r.Budget, su) + per,
+		Measured: result.FormatSigned(r.Slope, su) + per + " (" + levelText(r.Level) + " CI " + result.FormatSigned(r.Low, su) + ".." + result.FormatSigned(r.High, su) + per + ")",
+		Budget:   "lower bound <= " + result.FormatBudget(r.Budget, su) + per,
 		Value:    r.Slope, Limit: r.Budget, Unit: u + "/" + r.per(),
 		Verdict: v, Explanation: r.String(), Series: r.Metric,
 	}

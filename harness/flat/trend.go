@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // Method names which estimator decides a Trend verdict.
@@ -366,7 +368,7 @@ func (r TrendResult) String() string {
 		per = " " + u + per
 		u = ""
 	}
-	slope := func(v float64) string { return formatValue(v, u, true) }
+	slope := func(v float64) string { return result.FormatSigned(v, u) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: ", word, r.Metric)
 	after := ""
@@ -386,11 +388,11 @@ func (r TrendResult) String() string {
 	if r.Scopes > 0 {
 		fmt.Fprintf(&b, "; %s%s per deleted scope", slope(r.Slope/float64(r.Scopes)), strings.TrimSuffix(per, "/"+r.per()))
 	}
-	fmt.Fprintf(&b, ") %s budget %s%s", cmp, formatBudget(r.Budget, u), per)
+	fmt.Fprintf(&b, ") %s budget %s%s", cmp, result.FormatBudget(r.Budget, u), per)
 	if r.Scopes > 0 {
-		fmt.Fprintf(&b, " (%s%s per deleted scope × %d)", formatBudget(r.Budget/float64(r.Scopes), u), strings.TrimSuffix(per, "/"+r.per()), r.Scopes)
+		fmt.Fprintf(&b, " (%s%s per deleted scope × %d)", result.FormatBudget(r.Budget/float64(r.Scopes), u), strings.TrimSuffix(per, "/"+r.per()), r.Scopes)
 	}
-	fmt.Fprintf(&b, " over %d %ss (first %s, last %s)", r.Cycles, r.per(), formatValue(r.First, r.Unit, false), formatValue(r.Last, r.Unit, false))
+	fmt.Fprintf(&b, " over %d %ss (first %s, last %s)", r.Cycles, r.per(), result.FormatValue(r.First, r.Unit), result.FormatValue(r.Last, r.Unit))
 	if r.Stop != "" {
 		fmt.Fprintf(&b, "; %s", r.Stop)
 	}

@@ -2,8 +2,6 @@ package flat
 
 import (
 	"strings"
-
-	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // Units of well-known metrics (names as in harness/probe). A metric not
@@ -32,14 +30,3 @@ func UnitOf(metric string) string {
 	}
 	return ""
 }
-
-// formatValue and formatBudget are harness/result's formatters, the one
-// way numbers are shown.
-func formatValue(v float64, unit string, signed bool) string {
-	if signed {
-		return result.FormatSigned(v, unit)
-	}
-	return result.FormatValue(v, unit)
-}
-
-func formatBudget(v float64, unit string) string { return result.FormatBudget(v, unit) }

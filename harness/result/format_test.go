@@ -23,6 +23,7 @@ func TestFormat(t *testing.T) {
 		{0.9997, "s", false, "1000 ms"},
 		{1.5, "s", false, "1.50 s"},
 		{124, "s", false, "2m4s"},
+		{9999.5, "s", false, "2h46m40s"},
 		{math.Inf(1), "s", false, "+Inf s"},
 		{1.02, "fds/cycle", false, "1.02 fds/cycle"},
 		{8, "fds/cycle", true, "+8 fds/cycle"},
