@@ -64,12 +64,13 @@ func TestChangePointShapes(t *testing.T) {
 	}
 	// A warm-up, then a one-off step (the in-process fetcher's threads,
 	// recorded by the gate): cut twice, flat after the step; one break
-	// alone leaves the step in the judged segment: undecided.
+	// alone leaves the step in the judged segment: undecided at a budget of
+	// 0 (the default quarter thread per cycle lets the step through).
 	threads := []float64{8, 9, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11}
 	if r := trend(t, threads, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup}); r.Outcome != flat.Flat || r.Break != 6 {
 		t.Errorf("warm-up then step: %s", r)
 	}
-	if r := trend(t, threads, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, MaxBreaks: 1}); r.Outcome != flat.Undecided {
+	if r := trend(t, threads, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, MaxBreaks: 1, Budget: flat.PerCycle(0)}); r.Outcome != flat.Undecided {
 		t.Errorf("warm-up then step, one break: %s", r)
 	}
 	// A straight leak: no break.
@@ -113,5 +114,31 @@ func TestOutcomeThreeWayAndPerScope(t *testing.T) {
 	}
 	if _, err := flat.Trend(s, flat.TrendOptions{Metric: "rss_bytes", ScopeBudget: &b}); err == nil {
 		t.Error("budget per scope without scopes: no error")
+	}
+}
+
+// A lazily grown thread pool's staircase, late steps the change point
+// cannot cut off (a Go target in churn, 7 → 9 threads over 15 cycles),
+// stays under the default threads budget; one thread per deleted scope
+// (8 a cycle) or one per cycle is a leak.
+func TestThreadsBudgetStaircase(t *testing.T) {
+	stairs := []float64{7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9}
+	if r := trend(t, stairs, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Budget: flat.PerCycle(0)}); r.Outcome != flat.Leaking {
+		t.Errorf("staircase at a budget of 0 (what the gate said before): %s", r)
+	}
+	if r := trend(t, stairs, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup}); r.Outcome != flat.Flat {
+		t.Errorf("staircase: %s", r)
+	}
+	if r := trend(t, stairs, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Scopes: 8, ScopeBudget: flat.PerCycle(flat.ScopeBudgets["threads"])}); r.Outcome != flat.Flat {
+		t.Errorf("staircase, per deleted scope: %s", r)
+	}
+	for _, per := range []float64{1, 8} {
+		leak := series(15, func(i int) float64 { return 7 + per*float64(i) })
+		if r := trend(t, leak, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Scopes: 8, ScopeBudget: flat.PerCycle(flat.ScopeBudgets["threads"])}); per == 8 && r.Outcome != flat.Leaking {
+			t.Errorf("one thread per deleted scope: %s", r)
+		}
+		if r := trend(t, leak, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup}); r.Outcome != flat.Leaking {
+			t.Errorf("%g threads per cycle: %s", per, r)
+		}
 	}
 }
