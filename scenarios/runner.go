@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -26,20 +27,23 @@ func DefaultSettings() target.Settings {
 
 // Options configure a suite run.
 type Options struct {
-	Targets     target.Factory  // required
-	Testbeds    TestbedFactory  // nil: the local testbed
-	TestbedKind string          // for the report ("local" when Testbeds is nil)
-	Settings    target.Settings // zero: DefaultSettings
-	Seed        int64
-	Only        []string       // scenario names (nil: the whole suite)
-	Params      map[string]any // scenario name -> params struct (nil entries: defaults)
-	Scopes      int            // overrides the scopes parameter of scenarios that have one
-	MaxCycles   int            // overrides the cycle cap of the adaptive leak gates (churn, repeat-sync)
-	Crash       target.Factory // killable process targets for crash-restart (nil: skipped)
-	Logger      *slog.Logger
-	Kind        string        // gate, matrix, soak (for the report)
-	Mutants     []string      // for the report
-	Timeout     time.Duration // per scenario (0: DefaultTimeout(Scopes))
+	Targets     target.Factory // required
+	Testbeds    TestbedFactory // nil: the local testbed
+	TestbedKind string         // for the report ("local" when Testbeds is nil)
+	// Engine is the local testbed's git server engine ("": the one the
+	// target's client works best with, see ServerEngine).
+	Engine    gitserver.Engine
+	Settings  target.Settings // zero: DefaultSettings
+	Seed      int64
+	Only      []string       // scenario names (nil: the whole suite)
+	Params    map[string]any // scenario name -> params struct (nil entries: defaults)
+	Scopes    int            // overrides the scopes parameter of scenarios that have one
+	MaxCycles int            // overrides the cycle cap of the adaptive leak gates (churn, repeat-sync)
+	Crash     target.Factory // killable process targets for crash-restart (nil: skipped)
+	Logger    *slog.Logger
+	Kind      string        // gate, matrix, soak (for the report)
+	Mutants   []string      // for the report
+	Timeout   time.Duration // per scenario (0: DefaultTimeout(Scopes))
 	// Progress, when set, is called as each scenario of RunSuite starts
 	// (Result nil) and as it finishes, from the goroutine running the suite.
 	Progress func(SuiteEvent)
@@ -101,6 +105,14 @@ func (o *Options) Validate() error {
 	if o.Scopes < 0 {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
+	switch o.Engine {
+	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
+	default:
+		return fmt.Errorf("scenarios: git server engine %q: want %q or %q", o.Engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend)
+	}
+	if o.Engine == gitserver.EngineHTTPBackend && o.TestbedKind == "docker" {
+		return fmt.Errorf("scenarios: git server engine %q: the docker testbed serves %q only", o.Engine, gitserver.EngineGoGit)
+	}
 	return nil
 }
 
@@ -131,7 +143,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 		Kind:     opts.Kind,
 		Seed:     opts.Seed,
 		Target:   opts.Targets.Describe(),
-		Testbed:  opts.TestbedKind,
+		Testbed:  opts.TestbedLabel(),
 		Mutants:  opts.Mutants,
 		Started:  time.Now().UTC(),
 		Versions: versions(),
@@ -152,6 +164,41 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 	}
 	run.Duration = result.Secs(time.Since(t0))
 	return run, nil
+}
+
+// ServerEngine is the git server engine of the local testbed for a run
+// of o: Engine when set; else go-git's own server for the in-process
+// reference fetcher, whose client is go-git (a clone takes 2.8 ms against
+// it and 12–14 ms against `git http-backend`, which forks a git process
+// pair per request: churn's 8 scopes × 12 cycles ran 1,650 of them, three
+// quarters of the CPU), and git's own server (`git http-backend`) for
+// every other target: the git command and libgit2 speak protocol v2 with
+// it (61–69 ms a clone, 105–119 ms against go-git's server;
+// BENCHMARKS.md). "" on any other testbed (docker serves go-git only).
+func (o Options) ServerEngine() gitserver.Engine {
+	switch {
+	case o.TestbedKind != "" && o.TestbedKind != "local":
+		return o.Engine
+	case o.Engine != "":
+		return o.Engine
+	}
+	if _, ok := o.Targets.(*target.InProcess); ok {
+		return gitserver.EngineGoGit
+	}
+	return gitserver.EngineHTTPBackend
+}
+
+// TestbedLabel names the testbed for reports: its kind, and on the local
+// testbed the git server engine ("local (go-git server)").
+func (o Options) TestbedLabel() string {
+	kind := o.TestbedKind
+	if kind == "" {
+		kind = "local"
+	}
+	if e := o.ServerEngine(); e != "" && kind == "local" {
+		return fmt.Sprintf("%s (%s server)", kind, e)
+	}
+	return kind
 }
 
 func versions() map[string]string {
@@ -258,7 +305,7 @@ func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 	if sc.Settings != nil {
 		settings = sc.Settings(settings)
 	}
-	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed, Logger: opts.Logger.With("scenario", sc.Name)})
+	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: opts.Logger.With("scenario", sc.Name)})
 	if err != nil {
 		res.Error = fmt.Sprintf("start testbed: %v", err)
 		return res

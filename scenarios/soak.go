@@ -223,7 +223,7 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 		Kind:     "soak",
 		Seed:     opts.Seed,
 		Target:   opts.Targets.Describe(),
-		Testbed:  opts.TestbedKind,
+		Testbed:  opts.TestbedLabel(),
 		Mutants:  opts.Mutants,
 		Started:  time.Now().UTC(),
 		Versions: versions(),
@@ -250,7 +250,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 	logger := opts.Logger.With("scenario", "soak")
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelSetup()
-	tb, err := opts.Testbeds(setupCtx, testbed.Options{Hosts: opts.Hosts, Seed: opts.Seed, Logger: logger})
+	tb, err := opts.Testbeds(setupCtx, testbed.Options{Hosts: opts.Hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger})
 	if err != nil {
 		res.Error = fmt.Sprintf("start testbed: %v", err)
 		return

@@ -41,7 +41,7 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "gitchaos gate: target %s, testbed %s, seed %d, settings %s\n", opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
+	fmt.Fprintf(stdout, "gitchaos gate: target %s, testbed %s, seed %d, settings %s\n", opts.Targets.Describe(), opts.TestbedLabel(), opts.Seed, settingsLabel(opts))
 	if shard.set {
 		fmt.Fprintf(stdout, "shard %s: %s\n", shard.shard, strings.Join(opts.Only, ","))
 	}

@@ -78,7 +78,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	so.Progress = pr.update
 	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v (%d steps each), target %s, testbed %s, seed %d, settings %s\n",
-		so.Duration, so.Window, so.StepsPerWindow, opts.Targets.Describe(), opts.TestbedKind, opts.Seed, settingsLabel(opts))
+		so.Duration, so.Window, so.StepsPerWindow, opts.Targets.Describe(), opts.TestbedLabel(), opts.Seed, settingsLabel(opts))
 	start := time.Now()
 	run, err := scenarios.RunSoak(ctx, so)
 	if err != nil {
@@ -97,13 +97,17 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "reports written to %s\n", filepath.Join(f.out, "report.{json,html,md,xml}"))
 	}
-	fmt.Fprintf(stdout, "replay: %s\n", replayCommand(fs, map[string]string{
+	resolved := map[string]string{
 		"duration": so.Duration.String(), "window": so.Window.String(), "steps-per-window": fmt.Sprint(so.StepsPerWindow),
 		"seed": fmt.Sprint(opts.Seed), "hosts": fmt.Sprint(so.Hosts), "testbed": opts.TestbedKind,
 		"sample-interval": so.SampleInterval.String(),
 		"git-timeout":     opts.Settings.GitTimeout.String(), "max-workers": fmt.Sprint(opts.Settings.MaxWorkers),
 		"sync-concurrency": fmt.Sprint(opts.Settings.SyncConcurrency), "shards": fmt.Sprint(opts.Settings.Shards),
-	}))
+	}
+	if e := opts.ServerEngine(); e != "" {
+		resolved["engine"] = string(e)
+	}
+	fmt.Fprintf(stdout, "replay: %s\n", replayCommand(fs, resolved))
 	if ctx.Err() != nil && run.Verdict() != result.Fail {
 		return exitUsage // interrupted before anything failed: no verdict
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -67,6 +68,7 @@ type suiteFlags struct {
 	out        string
 	file       string
 	testbed    string
+	engine     string
 	verbose    bool
 	timeout    time.Duration
 }
@@ -80,6 +82,7 @@ func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 	fs.StringVar(&f.out, "out", "", "write report.json, report.html, report.md and report.xml (JUnit) into this dir")
 	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
 	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")
+	fs.StringVar(&f.engine, "engine", "", "the local testbed's git server: go-git or http-backend (git's own git http-backend); default go-git for the in-process reference fetcher (its client is go-git), http-backend for every other target")
 	fs.BoolVar(&f.verbose, "v", false, "log harness progress to stderr")
 	fs.DurationVar(&f.timeout, "scenario-timeout", 0, "give up on a scenario after this long (0: 3m, or 4s per scope of --scopes when that is longer)")
 	fs.BoolVar(&f.strict, "strict", false, "turn every skipped check into a failure (a gate that cannot see its input fails)")
@@ -173,6 +176,15 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 		opts.Testbeds = func(ctx context.Context, o testbed.Options) (testbed.Testbed, error) { return docker.New(ctx, o) }
 	default:
 		return opts, usagef("--testbed %q: want local or docker", f.testbed)
+	}
+	switch e := gitserver.Engine(f.engine); e {
+	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
+		if e == gitserver.EngineHTTPBackend && f.testbed == "docker" {
+			return opts, usagef("--engine %s: the docker testbed serves %s only", e, gitserver.EngineGoGit)
+		}
+		opts.Engine = e
+	default:
+		return opts, usagef("--engine %q: want %s or %s", f.engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend)
 	}
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
