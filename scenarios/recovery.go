@@ -59,7 +59,13 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if _, out := s.ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("recovery: scopes never served: %s", out.Describe())
 	}
+	// Step 1 waits out the host's breaker too (opened by the refused
+	// fetches; it probes again after its 5 s backoff); steps 2 and 3 run on
+	// a host that has just served, so one refresh is at most two git
+	// operations (the fetch, pass two's re-fetch, or the held fetch and
+	// the forced one after it) plus the polls.
 	wait := 5*s.Settings.GitTimeout + 5*time.Second
+	refreshWait := 2*s.Settings.GitTimeout + 2*time.Second
 
 	// 1. Offline, a refresh fails, back online: the next refresh serves the newest commit.
 	undo, err := s.Inject(ctx, h, fault("offline"))
@@ -103,7 +109,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.C.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all with a failing fetch: %w", err)
 	}
-	_, out = s.served(ctx, ids, want, wait)
+	_, out = s.served(ctx, ids, want, refreshWait)
 	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
 		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
 
@@ -111,7 +117,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	// before the push the refresh announces, so once it ends the refresh
 	// fetches again (the running fetch started before the request; a stamp
 	// taken at its completion would wrongly count it as newer).
-	if err := s.inflightForce(ctx, r, ids[0], wait); err != nil {
+	if err := s.inflightForce(ctx, r, ids[0], refreshWait); err != nil {
 		return err
 	}
 

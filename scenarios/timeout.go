@@ -45,6 +45,13 @@ var _ = register(&Scenario{
 	Run: runTimeout,
 })
 
+// watchWindow is how long an operation hung inside the git server is
+// watched for its end, timeout T: T past the limit (T×1.1+100ms) and
+// more, so an operation that overshoots is measured and one that never
+// ends is told apart, without waiting on it longer than that (a target
+// with no timeout costs the window twice, once per hung phase).
+func watchWindow(T time.Duration) time.Duration { return 2*T + time.Second }
+
 func runTimeout(ctx context.Context, s *S, pp any) error {
 	p := pp.(*TimeoutParams)
 	T := s.Settings.GitTimeout
@@ -78,7 +85,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	for _, id := range ids {
 		_ = s.C.Refresh(ctx, id)
 	}
-	cloneDurs, cloneOpen := s.watchOps(ctx, hClone, repoNames(cloneRepos), 3*T+2*time.Second)
+	cloneDurs, cloneOpen := s.watchOps(ctx, hClone, repoNames(cloneRepos), watchWindow(T))
 
 	// Phase 2: fetches that hang inside the server.
 	fetchRepos, err := s.CreateRepos(ctx, hFetch, p.Clones, p.Fetches, p.Spec)
@@ -143,7 +150,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 		}
 		explain := fmt.Sprintf("%d clones and fetches hung inside the git server; timeout %v; overshoot median %s, max %s", len(all), T, fmtOver(overs, 50), fmtOver(overs, 100))
 		if len(open) > 0 {
-			worst = (3*T + 2*time.Second).Seconds()
+			worst = watchWindow(T).Seconds()
 			explain = fmt.Sprintf("%d operations never ended (%s); ", len(open), strings.Join(open, ", ")) + explain
 		}
 		s.CheckLE("hung operations end within timeout×1.1+100ms", worst, limit.Seconds(), unitSeconds, explain)
@@ -202,7 +209,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 	for _, id := range ids {
 		_ = s.C.Refresh(ctx, id)
 	}
-	durs, open := s.watchOps(ctx, hFetch, repoNames(fetchRepos), 3*T+2*time.Second)
+	durs, open := s.watchOps(ctx, hFetch, repoNames(fetchRepos), watchWindow(T))
 	// The next cycle, once the timed-out fetches were given up: a fetcher
 	// that ended them at their deadline starts one fetch each; one that only
 	// stopped waiting (and let go of the source) starts a second beside the
