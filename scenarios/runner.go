@@ -105,10 +105,8 @@ func (o *Options) Validate() error {
 	if o.Scopes < 0 {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
-	switch o.Engine {
-	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
-	default:
-		return fmt.Errorf("scenarios: git server engine %q: want %q or %q", o.Engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend)
+	if err := o.Engine.Validate(); err != nil {
+		return fmt.Errorf("scenarios: git server %w", err)
 	}
 	if o.Engine == gitserver.EngineHTTPBackend && o.TestbedKind == "docker" {
 		return fmt.Errorf("scenarios: git server engine %q: the docker testbed serves %q only", o.Engine, gitserver.EngineGoGit)
@@ -176,10 +174,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 // it (61–69 ms a clone, 105–119 ms against go-git's server;
 // BENCHMARKS.md). "" on any other testbed (docker serves go-git only).
 func (o Options) ServerEngine() gitserver.Engine {
-	switch {
-	case o.TestbedKind != "" && o.TestbedKind != "local":
-		return o.Engine
-	case o.Engine != "":
+	if o.Engine != "" || (o.TestbedKind != "" && o.TestbedKind != "local") {
 		return o.Engine
 	}
 	if _, ok := o.Targets.(*target.InProcess); ok {

@@ -177,14 +177,12 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 	default:
 		return opts, usagef("--testbed %q: want local or docker", f.testbed)
 	}
-	switch e := gitserver.Engine(f.engine); e {
-	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
-		if e == gitserver.EngineHTTPBackend && f.testbed == "docker" {
-			return opts, usagef("--engine %s: the docker testbed serves %s only", e, gitserver.EngineGoGit)
-		}
-		opts.Engine = e
-	default:
-		return opts, usagef("--engine %q: want %s or %s", f.engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend)
+	opts.Engine = gitserver.Engine(f.engine)
+	if err := opts.Engine.Validate(); err != nil {
+		return opts, usagef("--%v", err)
+	}
+	if opts.Engine == gitserver.EngineHTTPBackend && f.testbed == "docker" {
+		return opts, usagef("--engine %s: the docker testbed serves %s only", opts.Engine, gitserver.EngineGoGit)
 	}
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {

@@ -132,11 +132,12 @@ func TestThreadsBudgetStaircase(t *testing.T) {
 	if r := trend(t, stairs, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Scopes: 8, ScopeBudget: flat.PerCycle(flat.ScopeBudgets["threads"])}); r.Outcome != flat.Flat {
 		t.Errorf("staircase, per deleted scope: %s", r)
 	}
+	perScope := series(15, func(i int) float64 { return 7 + 8*float64(i) })
+	if r := trend(t, perScope, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Scopes: 8, ScopeBudget: flat.PerCycle(flat.ScopeBudgets["threads"])}); r.Outcome != flat.Leaking {
+		t.Errorf("one thread per deleted scope: %s", r)
+	}
 	for _, per := range []float64{1, 8} {
 		leak := series(15, func(i int) float64 { return 7 + per*float64(i) })
-		if r := trend(t, leak, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup, Scopes: 8, ScopeBudget: flat.PerCycle(flat.ScopeBudgets["threads"])}); per == 8 && r.Outcome != flat.Leaking {
-			t.Errorf("one thread per deleted scope: %s", r)
-		}
 		if r := trend(t, leak, flat.TrendOptions{Metric: "threads", Warmup: flat.AutoWarmup}); r.Outcome != flat.Leaking {
 			t.Errorf("%g threads per cycle: %s", per, r)
 		}

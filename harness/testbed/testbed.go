@@ -70,10 +70,8 @@ func (o Options) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	switch o.Engine {
-	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
-	default:
-		errs = append(errs, fmt.Errorf("engine %q: want %q, %q or empty", o.Engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend))
+	if err := o.Engine.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("testbed: invalid options: %w", errors.Join(errs...))

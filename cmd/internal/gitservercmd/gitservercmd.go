@@ -75,10 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err))
 	}
-	switch c.engine {
-	case "", gitserver.EngineGoGit, gitserver.EngineHTTPBackend:
-	default:
-		errs = append(errs, fmt.Errorf("--engine %q: want %q or %q", *engine, gitserver.EngineGoGit, gitserver.EngineHTTPBackend))
+	if err := c.engine.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--%w", err))
 	}
 	if c.seedRepos < 0 || c.seedRepos > maxSeedRepos {
 		errs = append(errs, fmt.Errorf("--seed-repos %d: want 0..%d", c.seedRepos, maxSeedRepos))
