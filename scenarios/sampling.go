@@ -240,8 +240,8 @@ func (c *cycleSeries) each(per string) *cycleSeries {
 // trendOptions are the flatness options of metric m over this series:
 // the change-point warm-up (flat.AutoWarmup), a per-cycle budget from
 // j.budgets if set, else a budget per deleted scope (j.scopeBudgets,
-// then flat.ScopeBudgets) when scopes are deleted per cycle, else flat's
-// per-cycle default.
+// then flat.ScopeBudgets with flat.ScopeBudgetFloors) when scopes are
+// deleted per cycle, else flat's per-cycle default.
 func (s *S) trendOptions(c *cycleSeries, m string, j leakJudge) flat.TrendOptions {
 	o := flat.TrendOptions{Metric: m, Per: c.per, Warmup: flat.AutoWarmup}
 	if j.soak {
@@ -254,13 +254,18 @@ func (s *S) trendOptions(c *cycleSeries, m string, j leakJudge) flat.TrendOption
 	if j.scopes > 0 {
 		b, ok := j.scopeBudgets[m]
 		if !ok {
+			// A default budget per scope keeps its per-cycle floor; a
+			// user's own is taken as given.
 			b, ok = flat.ScopeBudgets[m]
+			o.BudgetFloor = flat.ScopeBudgetFloors[m]
 			if m == probe.RSS && s.T.InProcess() {
 				b = inProcessRSSScopeBudget
 			}
 		}
 		if ok {
 			o.Scopes, o.ScopeBudget = j.scopes, &b
+		} else {
+			o.BudgetFloor = 0
 		}
 	}
 	return o

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -148,10 +149,13 @@ func (f *Fetcher) Handler() http.Handler {
 		})
 	})
 	mux.HandleFunc("GET /internal/git-fetcher-cache-stats", func(w http.ResponseWriter, r *http.Request) {
-		// ?gc=1 collects garbage first, so heap_bytes is the heap in use
-		// after GC: what a leak check from outside the process needs.
+		// ?gc=1 collects garbage and gives freed pages back to the OS
+		// first, so heap_bytes is the heap in use after GC and the RSS
+		// read next from outside is the memory held, not free spans the
+		// runtime keeps until its scavenger runs: what a leak check from
+		// outside the process needs.
 		if r.URL.Query().Get("gc") == "1" {
-			runtime.GC()
+			debug.FreeOSMemory()
 		}
 		s := f.Stats()
 		var ms runtime.MemStats

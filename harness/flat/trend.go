@@ -68,6 +68,18 @@ var ScopeBudgets = map[string]float64{
 	"disk_files": 0,
 }
 
+// ScopeBudgetFloors are the lowest per-cycle budgets that default budgets
+// per deleted scope give (TrendOptions.BudgetFloor): RSS 256 KiB/cycle, the
+// 8-scope budget. A young process's RSS warms up by an amount per cycle
+// that does not shrink with the scopes a cycle deletes: the reference
+// fetcher exec'd, its freed pages given back before each sample, rose
+// about 100 KiB/cycle at 4 and at 8 scopes alike for 25 cycles, then held
+// (+2.4 MiB, heap flat; BENCHMARKS.md, "RSS warm-up of a young process"),
+// so 32 KiB × 4 scopes read that warm-up as a leak.
+var ScopeBudgetFloors = map[string]float64{
+	"rss_bytes": 256 << 10,
+}
+
 // Floors are the default sliding-floor windows (TrendOptions.Floor) per
 // metric: memory that a cache frees every few cycles reads as its floor.
 var Floors = map[string]int{
@@ -127,6 +139,10 @@ type TrendOptions struct {
 	// ScopeBudget is the budget per deleted scope (with Scopes > 0); it
 	// wins over Budget.
 	ScopeBudget *float64
+	// BudgetFloor, with ScopeBudget, is the lowest per-cycle budget:
+	// ScopeBudget × Scopes below it is raised to it (see
+	// ScopeBudgetFloors).
+	BudgetFloor float64
 	// MaxBreaks bounds how many times AutoWarmup cuts (0 means
 	// DefaultMaxBreaks): after a break, the rest is searched again, so a
 	// warm-up followed by a one-off step (the Go runtime starting one more
@@ -165,6 +181,9 @@ func (o TrendOptions) Validate() error {
 	}
 	if o.ScopeBudget != nil && (math.IsNaN(*o.ScopeBudget) || *o.ScopeBudget < 0 || o.Scopes <= 0) {
 		errs = append(errs, fmt.Errorf("budget per deleted scope %v with %d scopes: want a number >= 0 and scopes > 0", *o.ScopeBudget, o.Scopes))
+	}
+	if math.IsNaN(o.BudgetFloor) || o.BudgetFloor < 0 || (o.BudgetFloor > 0 && o.ScopeBudget == nil) {
+		errs = append(errs, fmt.Errorf("budget floor %v: want a number >= 0, with a budget per deleted scope", o.BudgetFloor))
 	}
 	if o.Budget != nil && (math.IsNaN(*o.Budget) || *o.Budget < 0) {
 		errs = append(errs, fmt.Errorf("budget %v: want a number >= 0", *o.Budget))
@@ -219,7 +238,7 @@ func (o TrendOptions) withDefaults() TrendOptions {
 		o.Unit = UnitOf(o.Metric)
 	}
 	if o.ScopeBudget != nil && o.Scopes > 0 {
-		b := *o.ScopeBudget * float64(o.Scopes)
+		b := max(*o.ScopeBudget*float64(o.Scopes), o.BudgetFloor)
 		o.Budget = &b
 	}
 	if o.Budget == nil {
@@ -269,6 +288,9 @@ type TrendResult struct {
 	BreakSlope float64 `json:"break_slope,omitempty"`
 	// Scopes deleted per cycle (0: not a per-scope verdict).
 	Scopes int `json:"scopes,omitempty"`
+	// ScopeBudget is the budget per deleted scope when Budget came from
+	// it; Budget is more when the floor raised it.
+	ScopeBudget float64 `json:"scope_budget,omitempty"`
 	// Stop, set by an adaptive caller, says how many cycles ran and why
 	// it stopped; it ends the verdict text.
 	Stop string `json:"stop,omitempty"`
@@ -308,6 +330,9 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 		y = append(y, v)
 	}
 	r := TrendResult{Break: -1, Scopes: o.Scopes}
+	if o.ScopeBudget != nil && o.Scopes > 0 {
+		r.ScopeBudget = *o.ScopeBudget
+	}
 	if o.Warmup == AutoWarmup {
 		r.AutoWarmup = true
 		for range o.MaxBreaks {
@@ -324,7 +349,7 @@ func Trend(series []float64, opts TrendOptions) (TrendResult, error) {
 		Metric: o.Metric, Unit: o.Unit, Method: o.Method, Level: o.Level,
 		Budget: *o.Budget, First: y[0], Last: y[len(y)-1], Cycles: len(y),
 		FromCycle: int(x[0]), ToCycle: int(x[len(x)-1]), Warmup: max(o.Warmup, 0), Floor: o.Floor, Per: o.Per,
-		AutoWarmup: r.AutoWarmup, Break: r.Break, BreakSlope: r.BreakSlope, Scopes: r.Scopes,
+		AutoWarmup: r.AutoWarmup, Break: r.Break, BreakSlope: r.BreakSlope, Scopes: r.Scopes, ScopeBudget: r.ScopeBudget,
 		TheilSen:     theilSen(x, y, o.Level),
 		LeastSquares: leastSquares(x, y, o.Level),
 	}
@@ -400,7 +425,16 @@ func (r TrendResult) String() string {
 	}
 	fmt.Fprintf(&b, ") %s budget %s%s", cmp, result.FormatBudget(r.Budget, u), per)
 	if r.Scopes > 0 {
-		fmt.Fprintf(&b, " (%s%s per deleted scope × %d)", result.FormatBudget(r.Budget/float64(r.Scopes), u), strings.TrimSuffix(per, "/"+r.per()), r.Scopes)
+		sb := r.ScopeBudget
+		if sb == 0 { // a result built by hand, or one per-scope budget of 0
+			sb = r.Budget / float64(r.Scopes)
+		}
+		perScope := fmt.Sprintf("%s%s per deleted scope × %d", result.FormatBudget(sb, u), strings.TrimSuffix(per, "/"+r.per()), r.Scopes)
+		if sb*float64(r.Scopes) < r.Budget*(1-1e-9) {
+			fmt.Fprintf(&b, " (the floor: %s is less)", perScope)
+		} else {
+			fmt.Fprintf(&b, " (%s)", perScope)
+		}
 	}
 	fmt.Fprintf(&b, " over %d %ss (first %s, last %s)", r.Cycles, r.per(), result.FormatValue(r.First, r.Unit), result.FormatValue(r.Last, r.Unit))
 	if r.Stop != "" {

@@ -143,3 +143,46 @@ func TestThreadsBudgetStaircase(t *testing.T) {
 		}
 	}
 }
+
+// TestRSSFloorYoungProcess: a young process's RSS warm-up (recorded: the
+// reference fetcher exec'd, freed pages given back before each sample,
+// about +100 KiB/cycle for its first 25 cycles whatever the scope count;
+// its first 20 here)
+// is a leak at 32 KiB per deleted scope × 1 and flat once the per-cycle
+// floor applies; memory kept per deleted scope (1 MiB, the Python
+// target's switch) on top of the same warm-up is still a leak.
+func TestRSSFloorYoungProcess(t *testing.T) {
+	kib := []float64{15432, 15620, 15856, 15932, 16120, 16092, 16116, 16336, 16372, 16556, 16548, 16668, 16676, 16772, 16884, 16944, 16988, 17084, 17248, 17248}
+	warm := make([]float64, len(kib))
+	for i, v := range kib {
+		warm[i] = v * 1024
+	}
+	perScope := flat.ScopeBudgets["rss_bytes"]
+	opts := flat.TrendOptions{Metric: "rss_bytes", Warmup: flat.AutoWarmup, Scopes: 1, ScopeBudget: &perScope}
+	if r := trend(t, warm, opts); r.Outcome != flat.Leaking {
+		t.Errorf("warm-up without the floor (what the gate said before): %s", r)
+	}
+	opts.BudgetFloor = flat.ScopeBudgetFloors["rss_bytes"]
+	r := trend(t, warm, opts)
+	if r.Outcome != flat.Flat {
+		t.Errorf("warm-up with the floor: %s", r)
+	}
+	if want := "(the floor: 32 KiB per deleted scope × 1 is less)"; !strings.Contains(r.String(), want) {
+		t.Errorf("verdict text %q does not say %q", r, want)
+	}
+	leak := make([]float64, len(warm))
+	for i, v := range warm {
+		leak[i] = v + float64(i)*(1<<20)
+	}
+	if r := trend(t, leak, opts); r.Outcome != flat.Leaking {
+		t.Errorf("1 MiB per deleted scope with the floor: %s", r)
+	}
+	// At 8 scopes the floor is the budget per scope's own product.
+	opts.Scopes = 8
+	if r := trend(t, warm, opts); r.Budget != 8*perScope || strings.Contains(r.String(), "the floor") {
+		t.Errorf("8 scopes: budget %v, text %q; want %v from the budget per scope", r.Budget, r, 8*perScope)
+	}
+	if _, err := flat.Trend(warm, flat.TrendOptions{Metric: "rss_bytes", BudgetFloor: 1}); err == nil {
+		t.Error("a budget floor with no budget per scope: no error")
+	}
+}
