@@ -102,8 +102,11 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	// A healthy scope put beside the hung clones must serve: a target whose
 	// hung operations keep its git workers past their timeout starves it
 	// (the fetch phase is then left out, judged by the clone phase alone).
-	_, fout := s.served(ctx, ids, nil, 30*time.Second)
-	s.CheckTrue("healthy scope served beside hung operations", fout.OK, fout.Describe(), "within 30 s",
+	// Every hung clone is past its timeout by now, so a correct target's
+	// workers are free: one clone's time, with room for a loaded machine.
+	serveWait := max(10*time.Second, 3*T)
+	_, fout := s.served(ctx, ids, nil, serveWait)
+	s.CheckTrue("healthy scope served beside hung operations", fout.OK, fout.Describe(), "within "+serveWait.String(),
 		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
 	diskBase, diskKnown := s.DirBytes()
 	var fetchDurs []time.Duration

@@ -63,6 +63,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"gate", "extra"}, `unexpected argument "extra"`},
 		{[]string{"gate", "--bogus-flag"}, "bogus-flag"},
 		{[]string{"matrix", "--mutants", "bogus"}, "unknown mutant"},
+		{[]string{"matrix", "--parallel", "0"}, "--parallel 0: want at least 1"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, stderr := runCLI(t, tc.args...)

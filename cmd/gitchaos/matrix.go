@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -37,6 +38,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&onlyMutants, "mutant", "same as --mutants (repeatable)")
 	var shard shardFlag
 	shard.register(fs, "matrix rows (correct, then each mutant)")
+	parallel := fs.Int("parallel", 1, "mutant rows run this many at a time; the correct row, and a mutant whose checks judge process-wide metrics (fds, memory flat across cycles), run alone")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos matrix [flags]\n\nRuns the whole suite against the correct reference fetcher and, for each\nmutant, the gates of the checks that guard its bug; prints each row as it\nfinishes, then the mutant x gate table and which checks caught each mutant.\nA mutant is caught only when every check declared for it (fetcher.Mutants:\nmutant, seam, upstream bug, checks that must fail) failed; other failing\nchecks are listed as collateral. Exit 0 only if the correct fetcher passes\neverything and every mutant is caught; 1 otherwise; 2 on a usage or setup\nerror.\n\nflags:")
 		fs.PrintDefaults()
@@ -68,15 +70,18 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		rows = append(rows, row)
 	}
+	if *parallel < 1 {
+		fmt.Fprintf(stderr, "gitchaos matrix: --parallel %d: want at least 1\n", *parallel)
+		return exitUsage
+	}
 	if rows, err = shard.shardRows(rows); err != nil {
 		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
 		return exitUsage
 	}
 	start := time.Now()
-	for _, row := range rows {
-		if ctx.Err() != nil {
-			break
-		}
+	var mu sync.Mutex // stdout and the first error
+	var firstErr error
+	runRow := func(row *matrixRow) {
 		opts := base
 		opts.Kind = "matrix"
 		opts.Mutants = row.mutants
@@ -87,22 +92,52 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		opts.Only = row.gates
 		t0 := time.Now()
 		run, err := scenarios.RunSuite(ctx, opts)
-		if err != nil {
-			fmt.Fprintf(stderr, "gitchaos matrix: %s: %v\n", row.name, err)
-			return exitUsage
-		}
-		row.run = run
-		if row.catch != nil {
+		if err == nil && row.catch != nil {
 			row.catch.Judge(run)
 			run.Catch = row.catch
 		}
-		fmt.Fprintf(stdout, "%-22s %-5s %5.1f s  %s\n", row.name, rowOK(row), time.Since(t0).Seconds(), rowSummary(row))
-		if f.out != "" {
-			if err := reports.WriteAll(filepath.Join(f.out, row.name), run); err != nil {
-				fmt.Fprintf(stderr, "gitchaos matrix: write reports: %v\n", err)
-				return exitUsage
+		if err == nil && f.out != "" {
+			if werr := reports.WriteAll(filepath.Join(f.out, row.name), run); werr != nil {
+				err = fmt.Errorf("write reports: %w", werr)
 			}
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", row.name, err)
+			}
+			return
+		}
+		row.run = run
+		fmt.Fprintf(stdout, "%-22s %-5s %5.1f s  %s\n", row.name, rowOK(row), time.Since(t0).Seconds(), rowSummary(row))
+	}
+	// Rows that share the process run beside each other; one that must run
+	// alone waits for them and holds the rest back until it ends.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, *parallel)
+	for _, row := range rows {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if ctx.Err() != nil || failed {
+			break
+		}
+		if runsAlone(row) {
+			wg.Wait()
+			runRow(row)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			runRow(row)
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", firstErr)
+		return exitUsage
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "gitchaos matrix: interrupted")
@@ -148,6 +183,22 @@ func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 		}
 	}
 	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c}, true
+}
+
+// runsAlone: the correct row (every budget, latencies included, judged on
+// an otherwise idle process) and a mutant caught by a flatness check: an
+// in-process target's fds and memory are the whole process's, so a row
+// beside it would add its own to the series.
+func runsAlone(r *matrixRow) bool {
+	if r.catch == nil {
+		return true
+	}
+	for _, c := range r.catch.MustFail {
+		if strings.Contains(c.Check, "flat across") {
+			return true
+		}
+	}
+	return false
 }
 
 // rowPassed: the correct fetcher passes every gate (skips allowed, no

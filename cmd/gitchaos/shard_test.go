@@ -1,12 +1,15 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
@@ -198,5 +201,43 @@ func TestShardRows(t *testing.T) {
 	}
 	if _, err := f.shardRows(rows); err == nil || !strings.Contains(err.Error(), "at most 5 shards") {
 		t.Fatalf("6 shards of 5 rows: %v, want an error naming the limit", err)
+	}
+}
+
+// TestMatrixParallel: with --parallel the rows of a gate all run and are
+// judged; the correct row and a mutant caught by a flatness check (the
+// process's fds) run alone, the rest may share the process.
+func TestMatrixParallel(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "matrix", "--only", "webhook-storm", "--parallel", "2")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, row := range []string{"correct", "webhook-task-leak", "sweep-only-on-add"} {
+		if !regexp.MustCompile(`(?m)^` + row + ` +ok `).MatchString(stdout) {
+			t.Errorf("no ok line for row %s:\n%s", row, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "matrix: 3 rows, 3 as expected, 0 not") {
+		t.Errorf("summary missing:\n%s", stdout)
+	}
+	alone := map[string]bool{}
+	rows := []*matrixRow{{name: "correct"}}
+	for _, name := range []string{"fd-leak-on-delete", "shared-pool", "reopen-per-sync", "no-purge-on-delete"} {
+		m, err := fetcher.LookupMutants([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row, ok := mutantRow(m[0], nil)
+		if !ok {
+			t.Fatalf("mutant %s has no row", name)
+		}
+		rows = append(rows, row)
+	}
+	for _, r := range rows {
+		alone[r.name] = runsAlone(r)
+	}
+	want := map[string]bool{"correct": true, "fd-leak-on-delete": true, "reopen-per-sync": true, "shared-pool": false, "no-purge-on-delete": false}
+	if !maps.Equal(alone, want) {
+		t.Errorf("runs alone: %v, want %v", alone, want)
 	}
 }
