@@ -135,12 +135,12 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", firstErr)
+	if ctx.Err() != nil { // before firstErr: a row cut short by the interrupt errs too
+		fmt.Fprintln(stderr, "gitchaos matrix: interrupted")
 		return exitUsage
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "gitchaos matrix: interrupted")
+	if firstErr != nil {
+		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", firstErr)
 		return exitUsage
 	}
 	printMatrix(stdout, rows)
