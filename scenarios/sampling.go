@@ -253,19 +253,16 @@ func (s *S) trendOptions(c *cycleSeries, m string, j leakJudge) flat.TrendOption
 	}
 	if j.scopes > 0 {
 		b, ok := j.scopeBudgets[m]
+		floor := 0.0 // a user's own budget per scope is taken as given
 		if !ok {
-			// A default budget per scope keeps its per-cycle floor; a
-			// user's own is taken as given.
 			b, ok = flat.ScopeBudgets[m]
-			o.BudgetFloor = flat.ScopeBudgetFloors[m]
+			floor = flat.ScopeBudgetFloors[m]
 			if m == probe.RSS && s.T.InProcess() {
 				b = inProcessRSSScopeBudget
 			}
 		}
 		if ok {
-			o.Scopes, o.ScopeBudget = j.scopes, &b
-		} else {
-			o.BudgetFloor = 0
+			o.Scopes, o.ScopeBudget, o.BudgetFloor = j.scopes, &b, floor
 		}
 	}
 	return o

@@ -74,7 +74,8 @@ var ScopeBudgets = map[string]float64{
 // that does not shrink with the scopes a cycle deletes: the reference
 // fetcher exec'd, its freed pages given back before each sample, rose
 // about 100 KiB/cycle at 4 and at 8 scopes alike for 25 cycles, then held
-// (+2.4 MiB, heap flat; BENCHMARKS.md, "RSS warm-up of a young process"),
+// (+2.4 MiB, heap flat; BENCHMARKS.md, "RSS of a young Go process across
+// churn"),
 // so 32 KiB × 4 scopes read that warm-up as a leak.
 var ScopeBudgetFloors = map[string]float64{
 	"rss_bytes": 256 << 10,
