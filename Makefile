@@ -31,10 +31,10 @@ unit:
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 	$(GO) test $(TESTFLAGS) -run TestGenerateThousand ./fixtures/repogen
 	$(GO) test $(TESTFLAGS) -run TestStartTime ./harness/testbed/
-	# one package at a time: both run gates with timing budgets. The two
+	# one package at a time: they run gates with timing budgets. The two
 	# skipped tests are rows of the matrix that `test` runs next (the whole
 	# suite on the correct fetcher; three mutants against their gates).
-	$(GO) test $(TESTFLAGS) -p 1 -skip '^(TestGatesPassOnCorrectFetcher|TestGatesCatchTheirMutants)$$' ./cmd/... ./scenarios/...
+	$(GO) test $(TESTFLAGS) -p 1 -skip '^(TestGatesPassOnCorrectFetcher|TestGatesCatchTheirMutants)$$' ./cmd/... ./internal/... ./scenarios/...
 
 # The Python target alone (fixtures/pyopal): its package test, then the
 # clean server through its gates and every bug switch against the check

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
 
@@ -80,7 +81,7 @@ func TestHostileTargetFailsWithinBudget(t *testing.T) {
 			srv := hostileServer(t, mode)
 			f := &target.URL{BaseURL: srv.URL, Stated: scenarios.DefaultSettings()}
 			start := time.Now()
-			res := scenarios.RunResult(t, "repeat-sync", f, scenarios.WithTimeout(budget))
+			res := scenarios.Measure(t, f, scenarios.RepeatSyncParams{}, scenarios.WithTimeout(budget))
 			took := time.Since(start)
 			// The budget, then teardown (faults, scope deletes) and a slack
 			// for a loaded machine.
@@ -88,7 +89,7 @@ func TestHostileTargetFailsWithinBudget(t *testing.T) {
 				t.Errorf("took %v against a %v budget", took, budget)
 			}
 			v := res.Verdict()
-			explain := scenarios.Explain(res)
+			explain := gates.Explain(res)
 			if v != result.Fail && v != result.Error {
 				t.Fatalf("verdict %s, want fail or error:\n%s", v, explain)
 			}

@@ -115,7 +115,7 @@ func TestLeakStudyRecord(t *testing.T) {
 			rec.Recorded = fmt.Sprintf("%s, %s (%d cycles x %d scopes)", time.Now().UTC().Format("2006-01-02"), host, cycles, scopes)
 			for i := range runs {
 				var f target.Factory
-				opts := []scenarios.Option{scenarios.WithParams("churn", &scenarios.ChurnParams{Cycles: cycles, MaxCycles: cycles, Scopes: scopes})}
+				var opts []scenarios.Option
 				if row.inProcess {
 					f = &target.InProcess{TempDir: t.TempDir()}
 				} else {
@@ -123,7 +123,7 @@ func TestLeakStudyRecord(t *testing.T) {
 					opts = append(opts, scenarios.WithSettings(pyopalSettings("churn")))
 				}
 				t0 := time.Now()
-				res := scenarios.RunResult(t, "churn", f, opts...)
+				res := scenarios.Measure(t, f, scenarios.ChurnParams{Cycles: cycles, MaxCycles: cycles, Scopes: scopes}, opts...)
 				if res.Error != "" {
 					t.Fatalf("run %d: %s", i, res.Error)
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
 
@@ -123,31 +124,32 @@ func TestPyopal(t *testing.T) {
 func runPyopalCase(t *testing.T, tc pyopalCase) {
 	t.Helper()
 	f := pyopalTarget(t, tc.o)
-	opts := append(pyopalOpts(tc), scenarios.WithCrashTarget(f))
+	g := pyopalGate(t, tc)
+	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate)), scenarios.WithCrashTarget(f)}
 	t0 := time.Now()
 	if tc.check == "" {
-		res := scenarios.Run(t, tc.gate, f, opts...)
-		t.Logf("%s against the Python server (%s): %s in %v\n%s", tc.gate, tc.name, res.Verdict(), time.Since(t0).Round(time.Millisecond), scenarios.Explain(res))
+		res := scenarios.Check(t, f, g, opts...)
+		t.Logf("%s against the Python server (%s): %s in %v\n%s", tc.gate, tc.name, res.Verdict(), time.Since(t0).Round(time.Millisecond), gates.Explain(res))
 		if res.Verdict() != result.Pass {
-			t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), scenarios.Explain(res))
+			t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), gates.Explain(res))
 		}
 		return
 	}
-	res := scenarios.RunResult(t, tc.gate, f, opts...)
+	res := scenarios.Measure(t, f, g, opts...)
 	took := time.Since(t0).Round(time.Millisecond)
 	c, ok := findCheck(res, tc.check)
 	if !ok {
 		// Not judged is not caught: the gate stopped early (a setup error
 		// or a failed precondition check) or the check is gone.
-		t.Fatalf("%s: gate %s never judged check %q (error: %s; checks: %s)\n%s", tc.name, tc.gate, tc.check, orNone(res.Error), checkNames(res), scenarios.Explain(res))
+		t.Fatalf("%s: gate %s never judged check %q (error: %s; checks: %s)\n%s", tc.name, tc.gate, tc.check, orNone(res.Error), checkNames(res), gates.Explain(res))
 	}
 	t.Logf("%s → %s: %q %s, measured %s, budget %s (gate %s in %v)", tc.name, tc.gate, tc.check, c.Verdict, c.Measured, c.Budget, res.Verdict(), took)
 	if c.Verdict != tc.want {
-		t.Errorf("%s: check %q of gate %s is %s, want %s:\n%s", tc.name, tc.check, tc.gate, c.Verdict, tc.want, scenarios.Explain(res))
+		t.Errorf("%s: check %q of gate %s is %s, want %s:\n%s", tc.name, tc.check, tc.gate, c.Verdict, tc.want, gates.Explain(res))
 	}
 	// A clean server whose check is expected to skip passes the rest.
 	if v := res.Verdict(); tc.want != result.Fail && (v == result.Fail || v == result.Error) {
-		t.Errorf("%s: gate %s is %s, want no failed check:\n%s", tc.name, tc.gate, v, scenarios.Explain(res))
+		t.Errorf("%s: gate %s is %s, want no failed check:\n%s", tc.name, tc.gate, v, gates.Explain(res))
 	}
 }
 
@@ -185,8 +187,10 @@ func pyopalSettings(gate string) target.Settings {
 	return target.Settings{GitTimeout: 5 * time.Second, MaxWorkers: 4, SyncConcurrency: 4, Shards: 1}
 }
 
-func pyopalOpts(tc pyopalCase) []scenarios.Option {
-	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate))}
+// pyopalGate is tc's gate with the params it runs with against the Python
+// target (the defaults for gates not named here).
+func pyopalGate(t *testing.T, tc pyopalCase) scenarios.Gate {
+	t.Helper()
 	switch {
 	case tc.gate == "churn":
 		// The fewest cycles churn judges (3 warm-up, 3 floor, 5 judged)
@@ -194,10 +198,10 @@ func pyopalOpts(tc pyopalCase) []scenarios.Option {
 		// fixed length (MaxCycles = Cycles): the clean server's RSS,
 		// warming up, may stay undecided (a skip), and the suite's time
 		// stays bounded; the leak study runs it adaptively.
-		opts = append(opts, scenarios.WithParams("churn", &scenarios.ChurnParams{Cycles: 11, MaxCycles: 11, Scopes: 1}))
+		return scenarios.ChurnParams{Cycles: 11, MaxCycles: 11, Scopes: 1}
 	case tc.gate == "timeout":
-		opts = append(opts, scenarios.WithParams("timeout", &scenarios.TimeoutParams{Clones: 2, Fetches: 1, Grace: time.Second,
-			Spec: repogen.DefaultSpec(), Stall: repogen.Spec{RegoFiles: 4, DataBytes: 256, Commits: 1, PackBytes: 2 << 20}}))
+		return scenarios.TimeoutParams{Clones: 2, Fetches: 1, Grace: time.Second,
+			Spec: repogen.DefaultSpec(), Stall: repogen.Spec{RegoFiles: 4, DataBytes: 256, Commits: 1, PackBytes: 2 << 20}}
 	case tc.gate == "boot" && tc.o.Boot == "sync-before-listen":
 		// A server that syncs before it listens serves nothing until the
 		// whole boot sync ends, and that sync waits out the dead host's
@@ -206,8 +210,8 @@ func pyopalOpts(tc pyopalCase) []scenarios.Option {
 		// three rounds of clones plus the timeout (12.5 s at load 24);
 		// serial, twelve clones plus the timeout (29.3 s; on a quiet
 		// machine 9.0 s concurrent and 19.3 s serial, hence 14 s).
-		opts = append(opts, scenarios.WithParams("boot", &scenarios.BootParams{Scopes: 24, Repos: 12, Offline: 1,
-			Latency: 300 * time.Millisecond, FirstBudget: 14 * time.Second, AllBudget: 14 * time.Second, FailedBudget: 22 * time.Second}))
+		return scenarios.BootParams{Scopes: 24, Repos: 12, Offline: 1,
+			Latency: 300 * time.Millisecond, FirstBudget: 14 * time.Second, AllBudget: 14 * time.Second, FailedBudget: 22 * time.Second}
 	case tc.gate == "boot":
 		// 24 scopes over 12 repos behind 300 ms of latency, one scope on
 		// a dead host. Latency-bound clones overlap in a concurrent boot
@@ -215,12 +219,24 @@ func pyopalOpts(tc pyopalCase) []scenarios.Option {
 		// repos a serial boot took 9.3 s on a quiet machine (13.3-29.1 s
 		// at load 24-35) and a concurrent one 4.4-6.7 s under load: 12
 		// repos widen the gap on both sides of the 10 s budget.
-		opts = append(opts, scenarios.WithParams("boot", &scenarios.BootParams{Scopes: 24, Repos: 12, Offline: 1,
-			Latency: 300 * time.Millisecond, FirstBudget: 6 * time.Second, AllBudget: 10 * time.Second}))
+		return scenarios.BootParams{Scopes: 24, Repos: 12, Offline: 1,
+			Latency: 300 * time.Millisecond, FirstBudget: 6 * time.Second, AllBudget: 10 * time.Second}
 	case tc.gate == "repeat-sync":
-		opts = append(opts, scenarios.WithParams("repeat-sync", &scenarios.RepeatSyncParams{Scopes: 4, Repos: 2, Rounds: 11, MaxRounds: 11}))
+		return scenarios.RepeatSyncParams{Scopes: 4, Repos: 2, Rounds: 11, MaxRounds: 11}
 	}
-	return opts
+	return suiteGate(t, tc.gate)
+}
+
+// suiteGate is the named gate with its defaults.
+func suiteGate(t *testing.T, name string) scenarios.Gate {
+	t.Helper()
+	for _, g := range scenarios.Suite() {
+		if g.GateName() == name {
+			return g
+		}
+	}
+	t.Fatalf("no gate %q in the suite", name)
+	return nil
 }
 
 // findCheck returns the named check of a result.

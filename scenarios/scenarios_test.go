@@ -14,6 +14,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
 
@@ -42,11 +43,11 @@ func selfProcess(t *testing.T, mutants ...string) *target.Exec {
 // TestGatesPassOnCorrectFetcher runs every gate against the correct
 // in-process reference fetcher (crash-restart against it as a process).
 func TestGatesPassOnCorrectFetcher(t *testing.T) {
-	for _, name := range scenarios.Names() {
-		t.Run(name, func(t *testing.T) {
-			res := scenarios.Run(t, name, &target.InProcess{TempDir: t.TempDir()}, scenarios.WithCrashTarget(selfProcess(t)))
+	for _, g := range scenarios.Suite() {
+		t.Run(g.GateName(), func(t *testing.T) {
+			res := scenarios.Check(t, &target.InProcess{TempDir: t.TempDir()}, g, scenarios.WithCrashTarget(selfProcess(t)))
 			if res.Verdict() != result.Pass {
-				t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), scenarios.Explain(res))
+				t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), gates.Explain(res))
 			}
 		})
 	}
@@ -69,7 +70,7 @@ func TestGatesCatchTheirMutants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := scenarios.RunResult(t, tc.gate, &target.InProcess{Mutants: []string{tc.mutant}, TempDir: t.TempDir()})
+			res := scenarios.Measure(t, &target.InProcess{Mutants: []string{tc.mutant}, TempDir: t.TempDir()}, suiteGate(t, tc.gate))
 			for _, want := range ms[0].MustFail {
 				if want.Gate != tc.gate {
 					continue
@@ -81,7 +82,7 @@ func TestGatesCatchTheirMutants(t *testing.T) {
 					}
 				}
 				if got != result.Fail {
-					t.Errorf("gate %s against mutant %s: check %q %s, want fail (the check that guards the bug):\n%s", tc.gate, tc.mutant, want.Check, orNotRun(got), scenarios.Explain(res))
+					t.Errorf("gate %s against mutant %s: check %q %s, want fail (the check that guards the bug):\n%s", tc.gate, tc.mutant, want.Check, orNotRun(got), gates.Explain(res))
 				}
 			}
 		})
@@ -101,7 +102,7 @@ func orNotRun(v result.Verdict) string {
 // a cap of 13 cycles: it stops within the cap and every leak check says
 // how many cycles ran and why it stopped.
 func TestGateAgainstProcessTarget(t *testing.T) {
-	res := scenarios.Churn(t, selfProcess(t), scenarios.WithParams("churn", &scenarios.ChurnParams{Cycles: 11, MaxCycles: 13, Scopes: 4}))
+	res := scenarios.Churn(t, selfProcess(t), scenarios.ChurnParams{Cycles: 11, MaxCycles: 13, Scopes: 4})
 	cycles := 0
 	for _, m := range res.Markers {
 		if m.Kind == "cycle" {

@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
-	"github.com/gitchaos/gitchaos/scenarios"
 )
 
 func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -45,7 +45,19 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if shard.set {
 		fmt.Fprintf(stdout, "shard %s: %s\n", shard.shard, strings.Join(opts.Only, ","))
 	}
-	run, err := scenarios.RunSuite(ctx, opts)
+	if f.dryRun {
+		if err := opts.Validate(); err != nil {
+			fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
+			return exitUsage
+		}
+		names := opts.Only
+		if len(names) == 0 {
+			names = gates.Names()
+		}
+		fmt.Fprintf(stdout, "dry run: would run %s\n", strings.Join(names, ","))
+		return exitOK
+	}
+	run, err := gates.RunSuite(ctx, opts)
 	pr.done()
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
@@ -71,7 +83,7 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(run)
 }
 
-func settingsLabel(opts scenarios.Options) string {
+func settingsLabel(opts gates.Options) string {
 	s := opts.Settings
 	return fmt.Sprintf("git-timeout=%v max-workers=%d sync-concurrency=%d shards=%d", s.GitTimeout, s.MaxWorkers, s.SyncConcurrency, s.Shards)
 }

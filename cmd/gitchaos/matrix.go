@@ -15,8 +15,8 @@ import (
 	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
-	"github.com/gitchaos/gitchaos/scenarios"
 )
 
 // matrixRow is one target of the matrix: the correct fetcher or a mutant.
@@ -78,20 +78,33 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
 		return exitUsage
 	}
+	if f.dryRun {
+		if err := base.Validate(); err != nil {
+			fmt.Fprintf(stderr, "gitchaos matrix: %v\n", err)
+			return exitUsage
+		}
+		for _, row := range rows {
+			only := "every gate"
+			if len(row.gates) > 0 {
+				only = strings.Join(row.gates, ",")
+			}
+			fmt.Fprintf(stdout, "dry run: would run %s against %s\n", row.name, only)
+		}
+		return exitOK
+	}
 	start := time.Now()
 	var mu sync.Mutex // stdout and the first error
 	var firstErr error
 	runRow := func(row *matrixRow) {
 		opts := base
 		opts.Kind = "matrix"
-		opts.Mutants = row.mutants
 		opts.Targets = &target.InProcess{Mutants: row.mutants, Logger: f.targetLogger(base.Logger)}
 		if crash, err := selfFetcher(row.mutants, ""); err == nil {
 			opts.Crash = crash
 		}
 		opts.Only = row.gates
 		t0 := time.Now()
-		run, err := scenarios.RunSuite(ctx, opts)
+		run, err := gates.RunSuite(ctx, opts)
 		if err == nil && row.catch != nil {
 			row.catch.Judge(run)
 			run.Catch = row.catch
@@ -162,23 +175,23 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // when only is empty); false when none is left.
 func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 	c := &result.Catch{Mutant: m.Name, Seam: m.Seam, Upstream: m.Upstream}
-	var gates []string
+	var picked []string
 	for _, ref := range m.MustFail {
 		if len(only) > 0 && !slices.Contains(only, ref.Gate) {
 			continue
 		}
 		c.MustFail = append(c.MustFail, result.CheckRef{Scenario: ref.Gate, Check: ref.Check})
-		if !slices.Contains(gates, ref.Gate) {
-			gates = append(gates, ref.Gate)
+		if !slices.Contains(picked, ref.Gate) {
+			picked = append(picked, ref.Gate)
 		}
 	}
-	if len(gates) == 0 {
+	if len(picked) == 0 {
 		return nil, false
 	}
 	// gates in suite order
 	var ordered []string
-	for _, g := range scenarios.Names() {
-		if slices.Contains(gates, g) {
+	for _, g := range gates.Names() {
+		if slices.Contains(picked, g) {
 			ordered = append(ordered, g)
 		}
 	}
@@ -309,16 +322,16 @@ func verdictOf(run *result.Run, name string) result.Verdict {
 // them failed, else "MISSED"; a gate that ran for it but holds none of its
 // checks is not run ("."), as it never is.
 func printMatrix(w io.Writer, rows []*matrixRow) {
-	gates := scenarios.Names()
+	names := gates.Names()
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "\nTARGET")
-	for _, g := range gates {
+	for _, g := range names {
 		fmt.Fprint(tw, "\t"+g)
 	}
 	fmt.Fprintln(tw, "\tRESULT")
 	for _, r := range rows {
 		fmt.Fprint(tw, r.name)
-		for _, g := range gates {
+		for _, g := range names {
 			cell := "."
 			if r.run != nil {
 				v := verdictOf(r.run, g)

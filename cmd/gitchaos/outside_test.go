@@ -104,7 +104,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestOfflineOnDocker(t *testing.T) {
-	res := scenarios.Offline(t, &target.InProcess{}, scenarios.WithTestbed("docker", docker.New))
+	res := scenarios.Offline(t, &target.InProcess{}, scenarios.OfflineParams{}, scenarios.WithTestbed("docker", docker.New))
 	if len(res.Checks) == 0 {
 		t.Fatalf("offline on docker returned no checks: %+v", res)
 	}

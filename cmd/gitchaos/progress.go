@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/scenarios"
+	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
 // terminalWidth reports whether w is a terminal (golang.org/x/term: a tty,
@@ -69,8 +69,8 @@ func newGateProgress(w io.Writer) *gateProgress {
 	return &gateProgress{w: w, term: isTerm, width: width, tick: 250 * time.Millisecond}
 }
 
-// event is scenarios.Options.Progress.
-func (p *gateProgress) event(ev scenarios.SuiteEvent) {
+// event is gates.Options.Progress.
+func (p *gateProgress) event(ev gates.SuiteEvent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ev.Result == nil {
@@ -169,7 +169,7 @@ func (p *gateProgress) done() {
 
 // verdictLine is one finished scenario: position, verdict, name, check
 // counts, failing checks, time.
-func verdictLine(ev scenarios.SuiteEvent) string {
+func verdictLine(ev gates.SuiteEvent) string {
 	res := ev.Result
 	counts := map[result.Verdict]int{}
 	var failing []string

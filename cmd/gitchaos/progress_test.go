@@ -10,7 +10,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/scenarios"
+	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
 // TestTerminalDetection: /dev/null is a character device but no terminal
@@ -47,7 +47,7 @@ func TestClampLine(t *testing.T) {
 	}
 	var b bytes.Buffer
 	p := &soakProgress{w: &b, term: true, width: 30}
-	p.update(scenarios.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
+	p.update(gates.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
 		Verdict: result.Fail, Failing: []string{"fds +1.02/window", "rss_bytes +3 MiB/window"}})
 	for _, l := range strings.Split(b.String(), "\r") {
 		if n := len([]rune(l)); n > 29 {
@@ -69,10 +69,10 @@ func scenarioResult(name string, verdicts ...result.Verdict) *result.Scenario {
 func TestGateProgressPlain(t *testing.T) {
 	var b bytes.Buffer
 	p := newGateProgress(&b)
-	p.event(scenarios.SuiteEvent{Index: 0, Total: 2, Name: "boot"})
-	p.event(scenarios.SuiteEvent{Index: 0, Total: 2, Name: "boot", Result: scenarioResult("boot", result.Pass, result.Pass)})
-	p.event(scenarios.SuiteEvent{Index: 1, Total: 2, Name: "churn"})
-	p.event(scenarios.SuiteEvent{Index: 1, Total: 2, Name: "churn", Result: scenarioResult("churn", result.Pass, result.Fail, result.Skip)})
+	p.event(gates.SuiteEvent{Index: 0, Total: 2, Name: "boot"})
+	p.event(gates.SuiteEvent{Index: 0, Total: 2, Name: "boot", Result: scenarioResult("boot", result.Pass, result.Pass)})
+	p.event(gates.SuiteEvent{Index: 1, Total: 2, Name: "churn"})
+	p.event(gates.SuiteEvent{Index: 1, Total: 2, Name: "churn", Result: scenarioResult("churn", result.Pass, result.Fail, result.Skip)})
 	p.done()
 	want := "[1/2] PASS  boot: 2 checks in 2.5 s\n[2/2] FAIL  churn: 3 checks, 1 failed (checkb), 1 skipped in 2.5 s\n"
 	if b.String() != want {
@@ -85,9 +85,9 @@ func TestGateProgressPlain(t *testing.T) {
 func TestGateProgressLive(t *testing.T) {
 	var b syncBuffer
 	p := &gateProgress{w: &b, term: true, width: 60, tick: 5 * time.Millisecond}
-	p.event(scenarios.SuiteEvent{Index: 0, Total: 9, Name: "boot"})
+	p.event(gates.SuiteEvent{Index: 0, Total: 9, Name: "boot"})
 	eventually.Within(5*time.Second, func() bool { return strings.Contains(b.String(), "\r[1/9] boot running 0:01") })
-	p.event(scenarios.SuiteEvent{Index: 0, Total: 9, Name: "boot", Result: scenarioResult("boot", result.Pass)})
+	p.event(gates.SuiteEvent{Index: 0, Total: 9, Name: "boot", Result: scenarioResult("boot", result.Pass)})
 	p.done()
 	out := b.String()
 	if n := strings.Count(out, "\r[1/9] boot running 0:00"); n != 1 || !strings.Contains(out, "\r[1/9] boot running 0:01") {

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
-	"github.com/gitchaos/gitchaos/scenarios"
 )
 
 // shardFlag is --shard i/n: run only shard i of n of the selection
@@ -51,14 +51,14 @@ func (f *shardFlag) pick(items []string, what string) ([]string, error) {
 	return got, nil
 }
 
-// shardGate narrows opts.Only to the shard's scenarios.
-func (f *shardFlag) shardGate(opts *scenarios.Options) error {
+// shardGate narrows opts.Only to the shard's gates.
+func (f *shardFlag) shardGate(opts *gates.Options) error {
 	if !f.set {
 		return nil
 	}
 	names := opts.Only
 	if len(names) == 0 {
-		names = scenarios.Names()
+		names = gates.Names()
 	}
 	got, err := f.pick(names, "scenarios")
 	if err != nil {
@@ -92,7 +92,7 @@ func (f *shardFlag) shardRows(rows []*matrixRow) ([]*matrixRow, error) {
 
 // runSettings labels what a run's numbers depend on besides seed, target
 // and testbed: report merge refuses parts whose labels differ.
-func runSettings(opts scenarios.Options) string {
+func runSettings(opts gates.Options) string {
 	s := settingsLabel(opts)
 	if opts.Scopes > 0 {
 		s += fmt.Sprintf(" scopes=%d", opts.Scopes)

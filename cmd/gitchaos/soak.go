@@ -14,8 +14,8 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
-	"github.com/gitchaos/gitchaos/scenarios"
 )
 
 // soakLogEvery is how often a soak logs a progress line when stdout is
@@ -69,18 +69,26 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// expected, and thousands of lines over hours. -v keeps them.
 		ip.Logger = slog.New(slog.DiscardHandler)
 	}
-	so := scenarios.SoakOptions{Options: opts, Duration: *duration, Window: *window, Hosts: *hosts, SampleInterval: *interval, StepsPerWindow: *perWindow}
+	so := gates.SoakOptions{Options: opts, SoakParams: gates.SoakParams{Duration: *duration, Window: *window, Hosts: *hosts, SampleInterval: *interval, StepsPerWindow: *perWindow}}
 	if so.Window == 0 {
 		so.Window = defaultWindow(*duration)
 	}
 	if so.StepsPerWindow == 0 {
-		so.StepsPerWindow = scenarios.DefaultStepsPerWindow(so.Window)
+		so.StepsPerWindow = gates.DefaultStepsPerWindow(so.Window)
 	}
 	so.Progress = pr.update
 	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v (%d steps each), target %s, testbed %s, seed %d, settings %s\n",
 		so.Duration, so.Window, so.StepsPerWindow, opts.Targets.Describe(), opts.TestbedLabel(), opts.Seed, settingsLabel(opts))
+	if f.dryRun {
+		if err := so.Validate(); err != nil {
+			fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "dry run: would run %d windows\n", int(so.Duration/so.Window))
+		return exitOK
+	}
 	start := time.Now()
-	run, err := scenarios.RunSoak(ctx, so)
+	run, err := gates.RunSoak(ctx, so)
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
 		return exitUsage
@@ -166,7 +174,7 @@ func shellQuote(v string) string {
 // for every flatness verdict (heap and RSS need 11).
 func defaultWindow(d time.Duration) time.Duration {
 	if d >= 20*time.Minute {
-		return scenarios.DefaultSoakWindow
+		return gates.DefaultSoakWindow
 	}
 	return max((d / 20).Round(time.Second), 5*time.Second)
 }
@@ -208,7 +216,7 @@ func (a *progressAwareWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (p *soakProgress) update(st scenarios.SoakStatus) {
+func (p *soakProgress) update(st gates.SoakStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	line := progressLine(st)
@@ -239,7 +247,7 @@ func (p *soakProgress) done() {
 	}
 }
 
-func progressLine(st scenarios.SoakStatus) string {
+func progressLine(st gates.SoakStatus) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s %3.0f%% | %d ops, %d windows", fmtDur(st.Elapsed), fmtDur(st.Duration),
 		100*min(1, st.Elapsed.Seconds()/max(st.Duration.Seconds(), 1)), st.Steps, st.Windows)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/scenarios"
+	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
 func TestSoakUsageErrors(t *testing.T) {
@@ -64,9 +64,9 @@ func TestSoakWritesReports(t *testing.T) {
 func TestSoakProgressLine(t *testing.T) {
 	var b bytes.Buffer
 	p := &soakProgress{w: &b, term: true}
-	p.update(scenarios.SoakStatus{Elapsed: 90 * time.Second, Duration: time.Hour, Steps: 42, Windows: 1,
+	p.update(gates.SoakStatus{Elapsed: 90 * time.Second, Duration: time.Hour, Steps: 42, Windows: 1,
 		Values: map[string]float64{"fds": 20, "rss_bytes": 64 << 20, "goroutines": 12}, Verdict: result.Pass})
-	p.update(scenarios.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
+	p.update(gates.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
 		Verdict: result.Fail, Failing: []string{"fds +1.02/window"}})
 	var logs bytes.Buffer
 	fmt.Fprint(p.logWriter(&logs), "a log line\n")
@@ -88,7 +88,7 @@ func TestSoakProgressLine(t *testing.T) {
 	b.Reset()
 	p = &soakProgress{w: &b, every: time.Hour}
 	for range 3 {
-		p.update(scenarios.SoakStatus{Duration: time.Hour, Verdict: result.Skip})
+		p.update(gates.SoakStatus{Duration: time.Hour, Verdict: result.Skip})
 	}
 	if n := strings.Count(b.String(), "\n"); n != 1 || strings.Contains(b.String(), "\r") {
 		t.Errorf("plain progress wrote %d lines (%q), want 1 line per period and no \\r", n, b.String())

@@ -16,7 +16,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
-	"github.com/gitchaos/gitchaos/scenarios"
+	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
 // listFlag is a repeatable, comma-separated flag.
@@ -48,6 +48,7 @@ func (e *envFlag) Set(v string) error {
 
 // suiteFlags are the flags shared by gate, matrix and soak.
 type suiteFlags struct {
+	dryRun     bool
 	scopes     int
 	maxCycles  int
 	seed       int64
@@ -74,17 +75,18 @@ type suiteFlags struct {
 }
 
 func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
-	d := scenarios.DefaultSettings()
+	d := gates.DefaultSettings()
 	fs.IntVar(&f.scopes, "scopes", 0, "override the scope count of every scenario that has one (0: scenario defaults)")
 	fs.IntVar(&f.maxCycles, "max-cycles", 0, "cap of the adaptive leak gates (churn cycles, repeat-sync rounds): they run until every leak verdict is decisive or this many (0: params, default 60)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed: the same seed replays the same run")
-	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(scenarios.Names(), ","))
+	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(gates.Names(), ","))
 	fs.StringVar(&f.out, "out", "", "write report.json, report.html, report.md and report.xml (JUnit) into this dir")
 	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
 	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")
 	fs.StringVar(&f.engine, "engine", "", "the local testbed's git server: go-git or http-backend (git's own git http-backend); default go-git for the in-process reference fetcher (its client is go-git), http-backend for every other target")
 	fs.BoolVar(&f.verbose, "v", false, "log harness progress to stderr")
 	fs.DurationVar(&f.timeout, "scenario-timeout", 0, "give up on a scenario after this long (0: 3m, or 4s per scope of --scopes when that is longer)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "check the flags, the suite file and the target, print what would run, and exit 0 without starting anything")
 	fs.BoolVar(&f.strict, "strict", false, "turn every skipped check into a failure (a gate that cannot see its input fails)")
 	fs.DurationVar(&f.gitTimeout, "git-timeout", d.GitTimeout, "target setting: per-operation git timeout (stated for --target, applied otherwise)")
 	fs.IntVar(&f.maxWorkers, "max-workers", d.MaxWorkers, "target setting: git worker pool size")
@@ -106,8 +108,8 @@ func usagef(format string, args ...any) error { return fmt.Errorf(format, args..
 
 // options turns flags into suite options. visited names the flags set on
 // the command line (they win over a suite file).
-func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenarios.Options, error) {
-	var opts scenarios.Options
+func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.Options, error) {
+	var opts gates.Options
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelInfo
@@ -127,10 +129,10 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 		return opts, usagef("--max-cycles %d: must be >= 0", f.maxCycles)
 	}
 	opts.Strict = f.strict
-	settings := scenarios.DefaultSettings()
+	settings := gates.DefaultSettings()
 	var fileEnv []string
 	if f.file != "" {
-		st, err := scenarios.LoadSuite(f.file)
+		st, err := gates.LoadSuite(f.file)
 		if err != nil {
 			return opts, err
 		}
@@ -161,7 +163,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 		opts.Only = f.only
 	}
 	for _, n := range opts.Only {
-		if _, err := scenarios.Lookup(n); err != nil {
+		if _, err := gates.Lookup(n); err != nil {
 			return opts, usagef("--only: %v", err)
 		}
 	}
@@ -194,7 +196,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (scenari
 
 // targets picks the target factory: in-process (default), --target URL or
 // --target-cmd; crash-restart gets a process target in every case it can.
-func (f *suiteFlags) targets(opts *scenarios.Options, env []string) error {
+func (f *suiteFlags) targets(opts *gates.Options, env []string) error {
 	n := 0
 	for _, set := range []bool{f.targetURL != "", f.targetCmd != ""} {
 		if set {
@@ -232,7 +234,6 @@ func (f *suiteFlags) targets(opts *scenarios.Options, env []string) error {
 	if err := validateMutants(f.mutants); err != nil {
 		return err
 	}
-	opts.Mutants = f.mutants
 	switch {
 	case f.targetURL != "":
 		u := &target.URL{BaseURL: f.targetURL, PID: f.targetPID, BaseDir: f.targetDir, WatchDirs: f.watchDirs, Token: f.token, Stated: opts.Settings}

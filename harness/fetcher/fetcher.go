@@ -10,7 +10,7 @@
 // pool.go is the git worker pool with its per-host bulkhead and breaker;
 // runner.go bounds each operation by its deadline; caches.go holds
 // repo_locks, repos and repos_last_fetched; bundle.go builds policy bundles;
-// api.go serves HTTP. The mutants' seams are in seams.go (with pool.go and
+// api.go serves HTTP. The mutants' seams are in seams*.go (with pool.go and
 // runner.go); mutants.go holds the one table of mutants: name, seam,
 // upstream bug, the checks that must catch it and the strategy it swaps in.
 package fetcher

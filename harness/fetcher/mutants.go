@@ -11,7 +11,7 @@ import (
 // and the checks that must fail when it is on.
 type Mutant struct {
 	Name     string
-	Seam     string // the seam whose strategy it swaps (seams.go, pool.go, runner.go)
+	Seam     string // the seam whose strategy it swaps (seams*.go, pool.go, runner.go)
 	Upstream string // the upstream pull request or bug it reproduces
 	Doc      string
 	// MustFail are the checks that guard the bug: a matrix row counts the

@@ -13,14 +13,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/shlex"
+
 	"github.com/gitchaos/gitchaos/harness/guard"
 	"github.com/gitchaos/gitchaos/harness/owner"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/proctree"
 )
 
-// Exec makes targets from a command template the harness starts, restarts
-// and stops itself, e.g. "reffetcher --listen {addr} --base-dir {base_dir}".
+// Exec makes targets from a command the harness starts, restarts and stops
+// itself, e.g. "reffetcher --listen {addr} --base-dir {base_dir}": a
+// Template split as a POSIX shell would (quotes, backslash escapes, # comments;
+// no expansions), or the arguments themselves in Args. In each argument
 // {addr} is a free 127.0.0.1 port, {base_dir} a fresh temp dir, {port} the
 // port alone. Settings reach the process through OPAL's environment
 // variable names and the bare ones (Settings.Env); TMPDIR, TMP and TEMP
@@ -28,7 +32,8 @@ import (
 // process tree is marked with proctree.Marker. stdout and stderr are kept
 // as artifacts.
 type Exec struct {
-	Template    string        // command template (required)
+	Template    string        // command template (this or Args)
+	Args        []string      // the command as arguments, not split again (this or Template)
 	Env         []string      // extra KEY=VALUE environment, after the settings and temp dir (--target-env)
 	ArtifactDir string        // where stdout/stderr logs are kept ("" = a temp dir removed by Close)
 	Token       string        // bearer token for the API, if the command sets one
@@ -40,22 +45,42 @@ type Exec struct {
 }
 
 // Describe implements Factory.
-func (f *Exec) Describe() string { return "exec: " + f.Template }
+func (f *Exec) Describe() string {
+	if f.Template == "" && len(f.Args) > 0 {
+		return "exec: " + strings.Join(f.Args, " ")
+	}
+	return "exec: " + f.Template
+}
+
+// argv is the command's arguments, placeholders not yet filled in.
+func (f *Exec) argv() ([]string, error) {
+	if f.Template != "" && len(f.Args) > 0 {
+		return nil, errors.New("both a template and args: give one")
+	}
+	if len(f.Args) > 0 {
+		return append([]string(nil), f.Args...), nil
+	}
+	args, err := shlex.Split(f.Template)
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", f.Template, err)
+	}
+	return args, nil
+}
 
 // Fresh implements Factory.
 func (f *Exec) Fresh() bool { return true }
 
 // Validate reports what is wrong with the template.
 func (f *Exec) Validate() error {
-	args, err := splitCommand(f.Template)
+	args, err := f.argv()
 	if err != nil {
-		return fmt.Errorf("exec target: template %q: %w", f.Template, err)
+		return fmt.Errorf("exec target: %w", err)
 	}
 	if len(args) == 0 {
-		return errors.New("exec target: empty command template")
+		return errors.New("exec target: empty command")
 	}
-	if !strings.Contains(f.Template, "{addr}") && !strings.Contains(f.Template, "{port}") {
-		return fmt.Errorf("exec target: template %q has neither {addr} nor {port}: the harness could not find the server", f.Template)
+	if cmd := strings.Join(args, " "); !strings.Contains(cmd, "{addr}") && !strings.Contains(cmd, "{port}") {
+		return fmt.Errorf("exec target: command %q has neither {addr} nor {port}: the harness could not find the server", f.Describe()[len("exec: "):])
 	}
 	if _, err := exec.LookPath(args[0]); err != nil {
 		return fmt.Errorf("exec target: command %q: %w", args[0], err)
@@ -109,7 +134,7 @@ func (f *Exec) New(ctx context.Context, s Settings) (Target, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	repl := strings.NewReplacer("{addr}", addr, "{port}", fmt.Sprint(port), "{base_dir}", dir)
-	args, _ := splitCommand(f.Template)
+	args, _ := f.argv() // checked by Validate
 	for i := range args {
 		args[i] = repl.Replace(args[i])
 	}
@@ -403,43 +428,6 @@ func (t *execTarget) Close() error {
 	}
 	errs = append(errs, t.guard.Release())
 	return errors.Join(errs...)
-}
-
-// splitCommand splits a command line on spaces, honouring single and double
-// quotes (no escapes, no expansions).
-func splitCommand(s string) ([]string, error) {
-	var args []string
-	var cur strings.Builder
-	var quote rune
-	in := false
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				args = append(args, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
-	}
-	if in {
-		args = append(args, cur.String())
-	}
-	return args, nil
 }
 
 // Kill implements Killer.

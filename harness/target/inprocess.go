@@ -27,6 +27,9 @@ type InProcess struct {
 	Tune    func(*fetcher.Config) // optional last word on the config
 }
 
+// MutantNames implements Mutated.
+func (f *InProcess) MutantNames() []string { return append([]string(nil), f.Mutants...) }
+
 // Describe implements Factory.
 func (f *InProcess) Describe() string { return "in-process reffetcher " + mutantsLabel(f.Mutants) }
 

@@ -115,6 +115,12 @@ type Factory interface {
 	Fresh() bool
 }
 
+// Mutated is a Factory whose targets run with historical bugs switched
+// back on (the reference fetcher's mutants); the report names them.
+type Mutated interface {
+	MutantNames() []string
+}
+
 // Killer is a process target the harness can SIGKILL and start again on
 // the same base dir as two separate steps (the crash-restart gate changes
 // the world between them).

@@ -24,22 +24,41 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestSplitCommand(t *testing.T) {
+// TestExecArgv: a template is split as a shell would (quotes, escapes),
+// Args are taken as they are, and a bad command is an error naming what is
+// wrong.
+func TestExecArgv(t *testing.T) {
 	for in, want := range map[string][]string{
 		`a b  c`:                           {"a", "b", "c"},
 		`'/x y/bin' --l {addr}`:            {"/x y/bin", "--l", "{addr}"},
 		`a "b 'c' d" e`:                    {"a", "b 'c' d", "e"},
 		"a\tb\n":                           {"a", "b"},
 		`--x=""`:                           {"--x="},
+		`/x\ y/bin --l {addr}`:             {"/x y/bin", "--l", "{addr}"},
 		`reffetcher --base-dir {base_dir}`: {"reffetcher", "--base-dir", "{base_dir}"},
 	} {
-		got, err := splitCommand(in)
+		got, err := (&Exec{Template: in}).argv()
 		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("splitCommand(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("Exec{Template: %q}.argv() = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := splitCommand(`a 'b`); err == nil || !strings.Contains(err.Error(), "unterminated") {
-		t.Errorf("unterminated quote: err = %v", err)
+	args := []string{"/x y/bin", "--listen", "{addr}", "it's"}
+	if got, err := (&Exec{Args: args}).argv(); err != nil || !reflect.DeepEqual(got, args) {
+		t.Errorf("Exec{Args: %q}.argv() = %q, %v; want them as they are", args, got, err)
+	}
+	for _, tc := range []struct {
+		e    *Exec
+		want string
+	}{
+		{&Exec{Template: `a 'b {addr}`}, "closing quote"},
+		{&Exec{Template: `sh {addr}`, Args: []string{"sh"}}, "give one"},
+		{&Exec{}, "empty command"},
+		{&Exec{Args: []string{"sh", "-c", "true"}}, "neither {addr} nor {port}"},
+		{&Exec{Args: []string{"/no/such/server", "{addr}"}}, `command "/no/such/server"`},
+	} {
+		if err := tc.e.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want an error containing %q", tc.e.Describe(), err, tc.want)
+		}
 	}
 }
 
@@ -66,10 +85,10 @@ func TestFactoryValidation(t *testing.T) {
 		f    interface{ Validate() error }
 		want string
 	}{
-		{&Exec{Template: ""}, "empty command template"},
+		{&Exec{Template: ""}, "empty command"},
 		{&Exec{Template: "reffetcher --base-dir {base_dir}"}, "neither {addr} nor {port}"},
 		{&Exec{Template: "/no/such/bin --listen {addr}"}, "/no/such/bin"},
-		{&Exec{Template: "x 'unterminated {addr}"}, "unterminated"},
+		{&Exec{Template: "x 'unterminated {addr}"}, "closing quote"},
 		{&URL{BaseURL: "ftp://127.0.0.1:7002", Stated: Settings{GitTimeout: time.Second, MaxWorkers: 1, SyncConcurrency: 1, Shards: 1}}, "want http(s)://host:port"},
 		{&URL{BaseURL: "http://127.0.0.1:7002"}, "max workers 0"},
 	} {

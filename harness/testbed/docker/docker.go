@@ -24,20 +24,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
-	tcnetwork "github.com/testcontainers/testcontainers-go/network"
-	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
@@ -104,66 +97,6 @@ type Testbed struct {
 const abortSettle = time.Second
 
 var _ testbed.Testbed = (*Testbed)(nil)
-
-var envOnce sync.Once
-
-// setEnv disables Ryuk (it would have to be pulled) and fixes the host
-// address testcontainers guesses wrongly inside a container, unless the
-// user set them. It must run before the first testcontainers call.
-func setEnv() {
-	envOnce.Do(func() {
-		for k, v := range map[string]string{
-			"TESTCONTAINERS_RYUK_DISABLED":  "true",
-			"TESTCONTAINERS_HOST_OVERRIDE":  "localhost",
-			"TESTCONTAINERS_RYUK_VERBOSE":   "false",
-			"TESTCONTAINERS_HUB_IMAGE_NAME": "",
-		} {
-			if v == "" {
-				continue
-			}
-			if _, ok := os.LookupEnv(k); !ok {
-				os.Setenv(k, v)
-			}
-		}
-		// testcontainers logs every container step to stderr: route it to
-		// slog at debug level instead.
-		tclog.SetDefault(debugLogger{})
-	})
-}
-
-// debugLogger passes testcontainers' log lines to slog.Default at debug level.
-type debugLogger struct{}
-
-func (debugLogger) Printf(format string, v ...any) {
-	slog.Debug("testcontainers: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
-}
-
-// Client returns a docker client (API version negotiated) or an error
-// wrapping ErrNoEngine when no engine answers. Close it after use.
-func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
-	setEnv()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("docker testbed: %w: %w (start Docker, set DOCKER_HOST, or use the local testbed)", ErrNoEngine, err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(pctx, clientPingOptions()); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("docker testbed: %w: ping: %w (start Docker, set DOCKER_HOST, or use the local testbed)", ErrNoEngine, err)
-	}
-	return cli, nil
-}
-
-// EnsureImages builds the two images when missing and returns their refs.
-func EnsureImages(ctx context.Context, logger *slog.Logger) (dockerimg.Refs, error) {
-	cli, err := Client(ctx)
-	if err != nil {
-		return dockerimg.Refs{}, err
-	}
-	defer cli.Close()
-	return dockerimg.Ensure(ctx, dockerimg.Options{Client: cli.Client, Logger: logger})
-}
 
 // Options are the docker-specific settings; New uses the defaults.
 type Options struct {
@@ -258,178 +191,6 @@ func (tb *Testbed) labels() map[string]string {
 		LabelHost:    hostname(),
 		LabelOwner:   owner.Self().String(),
 	}
-}
-
-// PublishEnv names the environment variable holding the engine-side
-// address the testbed's ports are published on (default 127.0.0.1). For a
-// remote engine (DOCKER_HOST=tcp://… or ssh://…) set it to an address of
-// the engine's machine reachable from here (or 0.0.0.0) and set
-// TESTCONTAINERS_HOST_OVERRIDE to that machine's name, so the target dials
-// the engine's machine instead of localhost.
-const PublishEnv = "GITCHAOS_DOCKER_PUBLISH"
-
-// publishAddr is the address ports are published on: $GITCHAOS_DOCKER_PUBLISH
-// or 127.0.0.1.
-func publishAddr() (netip.Addr, error) {
-	v := os.Getenv(PublishEnv)
-	if v == "" {
-		return loopback, nil
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("docker testbed: %s=%q: want an IP address (e.g. 0.0.0.0): %w", PublishEnv, v, err)
-	}
-	return a, nil
-}
-
-// loopbackPorts publishes every exposed port on 127.0.0.1 only (or on
-// $GITCHAOS_DOCKER_PUBLISH).
-func loopbackPorts(ports ...int) func(*container.HostConfig) {
-	addr, err := publishAddr()
-	if err != nil { // checked by NewWithOptions before any container starts
-		addr = loopback
-	}
-	return func(hc *container.HostConfig) {
-		if hc.PortBindings == nil {
-			hc.PortBindings = network.PortMap{}
-		}
-		for _, p := range ports {
-			port := network.MustParsePort(strconv.Itoa(p) + "/tcp")
-			hc.PortBindings[port] = []network.PortBinding{{HostIP: addr, HostPort: "0"}}
-		}
-	}
-}
-
-func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
-	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(tb.labels()))
-	if err != nil {
-		return fmt.Errorf("docker testbed: create network: %w", err)
-	}
-	tb.net = nw
-
-	// Git servers and toxiproxy start concurrently.
-	names := make([]string, opts.Hosts)
-	for i := range names {
-		names[i] = testbed.HostName(i)
-	}
-	tb.servers = make([]testcontainers.Container, opts.Hosts)
-	errs := make([]error, opts.Hosts+1)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Go(func() {
-			tb.servers[i], errs[i] = tb.startGitServer(ctx, name)
-		})
-	}
-	wg.Go(func() {
-		tb.proxy, errs[opts.Hosts] = tb.startToxiproxy(ctx, opts.Hosts)
-	})
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-
-	apiPort, err := mappedPort(ctx, tb.proxy, APIPort)
-	if err != nil {
-		return err
-	}
-	tb.toxiURL = "http://127.0.0.1:" + apiPort
-	tb.toxi = toxiclient.NewClient(tb.toxiURL)
-
-	tb.hosts = make([]*testbed.Host, opts.Hosts)
-	for i, name := range names {
-		proxyPort, err := mappedPort(ctx, tb.proxy, FirstProxyPort+i)
-		if err != nil {
-			return err
-		}
-		adminPort, err := mappedPort(ctx, tb.servers[i], GitPort)
-		if err != nil {
-			return err
-		}
-		p, err := tb.toxi.CreateProxy(name, "0.0.0.0:"+strconv.Itoa(FirstProxyPort+i), name+":"+strconv.Itoa(GitPort))
-		if err != nil {
-			return fmt.Errorf("docker testbed: create proxy %s: %w", name, err)
-		}
-		adminURL := "http://127.0.0.1:" + adminPort
-		tb.hosts[i] = &testbed.Host{
-			Name:     name,
-			URL:      "http://127.0.0.1:" + proxyPort,
-			AdminURL: adminURL,
-			Admin:    &gitserver.AdminClient{BaseURL: adminURL},
-			Proxy:    p,
-		}
-	}
-
-	for i := range errs {
-		errs[i] = nil
-	}
-	for i, h := range tb.hosts {
-		wg.Go(func() { errs[i] = seedRepos(ctx, i, h, opts) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// seedRepos creates the host's seeded repos through its admin API, with the
-// names and seeds the local testbed uses (testbed.RepoName, testbed.RepoSeed),
-// so both kinds serve the same commits for the same options.
-func seedRepos(ctx context.Context, hostIndex int, h *testbed.Host, opts testbed.Options) error {
-	for i := range opts.Repos {
-		if _, err := h.CreateRepo(ctx, testbed.RepoName(i), testbed.RepoSeed(opts.Seed, hostIndex, i), opts.Spec); err != nil {
-			return fmt.Errorf("docker testbed: seed: %w", err)
-		}
-	}
-	return nil
-}
-
-func (tb *Testbed) startGitServer(ctx context.Context, name string) (testcontainers.Container, error) {
-	c, err := testcontainers.Run(ctx, tb.refs.GitServer,
-		testcontainers.WithName("gitchaos-"+tb.runID+"-"+name),
-		testcontainers.WithLabels(tb.labels()),
-		tcnetwork.WithNetwork([]string{name}, tb.net),
-		testcontainers.WithExposedPorts(strconv.Itoa(GitPort)+"/tcp"),
-		testcontainers.WithHostConfigModifier(loopbackPorts(GitPort)),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/_admin/repos").
-			WithPort(strconv.Itoa(GitPort)+"/tcp").
-			WithStartupTimeout(30*time.Second).
-			WithPollInterval(50*time.Millisecond)),
-	)
-	if err != nil {
-		return c, fmt.Errorf("docker testbed: start git server %s (%s): %w", name, tb.refs.GitServer, err)
-	}
-	return c, nil
-}
-
-func (tb *Testbed) startToxiproxy(ctx context.Context, hosts int) (testcontainers.Container, error) {
-	ports := []int{APIPort}
-	exposed := []string{strconv.Itoa(APIPort) + "/tcp"}
-	for i := range hosts {
-		ports = append(ports, FirstProxyPort+i)
-		exposed = append(exposed, strconv.Itoa(FirstProxyPort+i)+"/tcp")
-	}
-	c, err := testcontainers.Run(ctx, tb.refs.Toxiproxy,
-		testcontainers.WithName("gitchaos-"+tb.runID+"-toxiproxy"),
-		testcontainers.WithLabels(tb.labels()),
-		tcnetwork.WithNetwork([]string{"toxiproxy"}, tb.net),
-		testcontainers.WithExposedPorts(exposed...),
-		testcontainers.WithHostConfigModifier(loopbackPorts(ports...)),
-		testcontainers.WithEnv(map[string]string{"LOG_LEVEL": "warn"}),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/version").
-			WithPort(strconv.Itoa(APIPort)+"/tcp").
-			WithStartupTimeout(30*time.Second).
-			WithPollInterval(50*time.Millisecond)),
-	)
-	if err != nil {
-		return c, fmt.Errorf("docker testbed: start toxiproxy (%s): %w", tb.refs.Toxiproxy, err)
-	}
-	return c, nil
-}
-
-func mappedPort(ctx context.Context, c testcontainers.Container, port int) (string, error) {
-	p, err := c.MappedPort(ctx, strconv.Itoa(port)+"/tcp")
-	if err != nil {
-		return "", fmt.Errorf("docker testbed: published port of %d/tcp: %w", port, err)
-	}
-	return p.Port(), nil
 }
 
 // Kind implements testbed.Testbed.

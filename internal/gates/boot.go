@@ -1,0 +1,233 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+)
+
+// BootParams size the boot gate.
+type BootParams struct {
+	Scopes       int           `json:"scopes" yaml:"scopes"`               // healthy scopes (spread over Repos, sharing sources)
+	Repos        int           `json:"repos" yaml:"repos"`                 // healthy repos, spread over 3 hosts
+	Offline      int           `json:"offline" yaml:"offline"`             // scopes on their own repos on a blackholed host
+	Latency      time.Duration `json:"latency" yaml:"latency"`             // latency injected on the healthy hosts
+	FirstBudget  time.Duration `json:"first_budget" yaml:"first_budget"`   // time to the first healthy scope served
+	AllBudget    time.Duration `json:"all_budget" yaml:"all_budget"`       // time to every healthy scope served
+	FailedBudget time.Duration `json:"failed_budget" yaml:"failed_budget"` // time until offline scopes are reported failed (0: 3 × git timeout + 1 s)
+	Spec         repogen.Spec  `json:"spec" yaml:"spec"`
+}
+
+// GateName names the gate these params are for ("boot").
+func (BootParams) GateName() string { return "boot" }
+
+func (p *BootParams) setScopes(n int) {
+	p.Scopes = n
+	p.Repos = min(p.Repos, n)
+}
+
+// This scenario is a cold start: scopes persisted, clones gone, one host dead. It
+// records the progress curve, times to first and all healthy scopes
+// served, checks offline scopes are reported failed, and that each
+// distinct source was fetched exactly once (server counters).
+var bootGate = &Scenario{
+	Name:  "boot",
+	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
+	Hosts: 4,
+	Params: func() any {
+		return &BootParams{Scopes: 24, Repos: 12, Offline: 3, Latency: 100 * time.Millisecond,
+			FirstBudget: 1500 * time.Millisecond, AllBudget: 3 * time.Second, Spec: repogen.DefaultSpec()}
+	},
+	Run: runBoot,
+}
+
+var bootChecks = []string{"time to first answer on /healthcheck", "time to first healthy scope served", "time to all healthy scopes served", "offline scopes reported failed", "each distinct source fetched once"}
+
+// healthAt is when a target first answered /healthcheck.
+type healthAt struct {
+	ok   bool
+	at   time.Duration // since the spawn
+	last string        // the last error, when it never answered
+}
+
+// firstHealth polls /healthcheck until it answers (refused connections
+// are "not yet") and reports when, measured from spawn.
+func (s *S) firstHealth(ctx context.Context, spawn time.Time, timeout time.Duration) <-chan healthAt {
+	ch := make(chan healthAt, 1)
+	go func() {
+		out := eventually.Poll(ctx, timeout, 10*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			if _, err := s.C.Health(ctx); err != nil {
+				return false, err.Error(), nil
+			}
+			return true, "", nil
+		})
+		ch <- healthAt{ok: out.OK, at: time.Since(spawn), last: out.Describe()}
+	}()
+	return ch
+}
+
+func runBoot(ctx context.Context, s *S, pp any) error {
+	p := pp.(*BootParams)
+	if p.Scopes < p.Repos || p.Repos < 1 || p.Offline < 0 {
+		return fmt.Errorf("boot: scopes %d, repos %d, offline %d: want scopes >= repos >= 1 and offline >= 0", p.Scopes, p.Repos, p.Offline)
+	}
+	if !s.Fresh {
+		for _, c := range bootChecks {
+			s.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")
+		}
+		return nil
+	}
+	healthy := s.TB.Hosts()[:3]
+	dead := s.Host(3)
+	var repos []Repo
+	for i := range p.Repos {
+		r, err := s.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
+		if err != nil {
+			return err
+		}
+		repos = append(repos, r...)
+	}
+	offRepos, err := s.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
+	if err != nil {
+		return err
+	}
+	cs, ok := s.T.(target.ColdStarter)
+	if !ok {
+		for _, c := range bootChecks {
+			s.Skip(c, s.T.Describe()+" cannot be started cold by the harness")
+		}
+		return nil
+	}
+	var ids, urls, offIDs []string
+	want := map[string]string{}
+	for i := range p.Scopes {
+		id := s.ScopeID(i)
+		r := repos[i%len(repos)]
+		ids, urls = append(ids, id), append(urls, r.URL())
+		want[id] = r.Head
+	}
+	for i, r := range offRepos {
+		id := s.ScopeID(p.Scopes + i)
+		offIDs = append(offIDs, id)
+		urls = append(urls, r.URL())
+	}
+	if err := s.PutScopes(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
+		return err
+	}
+
+	// Cold start: stop the target (syncs it still runs in the background
+	// die with it), remove its clone state, then, while it is down, make
+	// one host dead and the others slow and zero the server counters;
+	// start it and start the clock at the spawn.
+	s.Mark(result.MarkerPhase, "cold start")
+	bootStart, err := cs.ColdStart(ctx, func(ctx context.Context) error {
+		if dirs, _ := s.CloneDirs(); len(dirs) > 0 {
+			return fmt.Errorf("boot: %d clone dirs exist after the target stopped and its clone state was removed (%s)", len(dirs), joinIDs(dirs))
+		}
+		if _, err := s.Inject(ctx, dead, fault("blackhole")); err != nil {
+			return err
+		}
+		for _, h := range healthy {
+			if _, err := s.Inject(ctx, h, fault(fmt.Sprintf("latency:latency=%s", p.Latency))); err != nil {
+				return err
+			}
+			if err := h.Admin.ResetCounters(ctx); err != nil {
+				return fmt.Errorf("reset counters on %s: %w", h.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("boot: cold start: %w", err)
+	}
+	health := s.firstHealth(ctx, bootStart, max(3*p.AllBudget, 30*time.Second))
+	at, out := s.servedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
+	s.progressSeries(at, 0)
+	if h := <-health; h.ok {
+		s.CheckLE(bootChecks[0], h.at.Seconds(), p.AllBudget.Seconds(), unitSeconds,
+			fmt.Sprintf("first answer of /healthcheck %v after the process was spawned (a server that syncs before it listens answers only after its boot sync; budget: the all-scopes budget)", h.at.Round(time.Millisecond)))
+	} else {
+		s.CheckTrue(bootChecks[0], false, h.last, "<= "+p.AllBudget.String(), "the restarted target never answered /healthcheck")
+	}
+	var times []time.Duration
+	for _, d := range at {
+		times = append(times, d)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	if len(times) == 0 {
+		s.CheckTrue("time to first healthy scope served", false, out.Describe(), "<= "+p.FirstBudget.String(), "no healthy scope was ever served")
+	} else {
+		s.CheckLE("time to first healthy scope served", times[0].Seconds(), p.FirstBudget.Seconds(), unitSeconds, fmt.Sprintf("first of %d healthy scopes served %v after the process was spawned", len(ids), times[0].Round(time.Millisecond)))
+	}
+	if out.OK {
+		s.CheckLE("time to all healthy scopes served", times[len(times)-1].Seconds(), p.AllBudget.Seconds(), unitSeconds,
+			fmt.Sprintf("since the spawn: %d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d",
+				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency))
+	} else {
+		s.CheckTrue("time to all healthy scopes served", false, out.Describe(), "<= "+p.AllBudget.String(), "not every healthy scope was served")
+	}
+
+	// Offline scopes are reported failed, and the boot finishes.
+	failedBudget := p.FailedBudget
+	if failedBudget <= 0 {
+		failedBudget = 3*s.Settings.GitTimeout + time.Second
+	}
+	var sawKey bool
+	fo := eventually.Poll(ctx, failedBudget+5*time.Second, 25*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		h, err := s.C.Health(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		f, ok := h[target.HealthScopesFailed].(float64)
+		sawKey = ok
+		if !ok {
+			return true, "health has no scopes_failed", nil
+		}
+		return int(f) >= p.Offline, fmt.Sprintf("scopes_failed=%g of %d offline", f, p.Offline), nil
+	})
+	switch {
+	case !sawKey && fo.OK:
+		s.Skip("offline scopes reported failed", "the health endpoint has no scopes_failed key")
+	case fo.OK:
+		s.CheckLE("offline scopes reported failed", time.Since(bootStart).Seconds(), failedBudget.Seconds(), unitSeconds, fo.Observed+" (seconds since the cold start)")
+	default:
+		s.CheckTrue("offline scopes reported failed", false, fo.Describe(), fmt.Sprintf("%d failed within %v", p.Offline, failedBudget), "boot never reported the scopes on the dead host as failed")
+	}
+
+	// Each distinct source was fetched exactly once. A conversation the
+	// client gave up on (a clone that timed out, then retried) is not a
+	// second fetch (gitserver.Counters.Fetches).
+	worst, worstRepo := 0.0, ""
+	for _, r := range repos {
+		c, err := r.Host.Admin.Counters(ctx, r.Name)
+		if err != nil {
+			return fmt.Errorf("counters of %s: %w", r.Name, err)
+		}
+		if float64(c.Fetches()) > worst {
+			worst, worstRepo = float64(c.Fetches()), fmt.Sprintf("%s/%s: %d fetches (%d ref advertisements, %d upload-packs, %d requests abandoned by the client)", r.Host.Name, r.Name, c.Fetches(), c.InfoRefs, c.UploadPacks, c.Abandoned)
+		}
+	}
+	s.CheckLE("each distinct source fetched once", worst, 1, unitCount,
+		orDefault(worstRepo, "")+fmt.Sprintf(" (max over %d repos shared by %d scopes)", len(repos), len(ids)))
+	return nil
+}
+
+// progressSeries records scopes served over time since the restart.
+func (s *S) progressSeries(at map[string]time.Duration, offset time.Duration) {
+	ts := make([]time.Duration, 0, len(at))
+	for _, d := range at {
+		ts = append(ts, d)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	pts := []result.Point{{X: 0, Y: 0}}
+	for i, d := range ts {
+		pts = append(pts, result.Point{X: (d + offset).Seconds(), Y: float64(i + 1)})
+	}
+	s.AddSeries(result.Series{Name: "scopes served", Metric: "scopes_served", Unit: "scopes", XUnit: "s", Points: pts})
+}

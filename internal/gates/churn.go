@@ -1,0 +1,191 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+)
+
+// ChurnParams size the churn gate.
+type ChurnParams struct {
+	Cycles int `json:"cycles" yaml:"cycles"` // put → sync → refresh → delete cycles
+	// MaxCycles caps an adaptive run: after Cycles, churn goes on until
+	// every leak verdict is decisive or MaxCycles ran (0:
+	// DefaultMaxCycles; equal to Cycles: a fixed length).
+	MaxCycles int                `json:"max_cycles,omitempty" yaml:"max_cycles"`
+	Scopes    int                `json:"scopes" yaml:"scopes"`             // distinct scopes (and repos) per cycle
+	Budgets   map[string]float64 `json:"budgets,omitempty" yaml:"budgets"` // per-cycle budgets overriding flat's defaults
+	// ScopeBudgets are budgets per deleted scope (bytes, fds, threads,
+	// processes per scope), times Scopes per cycle; Budgets win; unset
+	// metrics use flat.ScopeBudgets.
+	ScopeBudgets map[string]float64 `json:"scope_budgets,omitempty" yaml:"scope_budgets"`
+	Spec         repogen.Spec       `json:"spec" yaml:"spec"`
+}
+
+// GateName names the gate these params are for ("churn").
+func (ChurnParams) GateName() string { return "churn" }
+
+func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
+
+// This scenario is the upstream leak gate: cycles of put N distinct scopes → wait
+// served → push → refresh all → wait newest → delete all; after every
+// cycle the three caches are empty and no clone dir is left, and fds,
+// goroutines, heap, RSS and disk stay flat across cycles.
+var churnGate = &Scenario{
+	Name:   "churn",
+	Doc:    "scope churn: caches drain to zero every cycle; fds, goroutines, heap, RSS, disk flat",
+	Hosts:  4, // repos spread so a per-host cap lets the whole pool work
+	Params: func() any { return &ChurnParams{Cycles: 12, Scopes: 8, Spec: repogen.DefaultSpec()} },
+	Run:    runChurn,
+}
+
+func runChurn(ctx context.Context, s *S, pp any) error {
+	p := pp.(*ChurnParams)
+	if p.Cycles < 11 || p.Scopes < 1 || p.MaxCycles < 0 {
+		return fmt.Errorf("churn: cycles %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max cycles %d (want >= 0) and scopes %d (want >= 1)", p.Cycles, p.MaxCycles, p.Scopes)
+	}
+	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
+	if err != nil {
+		return err
+	}
+	series := newCycleSeries()
+	worstCaches, worstDirs, maxServedDirs := 0.0, 0, 0
+	var cacheWhy, dirWhy string
+	cacheMissing := "" // why the caches cannot be judged
+	judge := leakJudge{what: "churn cycles", budgets: p.Budgets, scopeBudgets: p.ScopeBudgets, scopes: p.Scopes,
+		min: p.Cycles, max: capCycles(p.Cycles, p.MaxCycles)}
+	stop, cycles := "", 0
+	for c := 0; stop == ""; c++ {
+		s.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
+		ids := make([]string, p.Scopes)
+		urls := make([]string, p.Scopes)
+		for i := range ids {
+			ids[i] = s.ScopeID(c*p.Scopes + i)
+			urls[i] = repos[i].URL()
+		}
+		if err := s.PutScopes(ctx, ids, urls); err != nil {
+			return err
+		}
+		if _, out := s.ready(ctx, ids, nil); !out.OK {
+			s.CheckTrue("scopes served every cycle", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d: scopes never served", c))
+			return nil
+		}
+		want := map[string]string{}
+		for i := range repos {
+			if err := s.Push(ctx, &repos[i]); err != nil {
+				return err
+			}
+			want[ids[i]] = repos[i].Head
+		}
+		if err := s.C.RefreshAll(ctx); err != nil {
+			return fmt.Errorf("cycle %d: refresh all: %w", c, err)
+		}
+		if _, out := s.ready(ctx, ids, want); !out.OK {
+			s.CheckTrue("refresh serves the newest commit", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d", c))
+			return nil
+		}
+		if dirs, _ := s.CloneDirs(); len(dirs) > maxServedDirs {
+			maxServedDirs = len(dirs)
+		}
+		for _, id := range ids {
+			if err := s.C.DeleteScope(ctx, id); err != nil {
+				return fmt.Errorf("cycle %d: delete %s: %w", c, id, err)
+			}
+		}
+		// Caches and clone dirs must drain to exactly zero (once they have
+		// failed to, later cycles only take a quick look).
+		drain := 5 * time.Second
+		if cacheWhy != "" {
+			drain = 250 * time.Millisecond
+		}
+		if cacheMissing == "" {
+			total := 0.0
+			out := eventually.Poll(ctx, drain, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+				st, ok, err := s.Stats(ctx)
+				if err != nil {
+					return false, "", err
+				}
+				if why := lacksCaches(st, ok); why != "" {
+					cacheMissing = why
+					return true, why, nil // nothing to wait for: the check is skipped
+				}
+				var parts []string
+				total = 0
+				for _, k := range target.CacheKeys {
+					total += st[k]
+					parts = append(parts, fmt.Sprintf("%s=%g", k, st[k]))
+				}
+				return total == 0, strings.Join(parts, " "), nil
+			})
+			if cacheMissing == "" && !out.OK && (total > worstCaches || cacheWhy == "") {
+				worstCaches, cacheWhy = total, fmt.Sprintf("cycle %d after deleting every scope: %s", c, out.Describe())
+			}
+		}
+		if dirs, known := s.CloneDirs(); known && len(dirs) > worstDirs {
+			worstDirs, dirWhy = len(dirs), fmt.Sprintf("cycle %d: clone dirs left: %s", c, joinIDs(dirs))
+		}
+		smp, err := s.settledSample(ctx)
+		if err != nil {
+			return fmt.Errorf("cycle %d: sample: %w", c, err)
+		}
+		series.add(smp)
+		cycles = c + 1
+		if ok, why := s.done(ctx, series, judge, cycles); ok {
+			stop = why
+		}
+	}
+	if cacheMissing == "" {
+		s.CheckLE("caches drain to zero after delete", worstCaches, 0, unitCount, orDefault(cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched were 0 after each of %d cycles", cycles)))
+	} else {
+		s.Skip("caches drain to zero after delete", cacheMissing)
+	}
+	switch _, known := s.CloneDirs(); {
+	case !known:
+		s.Skip("clone dirs removed after delete", "target's base dir unknown")
+	case maxServedDirs == 0:
+		s.Skip("clone dirs removed after delete", fmt.Sprintf("no clone dir ever appeared under %s while scopes were served: the target keeps its clones elsewhere", filepath.Join(s.T.BaseDir(), "git_sources")))
+	default:
+		s.CheckLE("clone dirs removed after delete", float64(worstDirs), 0, unitCount, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
+	}
+	s.judge(series, judge, stop)
+	return nil
+}
+
+// lacksCaches says why the caches cannot be judged from a stats reading
+// ("" when they can): no stats endpoint, or one without some of
+// target.CacheKeys (a missing key is not a zero).
+func lacksCaches(st map[string]float64, ok bool) string {
+	if !ok {
+		return "target has no " + target.StatsPath + " endpoint"
+	}
+	var missing []string
+	for _, k := range target.CacheKeys {
+		if _, has := st[k]; !has {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	have := make([]string, 0, len(st))
+	for k := range st {
+		have = append(have, k)
+	}
+	sort.Strings(have)
+	return fmt.Sprintf("the stats endpoint lacks %s (it has: %s): a missing cache is not an empty one", strings.Join(missing, ", "), orDefault(strings.Join(have, ", "), "nothing"))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,234 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// RecoveryParams size the recovery and flapping gate.
+type RecoveryParams struct {
+	Scopes   int           `json:"scopes" yaml:"scopes"`       // scopes sharing each repo (pass two of sync re-checks them)
+	Flap     time.Duration `json:"flap" yaml:"flap"`           // how long the host flaps
+	FlapUp   time.Duration `json:"flap_up" yaml:"flap_up"`     // up phase of the flap schedule
+	Settle   time.Duration `json:"settle" yaml:"settle"`       // after the flapping, every scope serves its newest commit within this (covers a breaker's backoff)
+	FlapDown time.Duration `json:"flap_down" yaml:"flap_down"` // down phase
+	Spec     repogen.Spec  `json:"spec" yaml:"spec"`
+}
+
+// GateName names the gate these params are for ("recovery").
+func (RecoveryParams) GateName() string { return "recovery" }
+
+func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
+
+// Recovery: a repo offline then back serves its newest commit after the
+// next refresh; a refresh whose first fetch fails once (the host flaps)
+// still ends on the newest commit (a failed fetch must not count as fresh:
+// catches a suppressed force fetch); a host flapping for a while leaves no
+// stuck lock or operation and a consistent final state.
+var recoveryGate = &Scenario{
+	Name:  "recovery",
+	Doc:   "recovery and flapping: newest commit after the next refresh; no stuck lock after flapping",
+	Hosts: 2,
+	Params: func() any {
+		return &RecoveryParams{Scopes: 2, Flap: 2 * time.Second, FlapUp: 150 * time.Millisecond, FlapDown: 150 * time.Millisecond, Settle: 10 * time.Second, Spec: repogen.DefaultSpec()}
+	},
+	Run: runRecovery,
+}
+
+func runRecovery(ctx context.Context, s *S, pp any) error {
+	p := pp.(*RecoveryParams)
+	if p.Scopes < 1 {
+		return fmt.Errorf("recovery: scopes %d: want >= 1", p.Scopes)
+	}
+	h, hf := s.Host(0), s.Host(1)
+	repos, err := s.CreateRepos(ctx, h, 0, 1, p.Spec)
+	if err != nil {
+		return err
+	}
+	r := &repos[0]
+	var ids, urls []string
+	for i := range p.Scopes {
+		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+	}
+	if err := s.PutScopes(ctx, ids, urls); err != nil {
+		return err
+	}
+	if _, out := s.ready(ctx, ids, nil); !out.OK {
+		return fmt.Errorf("recovery: scopes never served: %s", out.Describe())
+	}
+	// Step 1 waits out the host's breaker too (opened by the refused
+	// fetches; it probes again after its 5 s backoff); steps 2 and 3 run on
+	// a host that has just served, so one refresh is at most two git
+	// operations (the fetch, pass two's re-fetch, or the held fetch and
+	// the forced one after it) plus the polls.
+	wait := 5*s.Settings.GitTimeout + 5*time.Second
+	refreshWait := 2*s.Settings.GitTimeout + 2*time.Second
+
+	// 1. Offline, a refresh fails, back online: the next refresh serves the newest commit.
+	undo, err := s.Inject(ctx, h, fault("offline"))
+	if err != nil {
+		return err
+	}
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all while offline: %w", err)
+	}
+	if err := s.settleInFlight(ctx, wait); err != nil {
+		return err
+	}
+	if err := undo(ctx); err != nil {
+		return err
+	}
+	want := map[string]string{}
+	for _, id := range ids {
+		want[id] = r.Head
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all after recovery: %w", err)
+	}
+	_, out := s.served(ctx, ids, want, wait)
+	s.CheckTrue("newest commit after the host comes back", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
+
+	// 2. The first fetch of a refresh fails once: the same refresh still
+	// ends on the newest commit (pass two re-fetches; a fetch that failed
+	// never counts as fresh).
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHTTP500, Count: 1}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		want[id] = r.Head
+	}
+	if err := s.C.RefreshAll(ctx); err != nil {
+		return fmt.Errorf("refresh all with a failing fetch: %w", err)
+	}
+	_, out = s.served(ctx, ids, want, refreshWait)
+	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
+		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
+
+	// 3. A refresh requested while a fetch runs: that fetch read the refs
+	// before the push the refresh announces, so once it ends the refresh
+	// fetches again (the running fetch started before the request; a stamp
+	// taken at its completion would wrongly count it as newer).
+	if err := s.inflightForce(ctx, r, ids[0], refreshWait); err != nil {
+		return err
+	}
+
+	// 4. A flapping host: refreshes keep coming; afterwards no stuck lock,
+	// nothing in flight, and one refresh brings every scope to the newest commit.
+	frepos, err := s.CreateRepos(ctx, hf, 1, 2, p.Spec)
+	if err != nil {
+		return err
+	}
+	fids := []string{s.ScopeID(p.Scopes), s.ScopeID(p.Scopes + 1)}
+	if err := s.PutScopes(ctx, fids, []string{frepos[0].URL(), frepos[1].URL()}); err != nil {
+		return err
+	}
+	if _, out := s.ready(ctx, fids, nil); !out.OK {
+		return fmt.Errorf("recovery: flap scopes never served: %s", out.Describe())
+	}
+	undoFlap, err := s.Inject(ctx, hf, fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
+	if err != nil {
+		return err
+	}
+	end := time.Now().Add(p.Flap)
+	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
+		if i%5 == 0 {
+			if err := s.Push(ctx, &frepos[i/5%2]); err != nil {
+				return err
+			}
+		}
+		_ = s.C.Refresh(ctx, fids[i%2])
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	if err := undoFlap(ctx); err != nil {
+		return err
+	}
+	if err := s.settleInFlight(ctx, wait); err != nil {
+		s.CheckTrue("nothing stuck after flapping", false, err.Error(), "in_flight == 0", "operations still in flight after the host stopped flapping")
+	}
+	fwant := map[string]string{fids[0]: frepos[0].Head, fids[1]: frepos[1].Head}
+	// A per-host breaker opened by the flapping may fail refreshes fast
+	// until its backoff passes: refresh every 500 ms until every scope
+	// serves its newest commit, within the settle budget.
+	settled := time.Now()
+	refreshes := 0
+	out = eventually.Poll(ctx, p.Settle, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		refreshes++
+		if err := s.C.RefreshAll(ctx); err != nil {
+			return false, "", fmt.Errorf("refresh all: %w", err)
+		}
+		_, o := s.served(ctx, fids, fwant, 400*time.Millisecond)
+		return o.OK, o.Observed, nil
+	})
+	if out.OK {
+		s.CheckLE("consistent state after flapping", time.Since(settled).Seconds(), p.Settle.Seconds(), unitSeconds,
+			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes and pushes; every scope served its newest commit after %d refresh-all calls", p.FlapUp, p.FlapDown, p.Flap, refreshes))
+	} else {
+		s.CheckTrue("consistent state after flapping", false, out.Describe(), "every scope on its newest commit within "+p.Settle.String(),
+			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes; %d refresh-all calls after it stopped", p.FlapUp, p.FlapDown, p.Flap, refreshes))
+	}
+	return nil
+}
+
+// inflightForce holds a fetch of r inside upload-pack (its refs already
+// read), pushes, refreshes scope id and releases the fetch: id must end on
+// the pushed commit.
+func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Duration) error {
+	const name = "force fetch requested during a fetch is not suppressed"
+	if err := s.Push(ctx, r); err != nil { // gives the held fetch a pack to get
+		return err
+	}
+	before, err := r.Host.Admin.Counters(ctx, r.Name)
+	if err != nil {
+		return fmt.Errorf("counters of %s: %w", r.Name, err)
+	}
+	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang, Op: gitserver.OpUploadPack})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = clear(ctx) }()
+	s.Mark(result.MarkerPhase, "refresh during a fetch")
+	if err := s.C.Refresh(ctx, id); err != nil {
+		return fmt.Errorf("refresh %s: %w", id, err)
+	}
+	held := eventually.Poll(ctx, s.Settings.GitTimeout/2, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		c, err := r.Host.Admin.Counters(ctx, r.Name)
+		if err != nil {
+			return false, "", err
+		}
+		return c.InFlight > 0 && c.UploadPacks > before.UploadPacks, fmt.Sprintf("in flight %d, upload-packs %d (was %d)", c.InFlight, c.UploadPacks, before.UploadPacks), nil
+	})
+	if !held.OK {
+		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "the refresh's fetch never reached upload-pack: " + held.Describe()})
+		return nil
+	}
+	old := r.Head
+	if err := s.Push(ctx, r); err != nil {
+		return err
+	}
+	if err := s.C.Refresh(ctx, id); err != nil {
+		return fmt.Errorf("refresh %s during the fetch: %w", id, err)
+	}
+	if err := clear(ctx); err != nil {
+		return err
+	}
+	_, out := s.served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
+	s.CheckTrue(name, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
+		fmt.Sprintf("a fetch held in upload-pack after reading the refs (%s), a commit pushed, a refresh requested, the fetch released", short(old)))
+	return nil
+}

@@ -1,0 +1,134 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// RepeatSyncParams size the repeat-sync gate.
+type RepeatSyncParams struct {
+	Scopes int `json:"scopes" yaml:"scopes"` // scopes, spread over Repos (sharing sources)
+	Repos  int `json:"repos" yaml:"repos"`   // distinct repos
+	Rounds int `json:"rounds" yaml:"rounds"` // refresh-all rounds (the minimum)
+	// MaxRounds caps an adaptive run: after Rounds, rounds go on until
+	// every leak verdict is decisive or MaxRounds ran (0:
+	// DefaultMaxCycles; equal to Rounds: a fixed length).
+	MaxRounds int                `json:"max_rounds,omitempty" yaml:"max_rounds"`
+	Budgets   map[string]float64 `json:"budgets,omitempty" yaml:"budgets"` // per-round budgets overriding flat's defaults
+	Spec      repogen.Spec       `json:"spec" yaml:"spec"`
+}
+
+// GateName names the gate these params are for ("repeat-sync").
+func (RepeatSyncParams) GateName() string { return "repeat-sync" }
+
+func (p *RepeatSyncParams) setMaxCycles(n int) { p.MaxRounds = n }
+
+func (p *RepeatSyncParams) setScopes(n int) {
+	p.Scopes = n
+	p.Repos = min(p.Repos, n)
+}
+
+// This scenario keeps N scopes and runs R rounds of push → refresh all →
+// newest served. Every round each distinct source is fetched at most once
+// (pass one dedupes sources, pass two is local), and fds, goroutines,
+// heap and RSS stay flat across rounds: a fetcher that reopens a
+// repository per sync without closing the old handle grows fds here.
+var repeatSyncGate = &Scenario{
+	Name:  "repeat-sync",
+	Doc:   "R refresh-all rounds over N scopes sharing sources: one fetch per source per round; fds, goroutines, heap, RSS flat",
+	Hosts: 1,
+	Params: func() any {
+		return &RepeatSyncParams{Scopes: 8, Repos: 4, Rounds: 12, Spec: repogen.DefaultSpec()}
+	},
+	Run: runRepeatSync,
+}
+
+func runRepeatSync(ctx context.Context, s *S, pp any) error {
+	p := pp.(*RepeatSyncParams)
+	if p.Rounds < 11 || p.Repos < 1 || p.Scopes < p.Repos || p.MaxRounds < 0 {
+		return fmt.Errorf("repeat-sync: rounds %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max rounds %d (want >= 0), repos %d (want >= 1), scopes %d (want >= repos)", p.Rounds, p.MaxRounds, p.Repos, p.Scopes)
+	}
+	h := s.Host(0)
+	repos, err := s.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, p.Scopes)
+	urls := make([]string, p.Scopes)
+	for i := range ids {
+		ids[i], urls[i] = s.ScopeID(i), repos[i%len(repos)].URL()
+	}
+	if err := s.PutScopes(ctx, ids, urls); err != nil {
+		return err
+	}
+	if _, out := s.ready(ctx, ids, nil); !out.OK {
+		s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", "scopes never served after put")
+		return nil
+	}
+	// Disk use is not judged: every round's fetch adds the pushed objects.
+	series := newCycleSeries(probe.FDs, probe.Goroutines, probe.Threads, probe.Processes, probe.Heap, probe.RSS)
+	series.each("round")
+	worstFetches, worstWhy := 0.0, ""
+	servedRounds := 0
+	judge := leakJudge{what: "refresh-all rounds", budgets: p.Budgets, min: p.Rounds, max: capCycles(p.Rounds, p.MaxRounds)}
+	stop, rounds := "", 0
+	for r := 0; stop == ""; r++ {
+		s.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
+		want := map[string]string{}
+		for i := range repos {
+			if err := s.Push(ctx, &repos[i]); err != nil {
+				return err
+			}
+		}
+		for i, id := range ids {
+			want[id] = repos[i%len(repos)].Head
+		}
+		if err := h.Admin.ResetCounters(ctx); err != nil {
+			return fmt.Errorf("round %d: reset counters: %w", r, err)
+		}
+		if err := s.C.RefreshAll(ctx); err != nil {
+			return fmt.Errorf("round %d: refresh all: %w", r, err)
+		}
+		if _, out := s.served(ctx, ids, want, 30*time.Second); !out.OK {
+			s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", fmt.Sprintf("round %d: refresh all did not bring the newest commit", r))
+			return nil
+		}
+		servedRounds++
+		// Wait for the round's tasks to end before reading counters, so a
+		// late duplicate fetch is counted in this round.
+		if out := s.waitIdle(ctx, 10*time.Second); !out.OK {
+			s.Logf("round %d: target not idle: %s", r, out.Describe())
+		}
+		all, err := h.Admin.AllCounters(ctx)
+		if err != nil {
+			return fmt.Errorf("round %d: counters: %w", r, err)
+		}
+		for _, rp := range repos {
+			c := all[rp.Name]
+			if v := float64(c.Fetches()); v > worstFetches {
+				worstFetches = v
+				worstWhy = fmt.Sprintf("round %d: %s fetched %d times (%d ref advertisements, %d upload-packs, %d requests abandoned by the client) for %d scopes sharing it", r, rp.Name, c.Fetches(), c.InfoRefs, c.UploadPacks, c.Abandoned, p.Scopes/p.Repos)
+			}
+		}
+		smp, err := s.settledSample(ctx)
+		if err != nil {
+			return fmt.Errorf("round %d: sample: %w", r, err)
+		}
+		series.add(smp)
+		rounds = r + 1
+		if ok, why := s.done(ctx, series, judge, rounds); ok {
+			stop = why
+		}
+	}
+	s.CheckEQ("newest commit served every round", float64(servedRounds), float64(rounds), unitCount,
+		fmt.Sprintf("rounds in which all %d scopes (over %d repos) served the commit just pushed, within 30 s of refresh all", p.Scopes, p.Repos))
+	s.CheckLE("each source fetched once per refresh-all", worstFetches, 1, unitCount,
+		orDefault(worstWhy, fmt.Sprintf("max ref advertisements of one repo in one round, %d scopes over %d repos", p.Scopes, p.Repos)))
+	s.judge(series, judge, stop)
+	return nil
+}

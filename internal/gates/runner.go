@@ -1,0 +1,223 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+)
+
+// mutantsOf names the historical bugs f's targets have switched back on,
+// for the report: the factory says, so the report cannot disagree with it.
+func mutantsOf(f target.Factory) []string {
+	if m, ok := f.(target.Mutated); ok {
+		return m.MutantNames()
+	}
+	return nil
+}
+
+// SuiteEvent is a scenario of a suite run starting (Result nil) or
+// finished.
+type SuiteEvent struct {
+	Index  int // 0-based position in the run
+	Total  int // scenarios in the run
+	Name   string
+	Result *result.Scenario // nil when starting
+}
+
+// RunSuite runs the selected scenarios one after another, each on a fresh
+// testbed and target, and returns the run's result. The error is for bad
+// options only; everything else is in the result.
+func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
+	opts.defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	names := opts.Only
+	if len(names) == 0 {
+		names = Names()
+	}
+	t0 := time.Now() // monotonic: Started below is wall clock only
+	run := &result.Run{
+		ID:       fmt.Sprintf("%s-%d-%s", opts.Kind, opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
+		Kind:     opts.Kind,
+		Seed:     opts.Seed,
+		Target:   opts.Targets.Describe(),
+		Testbed:  opts.TestbedLabel(),
+		Mutants:  mutantsOf(opts.Targets),
+		Started:  time.Now().UTC(),
+		Versions: versions(),
+	}
+	for i, n := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		sc, _ := Lookup(n)
+		if opts.Progress != nil {
+			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n})
+		}
+		res := RunOne(ctx, sc, opts)
+		run.Scenarios = append(run.Scenarios, res)
+		if opts.Progress != nil {
+			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n, Result: res})
+		}
+	}
+	run.Duration = result.Secs(time.Since(t0))
+	return run, nil
+}
+
+func versions() map[string]string {
+	v := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v["go"] = bi.GoVersion
+		v["gitchaos"] = bi.Main.Version
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/go-git/go-git/v5", "github.com/Shopify/toxiproxy/v2", "github.com/testcontainers/testcontainers-go":
+				v[d.Path] = d.Version
+			}
+		}
+	}
+	return v
+}
+
+// RunOne runs one scenario on a fresh testbed and target.
+func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
+	opts.defaults()
+	p, perr := params(sc, opts)
+	res := &result.Scenario{Name: sc.Name, Seed: opts.Seed, Started: time.Now().UTC(), Params: paramsMap(p)}
+	start := time.Now()
+	defer func() { res.Duration = result.Secs(time.Since(start)) }()
+	if opts.Strict {
+		defer res.Strict() // last: after teardown's checks
+	}
+	if perr != nil {
+		res.Error = perr.Error()
+		return res
+	}
+	if opts.Testbeds == nil || opts.nilTestbed {
+		res.Error = opts.Validate().Error()
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	settings := opts.Settings
+	if sc.Settings != nil {
+		settings = sc.Settings(settings)
+	}
+	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: opts.Logger.With("scenario", sc.Name)})
+	if err != nil {
+		res.Error = fmt.Sprintf("start testbed: %v", err)
+		return res
+	}
+	defer func() {
+		if err := tb.Close(); err != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("close testbed: %v", err))
+		}
+	}()
+	t, err := opts.Targets.New(ctx, settings)
+	if err != nil {
+		res.Error = fmt.Sprintf("start target: %v", err)
+		return res
+	}
+	s := newS(sc.Name, tb, t, opts, opts.Logger.With("scenario", sc.Name), start, res)
+	defer s.teardown(ctx, t, nil)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				res.Error = fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		if err := sc.Run(ctx, s, p); err != nil {
+			res.Error = err.Error()
+		}
+	}()
+	return res
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// hashName is the FNV-1a hash of s: a scenario's random stream is
+// seeded by the run's seed and its name.
+func hashName(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// newS is the state of a scenario running on tb against t.
+func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger *slog.Logger, start time.Time, res *result.Scenario) *S {
+	return &S{
+		Name: name, TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
+		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
+		Logger:   logger,
+		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
+		start: start, res: res,
+	}
+}
+
+// teardown ends a scenario: faults first (a target whose git work hangs
+// forever, a mutant without timeouts, can only stop once its hosts answer
+// again), then, on a target that outlives the run, the scopes it put
+// (cleanup runs first for scopes the scenario tracks itself), then the
+// target is closed and its logs kept. Errors go to the scenario's result.
+func (s *S) teardown(ctx context.Context, t target.Target, cleanup func(context.Context)) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := s.recoverAll(cctx); err != nil {
+		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
+	}
+	if !s.Fresh {
+		if cleanup != nil {
+			cleanup(cctx)
+		}
+		s.deleteScopes(cctx)
+	}
+	s.exitCheck(t)
+	if err := t.Close(); err != nil {
+		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close target: %v", err))
+	}
+	if l, ok := t.(interface{ Logs() []string }); ok {
+		s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
+	}
+}
+
+// exitCheck fails the scenario when a process target exited without the
+// harness stopping it, quoting the last lines of its logs (the logs stay
+// run artifacts).
+func (s *S) exitCheck(t target.Target) {
+	er, ok := t.(target.ExitReporter)
+	if !ok {
+		return
+	}
+	if why := er.Exited(); why != "" {
+		s.AddCheck(result.Check{Name: "target process stays up", Measured: firstLine(why), Budget: "runs until the harness stops it",
+			Verdict: result.Fail, Explanation: why})
+	}
+}
+
+// keptFiles are the paths that still exist (a target's logs outlive it
+// only in an artifact dir).
+func keptFiles(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,355 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/flat"
+	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
+)
+
+// soakScope is a live extra scope.
+type soakScope struct {
+	id   string
+	repo *Repo
+}
+
+// activeFault is a fault on until a step number.
+type activeFault struct {
+	key   string // "h1" for network faults, "h1/repo" for repo faults
+	until int    // recovered before this step runs
+	undo  func(context.Context) error
+}
+
+// soak is a running soak.
+type soak struct {
+	*S
+	o     SoakOptions
+	start time.Time
+	plan  *soakPlan
+
+	baseIDs   []string
+	baseWant  map[string]string
+	baseStats map[string]float64
+	baseDirs  int
+	pool      [][]*Repo // per host
+	extras    []soakScope
+	nextID    int
+	faults    []activeFault
+	restartAt bool // a restart step asked for a restart at the next quiet point
+
+	series  *cycleSeries
+	offset  map[string]float64 // stitching across restarts
+	quietMu sync.Mutex         // held while the quiet point samples; the timeline waits
+
+	// report state
+	ran, skipped int // planned steps by outcome (errors: stepErrs)
+	stepErrs     int
+	firstErrs    []string
+	cacheWorst   float64
+	cacheWhy     string
+	statsOK      bool
+	statsWhy     string // why the caches are not judged (stats lack them)
+	dirsWorst    int
+	dirsWhy      string
+	unserved     int
+	unservedWhy  string
+	restarts     int
+	restartLog   []string
+
+	mu       sync.Mutex // guards what the timeline goroutine reads
+	steps    int
+	windows  int
+	last     string
+	verdict  result.Verdict
+	failing  []string
+	timeline map[string][]result.Point
+	scopesTL []result.Point
+	live     int
+}
+
+// RunSoak runs a seeded random mix of steps and faults against one target
+// on one testbed for opts.Duration, sampling the target throughout and
+// judging the per-window settled values for flatness. Cancelling ctx ends
+// it cleanly: faults are recovered, target and testbed closed, and the
+// partial run is returned with what was judged so far. The error is for
+// bad options only.
+func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
+	opts.soakDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	run := &result.Run{
+		ID:       fmt.Sprintf("soak-%d-%s", opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
+		Kind:     "soak",
+		Seed:     opts.Seed,
+		Target:   opts.Targets.Describe(),
+		Testbed:  opts.TestbedLabel(),
+		Mutants:  mutantsOf(opts.Targets),
+		Started:  time.Now().UTC(),
+		Versions: versions(),
+	}
+	res := &result.Scenario{Name: "soak", Seed: opts.Seed, Started: run.Started, Params: map[string]any{
+		"duration": opts.Duration.String(), "window": opts.Window.String(), "hosts": opts.Hosts,
+		"baseline_scopes": opts.Baseline, "pool_repos_per_host": opts.Pool, "max_extra_scopes": opts.MaxExtra,
+		"sample_interval": opts.SampleInterval.String(), "steps_per_window": opts.StepsPerWindow,
+	}}
+	run.Scenarios = []*result.Scenario{res}
+	start := time.Now()
+	defer func() {
+		res.Duration = result.Secs(time.Since(start))
+		run.Duration = res.Duration
+	}()
+	if opts.Strict {
+		defer res.Strict()
+	}
+	runSoak(ctx, opts, res, start)
+	return run, nil
+}
+
+func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start time.Time) {
+	logger := opts.Logger.With("scenario", "soak")
+	setupCtx, cancelSetup := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelSetup()
+	tb, err := opts.Testbeds(setupCtx, testbed.Options{Hosts: opts.Hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger})
+	if err != nil {
+		res.Error = fmt.Sprintf("start testbed: %v", err)
+		return
+	}
+	defer func() {
+		if err := tb.Close(); err != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("close testbed: %v", err))
+		}
+	}()
+	t, err := opts.Targets.New(setupCtx, opts.Settings)
+	if err != nil {
+		res.Error = fmt.Sprintf("start target: %v", err)
+		return
+	}
+	s := newS("soak", tb, t, opts.Options, logger, start, res)
+	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
+		series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
+		timeline: map[string][]result.Point{}}
+	defer s.teardown(ctx, t, func(cctx context.Context) {
+		for _, e := range k.extras {
+			if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+				s.Logf("cleanup: delete scope %s: %v", e.id, err)
+			}
+		}
+	})
+	defer func() {
+		if r := recover(); r != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	if err := k.setup(setupCtx); err != nil {
+		if ctx.Err() != nil {
+			k.interrupted(time.Since(start))
+			return
+		}
+		res.Error = fmt.Sprintf("setup: %v", err)
+		return
+	}
+	cancelSetup()
+
+	sctx, stopSampling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		k.sampleTimeline(sctx)
+	}()
+	stop := func() { stopSampling(); wg.Wait() }
+	defer stop() // on a panic too: the sampler never outlives the target
+	k.loop(ctx)
+	stop()
+	k.finish(ctx)
+}
+
+// setup creates the repos, puts the baseline scopes and records the
+// baseline caches.
+func (k *soak) setup(ctx context.Context) error {
+	spec := repogen.DefaultSpec()
+	hosts := k.TB.Hosts()
+	var base []Repo
+	for i := range k.o.Baseline {
+		h := hosts[i%len(hosts)]
+		rs, err := k.CreateRepos(ctx, h, i, 1, spec)
+		if err != nil {
+			return err
+		}
+		base = append(base, rs...)
+	}
+	for hi, h := range hosts {
+		first := k.o.Baseline + hi*k.o.Pool
+		rs, err := k.CreateRepos(ctx, h, first, k.o.Pool, spec)
+		if err != nil {
+			return err
+		}
+		ps := make([]*Repo, len(rs))
+		for i := range rs {
+			ps[i] = &rs[i]
+		}
+		k.pool = append(k.pool, ps)
+	}
+	k.baseWant = map[string]string{}
+	var urls []string
+	for i, r := range base {
+		id := k.ScopeID(i)
+		k.baseIDs = append(k.baseIDs, id)
+		urls = append(urls, r.URL())
+		k.baseWant[id] = r.Head
+	}
+	k.nextID = len(base)
+	if err := k.PutScopes(ctx, k.baseIDs, urls); err != nil {
+		return err
+	}
+	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
+		return fmt.Errorf("baseline scopes never served: %s", out.Describe())
+	}
+	if err := k.settleInFlight(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	st, ok, err := k.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("baseline stats: %w", err)
+	}
+	k.statsOK = lacksCaches(st, ok) == ""
+	k.statsWhy = lacksCaches(st, ok)
+	if k.statsOK {
+		k.baseStats = map[string]float64{}
+		for _, key := range target.CacheKeys {
+			k.baseStats[key] = st[key]
+		}
+	}
+	if dirs, known := k.CloneDirs(); known {
+		k.baseDirs = len(dirs)
+	}
+	k.setLive()
+	k.Mark(result.MarkerPhase, fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
+	return nil
+}
+
+// loop runs Duration/Window windows of StepsPerWindow steps each (or
+// until ctx ends), with a quiet point at the end of every window. Which
+// steps run, and what they resolve to, depends on the seed and the options
+// only: no wall-clock time decides anything.
+func (k *soak) loop(ctx context.Context) {
+	windows := int(k.o.Duration / k.o.Window)
+	for w := 0; w < windows; w++ {
+		for i := 0; i < k.o.StepsPerWindow && ctx.Err() == nil; i++ {
+			k.recoverExpired(ctx, k.plan.n)
+			st := k.plan.next()
+			k.step(ctx, st)
+			if i < k.o.StepsPerWindow-1 {
+				wait(ctx, st.Pause)
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		k.quietPoint(ctx, w)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// wait sleeps d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (k *soak) setLive() {
+	k.mu.Lock()
+	k.live = len(k.baseIDs) + len(k.extras)
+	k.mu.Unlock()
+}
+
+// interrupted records that the soak ended early.
+func (k *soak) interrupted(after time.Duration) {
+	k.Skip("soak ran its full duration", fmt.Sprintf("interrupted after %v of %v: judged %d of %d windows",
+		after.Round(time.Second), k.o.Duration, len(k.series.values[probe.FDs]), int(k.o.Duration/k.o.Window)))
+	k.Mark(result.MarkerPhase, fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
+	k.mu.Lock()
+	k.res.Params["interrupted_after"] = after.Round(time.Second).String()
+	k.mu.Unlock()
+}
+
+// finish records the timeline, the per-window verdicts and the checks.
+func (k *soak) finish(ctx context.Context) {
+	elapsed := time.Since(k.start)
+	// Cleanup of the extra scopes and faults happens in runSoak's defer
+	// (recoverAll) and here for the scopes.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := k.recoverAll(cctx); err != nil {
+		k.stepErr(cctx, soakStep{N: -1, Kind: "final recover"}, err)
+	}
+	for _, e := range k.extras {
+		_ = k.C.DeleteScope(cctx, e.id)
+	}
+	k.extras = nil
+
+	k.mu.Lock()
+	k.res.Params["steps"] = k.steps
+	k.res.Params["steps_ran"] = k.ran
+	k.res.Params["steps_skipped"] = k.skipped
+	k.res.Params["steps_per_window"] = k.o.StepsPerWindow
+	k.res.Params["windows_judged"] = k.windows
+	k.res.Params["restarts"] = k.restarts
+	for _, m := range timelineMetrics {
+		if pts := k.timeline[m]; len(pts) > 0 {
+			k.res.Series = append(k.res.Series, result.Series{Name: m + " over time", Metric: m, Unit: flat.UnitOf(m), XUnit: "s", Points: pts})
+		}
+	}
+	k.res.Series = append(k.res.Series, result.Series{Name: "scopes over time", Metric: "scopes", Unit: unitCount, XUnit: "s", Points: k.scopesTL})
+	k.mu.Unlock()
+	if len(k.restartLog) > 0 {
+		k.Logf("restarts: %s", strings.Join(k.restartLog, "; "))
+	}
+
+	if ctx.Err() != nil {
+		k.interrupted(elapsed)
+	} else {
+		planned := int(k.o.Duration / k.o.Window)
+		k.CheckGE("soak ran its full duration", float64(k.windows), float64(planned), unitCount,
+			fmt.Sprintf("windows reached in %v of %v: %d steps (%d ran, %d skipped, %d errors) in %d windows of %d steps, %d restarts", elapsed.Round(time.Second), k.o.Duration, k.steps, k.ran, k.skipped, k.stepErrs, k.windows, k.o.StepsPerWindow, k.restarts))
+	}
+	windows := len(k.series.values[probe.FDs])
+	k.CheckLE("no step error", float64(k.stepErrs), 0, unitCount,
+		orDefault(strings.Join(k.firstErrs, "; "), fmt.Sprintf("every one of %d steps and %d quiet points ran without an error", k.steps, windows)))
+	if k.statsOK {
+		k.CheckLE("caches back to baseline at every quiet point", k.cacheWorst, 0, unitCount,
+			orDefault(k.cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched equalled their baseline (%s) at each of %d quiet points", statsLabel(k.baseStats), windows)))
+	} else {
+		k.Skip("caches back to baseline at every quiet point", k.statsWhy)
+	}
+	if _, known := k.CloneDirs(); known {
+		k.CheckLE("clone dirs back to baseline at every quiet point", float64(k.dirsWorst), 0, unitCount,
+			orDefault(k.dirsWhy, fmt.Sprintf("%d baseline clone dirs and no other at each of %d quiet points", k.baseDirs, windows)))
+	} else {
+		k.Skip("clone dirs back to baseline at every quiet point", "target's base dir unknown")
+	}
+	k.CheckLE("baseline scopes served at every quiet point", float64(k.unserved), 0, unitCount,
+		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
+	k.judgeWindows()
+	k.judgeTotal()
+}

@@ -1,0 +1,226 @@
+// The soak's quiet points: every window ends with faults recovered and
+// connections closed, then caches, clone dirs and served scopes are
+// checked and one settled sample is taken.
+
+package gates
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+)
+
+// quietPoint ends window w: every fault off, extra scopes deleted, caches
+// back to the baseline, the baseline scopes served, one settled sample.
+func (k *soak) quietPoint(ctx context.Context, w int) {
+	k.Mark(result.MarkerPhase, fmt.Sprintf("quiet point %d", w))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	if err := k.recoverAll(rctx); err != nil {
+		k.stepErr(ctx, soakStep{N: -1, Kind: "recover all"}, err)
+	}
+	cancel()
+	k.faults = nil
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, e := range k.extras {
+		if err := k.C.DeleteScope(qctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+			k.stepErr(ctx, soakStep{N: -1, Kind: "quiet delete " + e.id}, err)
+		}
+	}
+	k.extras = nil
+	k.setLive()
+	wait := 5*k.Settings.GitTimeout + 5*time.Second
+	if err := k.settleInFlight(qctx, wait); err != nil && ctx.Err() == nil {
+		k.stepErr(ctx, soakStep{N: -1, Kind: "quiet point"}, err)
+	}
+	k.checkQuiet(qctx, w)
+	if ctx.Err() != nil {
+		return
+	}
+	k.closeIdle()
+	k.quietMu.Lock()
+	smp, err := k.settledSample(qctx)
+	k.quietMu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			k.stepErr(ctx, soakStep{N: -1, Kind: "quiet sample"}, err)
+		}
+		return
+	}
+	k.addWindow(smp)
+	if k.restartAt {
+		k.restartAt = false
+		k.restart(ctx, qctx, smp)
+	}
+	k.provisional()
+}
+
+// closeIdle closes the idle keep-alive connections the harness holds (the
+// testbed's admin clients; the default transport, which an in-process
+// target's git fetches use) before a settled sample: an idle connection
+// is bounded, not a leak, and in one process each costs up to four fds
+// (client, proxy in, proxy out, server).
+func (k *soak) closeIdle() {
+	for _, h := range k.TB.Hosts() {
+		if h.Admin != nil && h.Admin.HTTP != nil {
+			h.Admin.HTTP.CloseIdleConnections()
+		}
+	}
+	if k.T.InProcess() {
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
+	}
+}
+
+// checkQuiet checks caches, clone dirs and served baseline scopes at a
+// quiet point.
+func (k *soak) checkQuiet(ctx context.Context, w int) {
+	if k.statsOK {
+		dev := 1.0 // until the stats are read: off by at least one
+		out := eventually.Poll(ctx, 5*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			st, ok, err := k.Stats(ctx)
+			if err != nil || !ok {
+				dev = 1
+				return false, "no stats", err
+			}
+			var parts []string
+			dev = 0
+			for _, key := range target.CacheKeys {
+				v := st[key]
+				dev += math.Abs(v - k.baseStats[key])
+				parts = append(parts, fmt.Sprintf("%s=%g (baseline %g)", key, v, k.baseStats[key]))
+			}
+			return dev == 0, fmt.Sprintf("off by %g: %s", dev, strings.Join(parts, " ")), nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if !out.OK {
+			if dev > k.cacheWorst || k.cacheWhy == "" {
+				k.cacheWorst, k.cacheWhy = dev, fmt.Sprintf("quiet point %d: %s", w, out.Describe())
+			}
+		}
+	}
+	if dirs, known := k.CloneDirs(); known && len(dirs)-k.baseDirs > k.dirsWorst {
+		k.dirsWorst, k.dirsWhy = len(dirs)-k.baseDirs, fmt.Sprintf("quiet point %d: %d clone dirs, baseline %d: %s", w, len(dirs), k.baseDirs, joinIDs(dirs))
+	}
+	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 30*time.Second); !out.OK && ctx.Err() == nil {
+		k.unserved++
+		if k.unservedWhy == "" {
+			k.unservedWhy = fmt.Sprintf("quiet point %d: %s", w, out.Describe())
+		}
+	}
+}
+
+// addWindow records a settled sample as one window, stitched across
+// restarts.
+func (k *soak) addWindow(smp probe.Sample) {
+	adj := probe.Sample{Time: smp.Time, Values: map[string]float64{}, Unavailable: smp.Unavailable}
+	for m, v := range smp.Values {
+		adj.Values[m] = v + k.offset[m]
+	}
+	k.series.add(adj)
+	k.mu.Lock()
+	k.windows++
+	k.mu.Unlock()
+}
+
+// restart restarts the target at a quiet point (when it can be) and
+// stitches the per-window series: the next windows are shifted by the
+// step the restart itself caused, so a leak that a restart resets still
+// reads as growth.
+func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
+	k.Mark(result.MarkerPhase, "restart")
+	err := k.T.Restart(qctx, false)
+	if errors.Is(err, target.ErrUnsupported) {
+		k.restartLog = append(k.restartLog, "restart unsupported by "+k.T.Describe()+": skipped")
+		return
+	}
+	if err != nil {
+		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, err)
+		return
+	}
+	k.restarts++
+	if _, out := k.served(qctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
+		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, fmt.Errorf("baseline not served after restart: %s", out.Describe()))
+		return
+	}
+	_ = k.settleInFlight(qctx, 30*time.Second)
+	if st, ok, err := k.Stats(qctx); err == nil && ok {
+		for _, key := range target.CacheKeys {
+			k.baseStats[key] = st[key]
+		}
+	}
+	k.closeIdle()
+	k.quietMu.Lock()
+	post, err := k.settledSample(qctx)
+	k.quietMu.Unlock()
+	if err != nil {
+		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, fmt.Errorf("sample after restart: %w", err))
+		return
+	}
+	var parts []string
+	for _, m := range k.series.metrics {
+		a, okA := pre.Get(m)
+		b, okB := post.Get(m)
+		if okA && okB {
+			k.offset[m] += a - b
+			parts = append(parts, fmt.Sprintf("%s %s→%s", m, flatFmt(m, a), flatFmt(m, b)))
+		}
+	}
+	line := fmt.Sprintf("restart %d at %.0fs: %s", k.restarts, time.Since(k.start).Seconds(), strings.Join(parts, ", "))
+	k.restartLog = append(k.restartLog, line)
+	k.Mark(result.MarkerPhase, line)
+}
+
+// sampleTimeline samples the target every interval until ctx ends.
+func (k *soak) sampleTimeline(ctx context.Context) {
+	t := time.NewTicker(k.o.SampleInterval)
+	defer t.Stop()
+	for {
+		k.quietMu.Lock()
+		src := k.T.Probe()
+		var smp probe.Sample
+		var err error
+		if src != nil {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			smp, err = src.Sample(sctx)
+			cancel()
+		}
+		k.quietMu.Unlock()
+		x := time.Since(k.start).Seconds()
+		k.mu.Lock()
+		if src != nil && err == nil {
+			for _, m := range timelineMetrics {
+				if v, ok := smp.Get(m); ok {
+					k.timeline[m] = append(k.timeline[m], result.Point{X: x, Y: v})
+				}
+			}
+		}
+		k.scopesTL = append(k.scopesTL, result.Point{X: x, Y: float64(k.live)})
+		st := SoakStatus{
+			Elapsed: time.Since(k.start), Duration: k.o.Duration, Steps: k.steps, Windows: k.windows,
+			Values: smp.Values, Verdict: k.verdict, Failing: slices.Clone(k.failing), Last: k.last,
+		}
+		k.mu.Unlock()
+		if k.o.Progress != nil {
+			k.o.Progress(st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

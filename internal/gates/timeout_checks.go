@@ -1,0 +1,162 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/proctree"
+	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/harness/target"
+)
+
+// baselineValues are measured before any fault.
+type baselineValues struct {
+	sample probe.Sample
+	// stacks of the target's goroutines at the baseline (targets that can
+	// list them): a failing check shows what was started since.
+	stacks map[string]int
+	// procs are the target's processes but its root before the hangs
+	// (procsWhy says why they are unknown).
+	procs    map[int]proctree.Proc
+	procsWhy string
+}
+
+func (s *S) baseline(ctx context.Context) (baselineValues, error) {
+	smp, err := s.settledSample(ctx)
+	if err != nil {
+		return baselineValues{}, err
+	}
+	b := baselineValues{sample: smp}
+	if d, ok := s.T.(target.StackDumper); ok {
+		if b.stacks, err = d.GoroutineStacks(); err != nil {
+			s.Logf("goroutine stacks at the baseline: %v", err)
+		}
+	}
+	b.procs, b.procsWhy = s.processes()
+	return b, nil
+}
+
+// processes lists the target's processes but its root by pid (nil and the
+// reason when the target cannot list them).
+func (s *S) processes() (map[int]proctree.Proc, string) {
+	pl, ok := s.T.(target.ProcessLister)
+	if !ok {
+		return nil, s.T.Describe() + " cannot list its processes"
+	}
+	ps, err := pl.Processes()
+	if err != nil {
+		return nil, err.Error()
+	}
+	out := make(map[int]proctree.Proc, len(ps))
+	for _, p := range ps {
+		out[p.PID] = p
+	}
+	return out, ""
+}
+
+// childCheck: after timeout + grace, no process of the target's tree
+// that was not there before the hangs remains (git children, remote
+// helpers, zombies nobody reaped), polled for grace.
+func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Duration) {
+	const name = "no child process outlives its operation"
+	if base.procs == nil {
+		s.Skip(name, "the target's processes are unknown: "+base.procsWhy)
+		return
+	}
+	var left []string
+	var why string
+	out := eventually.Poll(ctx, grace, 20*time.Millisecond, func(context.Context) (bool, string, error) {
+		now, w := s.processes()
+		if now == nil {
+			why = w
+			return false, w, nil
+		}
+		left = left[:0]
+		for pid, p := range now {
+			if _, had := base.procs[pid]; !had {
+				left = append(left, p.String())
+			}
+		}
+		sort.Strings(left)
+		return len(left) == 0, fmt.Sprintf("%d new processes", len(left)), nil
+	})
+	if why != "" && !out.OK {
+		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "listing the target's processes: " + why})
+		return
+	}
+	scope := s.T.(target.ProcessLister).ProcessScope()
+	explain := fmt.Sprintf("processes of the target (%s) that were not there before the hangs, polled for %v after timeout + grace; %d there before", scope, grace, len(base.procs))
+	if len(left) > 0 {
+		explain = fmt.Sprintf("still there %v after timeout + grace: %s; ", grace, joinIDs(left)) + explain
+	}
+	s.CheckEQ(name, float64(len(left)), 0, unitCount, explain)
+}
+
+// leakedStacks renders the target's goroutines that are more now than at
+// the baseline, grouped by stack ("" when the target cannot list them).
+func (s *S) leakedStacks(base baselineValues) string {
+	d, ok := s.T.(target.StackDumper)
+	if !ok || base.stacks == nil {
+		return ""
+	}
+	now, err := d.GoroutineStacks()
+	if err != nil {
+		return fmt.Sprintf("\n(goroutine stacks: %v)", err)
+	}
+	if diff := target.StackDiff(base.stacks, now, 5); diff != "" {
+		return "\n" + diff
+	}
+	return ""
+}
+
+// lingerChecks: operations in flight back to 0, goroutines (or threads,
+// where goroutines are unknown) back to the baseline, disk use back to
+// diskBase.
+func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
+	out, inflightKnown := s.statsZero(ctx, grace, target.StatInFlight)
+	if inflightKnown {
+		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.Describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
+	} else {
+		s.Skip("no git operation in flight after timeout + grace", "the target's stats have no in_flight key")
+	}
+	smp, err := s.settledSample(ctx)
+	if err != nil {
+		s.AddCheck(result.Check{Name: "goroutines back to baseline", Verdict: result.Error, Explanation: err.Error()})
+		return
+	}
+	metric := probe.Goroutines
+	if _, ok := smp.Get(metric); !ok {
+		metric = probe.Threads
+	}
+	b, okb := base.sample.Get(metric)
+	v, okv := smp.Get(metric)
+	if okb && okv {
+		slack := 2.0
+		if metric == probe.Threads {
+			slack = float64(s.Settings.MaxWorkers)
+		}
+		explain := fmt.Sprintf("baseline %g before the hangs (+%g slack), %g after timeout + grace", b, slack, v)
+		if v > b+slack {
+			explain += s.leakedStacks(base)
+		}
+		s.CheckLE(metric+" back to baseline", v, b+slack, unitCount, explain)
+	} else {
+		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.T.Describe())
+	}
+	s.childCheck(ctx, base, grace)
+	if diskKnown {
+		o := eventually.Poll(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			d, _ := s.DirBytes()
+			return d <= diskBase, result.FormatValue(d, unitBytes), nil
+		})
+		d, _ := s.DirBytes()
+		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed))
+	} else {
+		s.Skip("partial clone data removed", "target's base dir unknown and no --target-watch-dir given")
+	}
+}

@@ -1,6 +1,0 @@
-//go:build !race
-
-package scenarios
-
-// raceEnabled: see race_on.go.
-const raceEnabled = false
