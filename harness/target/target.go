@@ -121,6 +121,12 @@ type Mutated interface {
 	MutantNames() []string
 }
 
+// LogKeeper is a target that keeps its process's stdout and stderr as
+// files; the report lists them.
+type LogKeeper interface {
+	Logs() []string
+}
+
 // Killer is a process target the harness can SIGKILL and start again on
 // the same base dir as two separate steps (the crash-restart gate changes
 // the world between them).
@@ -176,3 +182,25 @@ func StackDiff(before, after map[string]int, max int) string {
 	}
 	return b.String()
 }
+
+// What each kind of target can do beyond Target. A scenario asks one way,
+// a type assertion to one of the interfaces of this package
+// (s.T.(target.Killer)); a check whose interface the target lacks is
+// skipped with the reason. These lines keep the table true at compile time.
+var (
+	_ ColdStarter   = (*execTarget)(nil)
+	_ ExitReporter  = (*execTarget)(nil)
+	_ Killer        = (*execTarget)(nil)
+	_ LogKeeper     = (*execTarget)(nil)
+	_ ProcessLister = (*execTarget)(nil)
+	_ DirWatcher    = (*execTarget)(nil)
+
+	_ ColdStarter   = (*inProcess)(nil)
+	_ StackDumper   = (*inProcess)(nil)
+	_ ProcessLister = (*inProcess)(nil)
+
+	_ ProcessLister = (*urlTarget)(nil)
+	_ DirWatcher    = (*urlTarget)(nil)
+
+	_ Mutated = (*InProcess)(nil)
+)

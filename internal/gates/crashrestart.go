@@ -71,7 +71,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 			if err := t.Close(); err != nil {
 				s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close process target: %v", err))
 			}
-			if l, ok := t.(interface{ Logs() []string }); ok {
+			if l, ok := t.(target.LogKeeper); ok {
 				s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
 			}
 		}()

@@ -191,7 +191,7 @@ func (s *S) teardown(ctx context.Context, t target.Target, cleanup func(context.
 	if err := t.Close(); err != nil {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("close target: %v", err))
 	}
-	if l, ok := t.(interface{ Logs() []string }); ok {
+	if l, ok := t.(target.LogKeeper); ok {
 		s.res.Logs = append(s.res.Logs, keptFiles(l.Logs())...)
 	}
 }
