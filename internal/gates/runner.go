@@ -114,34 +114,45 @@ func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
 	if sc.Settings != nil {
 		settings = sc.Settings(settings)
 	}
-	tb, err := opts.Testbeds(ctx, testbed.Options{Hosts: max(sc.Hosts, 1), Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: opts.Logger.With("scenario", sc.Name)})
+	runOn(ctx, ctx, sc.Name, max(sc.Hosts, 1), settings, opts, start, res, func(s *S) error {
+		return sc.Run(ctx, s, p)
+	})
+	return res
+}
+
+// runOn is the lifecycle every run shares, a gate's or the soak's: it
+// starts a testbed of hosts and a target with settings (both bounded by
+// startCtx), runs body on the run's S, then tears down: faults recovered,
+// scopes deleted from a target that outlives the run, the target closed,
+// the testbed closed. Every failure, and a panic of body, lands in
+// res.Error.
+func runOn(ctx, startCtx context.Context, name string, hosts int, settings target.Settings, opts Options, start time.Time, res *result.Scenario, body func(*S) error) {
+	logger := opts.Logger.With("scenario", name)
+	tb, err := opts.Testbeds(startCtx, testbed.Options{Hosts: hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger})
 	if err != nil {
 		res.Error = fmt.Sprintf("start testbed: %v", err)
-		return res
+		return
 	}
 	defer func() {
 		if err := tb.Close(); err != nil {
 			res.Error = joinErr(res.Error, fmt.Sprintf("close testbed: %v", err))
 		}
 	}()
-	t, err := opts.Targets.New(ctx, settings)
+	t, err := opts.Targets.New(startCtx, settings)
 	if err != nil {
 		res.Error = fmt.Sprintf("start target: %v", err)
-		return res
+		return
 	}
-	s := newS(sc.Name, tb, t, opts, opts.Logger.With("scenario", sc.Name), start, res)
-	defer s.teardown(ctx, t, nil)
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				res.Error = fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
-			}
-		}()
-		if err := sc.Run(ctx, s, p); err != nil {
-			res.Error = err.Error()
+	s := newS(name, tb, t, opts, logger, start, res)
+	defer s.teardown(ctx, t)
+	defer func() {
+		if r := recover(); r != nil {
+			res.Error = joinErr(res.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
 		}
 	}()
-	return res
+	if err := body(s); err != nil {
+		res.Error = joinErr(res.Error, err.Error())
+	}
 }
 
 func joinErr(a, b string) string {
@@ -175,15 +186,15 @@ func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger
 // again), then, on a target that outlives the run, the scopes it put
 // (cleanup runs first for scopes the scenario tracks itself), then the
 // target is closed and its logs kept. Errors go to the scenario's result.
-func (s *S) teardown(ctx context.Context, t target.Target, cleanup func(context.Context)) {
+func (s *S) teardown(ctx context.Context, t target.Target) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := s.recoverAll(cctx); err != nil {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
 	}
 	if !s.Fresh {
-		if cleanup != nil {
-			cleanup(cctx)
+		if s.cleanup != nil {
+			s.cleanup(cctx)
 		}
 		s.deleteScopes(cctx)
 	}

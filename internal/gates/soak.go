@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
-	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
 // soakScope is a live extra scope.
@@ -117,62 +115,42 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 }
 
 func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start time.Time) {
-	logger := opts.Logger.With("scenario", "soak")
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelSetup()
-	tb, err := opts.Testbeds(setupCtx, testbed.Options{Hosts: opts.Hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger})
-	if err != nil {
-		res.Error = fmt.Sprintf("start testbed: %v", err)
-		return
-	}
-	defer func() {
-		if err := tb.Close(); err != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("close testbed: %v", err))
-		}
-	}()
-	t, err := opts.Targets.New(setupCtx, opts.Settings)
-	if err != nil {
-		res.Error = fmt.Sprintf("start target: %v", err)
-		return
-	}
-	s := newS("soak", tb, t, opts.Options, logger, start, res)
-	k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
-		series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
-		timeline: map[string][]result.Point{}}
-	defer s.teardown(ctx, t, func(cctx context.Context) {
-		for _, e := range k.extras {
-			if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
-				s.Logf("cleanup: delete scope %s: %v", e.id, err)
+	runOn(ctx, setupCtx, "soak", opts.Hosts, opts.Settings, opts.Options, start, res, func(s *S) error {
+		k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
+			series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
+			timeline: map[string][]result.Point{}}
+		s.cleanup = func(cctx context.Context) {
+			for _, e := range k.extras {
+				if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+					s.Logf("cleanup: delete scope %s: %v", e.id, err)
+				}
 			}
 		}
-	})
-	defer func() {
-		if r := recover(); r != nil {
-			res.Error = joinErr(res.Error, fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
+		if err := k.setup(setupCtx); err != nil {
+			if ctx.Err() != nil {
+				k.interrupted(time.Since(start))
+				return nil
+			}
+			return fmt.Errorf("setup: %w", err)
 		}
-	}()
-	if err := k.setup(setupCtx); err != nil {
-		if ctx.Err() != nil {
-			k.interrupted(time.Since(start))
-			return
-		}
-		res.Error = fmt.Sprintf("setup: %v", err)
-		return
-	}
-	cancelSetup()
+		cancelSetup()
 
-	sctx, stopSampling := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		k.sampleTimeline(sctx)
-	}()
-	stop := func() { stopSampling(); wg.Wait() }
-	defer stop() // on a panic too: the sampler never outlives the target
-	k.loop(ctx)
-	stop()
-	k.finish(ctx)
+		sctx, stopSampling := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k.sampleTimeline(sctx)
+		}()
+		stop := func() { stopSampling(); wg.Wait() }
+		defer stop() // on a panic too: the sampler never outlives the target
+		k.loop(ctx)
+		stop()
+		k.finish(ctx)
+		return nil
+	})
 }
 
 // setup creates the repos, puts the baseline scopes and records the
