@@ -2,8 +2,9 @@
 GO       ?= go
 BIN      ?= bin
 PKGS     := ./...
-# Core packages run under the race detector; the CLI and the scenarios
-# (git-heavy integration, timing budgets) without it.
+# Core packages run under the race detector, the gates too (alone: timing
+# budgets); the CLI's and the public API's tests under it with -short
+# (their end-to-end gate runs skip) and all of them without it.
 RACE_PKGS ?= ./harness/... ./fixtures/... ./reports/...
 TESTFLAGS ?= -count=1 -timeout 15m
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -23,18 +24,21 @@ lint:
 	./.github/staticcheck.sh
 	./.github/lint.sh
 
-# The tests: lint, unit and integration tests (race detector on the core),
+# The tests: lint, unit and integration tests (race detector on the core,
+# the gates, and the CLI's and public API's own tests),
 # the repo-generation and testbed-start speed floors, then the mutant matrix.
 test: lint unit matrix
 
 unit:
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
+	$(GO) test $(TESTFLAGS) -race ./internal/...
+	$(GO) test $(TESTFLAGS) -race -short -p 1 -skip '^TestGatesPassOnCorrectFetcher$$' ./cmd/... ./scenarios/...
 	$(GO) test $(TESTFLAGS) -run TestGenerateThousand ./fixtures/repogen
 	$(GO) test $(TESTFLAGS) -run TestStartTime ./harness/testbed/
 	# one package at a time: they run gates with timing budgets. The two
 	# skipped tests are rows of the matrix that `test` runs next (the whole
 	# suite on the correct fetcher; three mutants against their gates).
-	$(GO) test $(TESTFLAGS) -p 1 -skip '^(TestGatesPassOnCorrectFetcher|TestGatesCatchTheirMutants)$$' ./cmd/... ./internal/... ./scenarios/...
+	$(GO) test $(TESTFLAGS) -p 1 -skip '^(TestGatesPassOnCorrectFetcher|TestGatesCatchTheirMutants)$$' ./cmd/... ./scenarios/...
 
 # The Python target alone (fixtures/pyopal): its package test, then the
 # clean server through its gates and every bug switch against the check

@@ -68,6 +68,9 @@ func hostileServer(t *testing.T, mode string) *httptest.Server {
 // (or answers garbage) a scenario ends within its budget with a failed
 // check or an error that says why — not a hang, not a panic.
 func TestHostileTargetFailsWithinBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: each case waits out its 15 s budget (make test runs it without -short)")
+	}
 	const budget = 15 * time.Second
 	for mode, want := range map[string]string{
 		"never": "HTTP 404",

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func freeAddr(t *testing.T) string {
 func TestProcessServesAndStopsOnSIGTERM(t *testing.T) {
 	addr := freeAddr(t)
 	cmd := command(t, "--listen "+addr+" --base-dir "+t.TempDir(), "SCOPES_GIT_FETCH_TIMEOUT=2.5")
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // written by exec's copier while the test reads it
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -86,6 +87,25 @@ func TestProcessServesAndStopsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(stderr.String(), "shutting down") {
 		t.Fatalf("no shutdown log: %s", stderr.String())
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process's output
+// is copied into it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestProcessBadFlagExits2(t *testing.T) {
