@@ -15,6 +15,22 @@ import (
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
+// newRun is the record of a run of opts.Kind (gate, matrix, soak) starting
+// now.
+func newRun(opts Options) *result.Run {
+	now := time.Now().UTC()
+	return &result.Run{
+		ID:       fmt.Sprintf("%s-%d-%s", opts.Kind, opts.Seed, now.Format("20060102T150405Z")),
+		Kind:     opts.Kind,
+		Seed:     opts.Seed,
+		Target:   opts.Targets.Describe(),
+		Testbed:  opts.TestbedLabel(),
+		Mutants:  mutantsOf(opts.Targets),
+		Started:  now,
+		Versions: versions(),
+	}
+}
+
 // mutantsOf names the historical bugs f's targets have switched back on,
 // for the report: the factory says, so the report cannot disagree with it.
 func mutantsOf(f target.Factory) []string {
@@ -46,16 +62,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 		names = Names()
 	}
 	t0 := time.Now() // monotonic: Started below is wall clock only
-	run := &result.Run{
-		ID:       fmt.Sprintf("%s-%d-%s", opts.Kind, opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
-		Kind:     opts.Kind,
-		Seed:     opts.Seed,
-		Target:   opts.Targets.Describe(),
-		Testbed:  opts.TestbedLabel(),
-		Mutants:  mutantsOf(opts.Targets),
-		Started:  time.Now().UTC(),
-		Versions: versions(),
-	}
+	run := newRun(opts)
 	for i, n := range names {
 		if ctx.Err() != nil {
 			break

@@ -86,16 +86,7 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	run := &result.Run{
-		ID:       fmt.Sprintf("soak-%d-%s", opts.Seed, time.Now().UTC().Format("20060102T150405Z")),
-		Kind:     "soak",
-		Seed:     opts.Seed,
-		Target:   opts.Targets.Describe(),
-		Testbed:  opts.TestbedLabel(),
-		Mutants:  mutantsOf(opts.Targets),
-		Started:  time.Now().UTC(),
-		Versions: versions(),
-	}
+	run := newRun(opts.Options) // Kind "soak": soakDefaults
 	res := &result.Scenario{Name: "soak", Seed: opts.Seed, Started: run.Started, Params: map[string]any{
 		"duration": opts.Duration.String(), "window": opts.Window.String(), "hosts": opts.Hosts,
 		"baseline_scopes": opts.Baseline, "pool_repos_per_host": opts.Pool, "max_extra_scopes": opts.MaxExtra,
