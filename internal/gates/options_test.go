@@ -69,3 +69,20 @@ func TestPartialParamsKeepDefaults(t *testing.T) {
 		t.Fatalf("RunOne with wrong params: error %q, want it to name the params of boot", res.Error)
 	}
 }
+
+// TestEveryStepHasARunner: each kind of step the soak plans has the
+// function that runs it, and no runner is left without a planned kind.
+func TestEveryStepHasARunner(t *testing.T) {
+	planned := map[string]bool{}
+	for _, w := range stepWeights {
+		planned[w.kind] = true
+		if stepRunners[w.kind] == nil {
+			t.Errorf("step kind %q is planned but has no runner", w.kind)
+		}
+	}
+	for kind := range stepRunners {
+		if !planned[kind] {
+			t.Errorf("step kind %q has a runner but is never planned", kind)
+		}
+	}
+}

@@ -76,101 +76,141 @@ func (k *soak) busy(key string) bool {
 // runStep resolves and runs one planned step. It returns why it was
 // skipped ("" = it ran) and its error.
 func (k *soak) runStep(ctx context.Context, st soakStep) (skip string, err error) {
+	run, ok := stepRunners[st.Kind]
+	if !ok {
+		return "", fmt.Errorf("step kind %q has no runner", st.Kind)
+	}
 	sctx, cancel := context.WithTimeout(ctx, soakStepTimeout)
 	defer cancel()
-	host := k.Host(st.Host)
-	switch st.Kind {
-	case stepPutNew, stepPutShared:
-		if len(k.extras) >= k.o.MaxExtra {
-			return fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra), nil
-		}
-		used := map[*Repo]bool{}
-		for _, e := range k.extras {
-			used[e.repo] = true
-		}
-		var cands []*Repo
-		for _, r := range k.pool[st.Host] {
-			if used[r] == (st.Kind == stepPutShared) {
-				cands = append(cands, r)
-			}
-		}
-		if len(cands) == 0 {
-			cands = k.pool[st.Host]
-		}
-		r := cands[st.Pick%len(cands)]
-		id := k.ScopeID(k.nextID)
-		k.nextID++
-		err := k.C.PutScope(sctx, target.NewScope(id, r.URL(), "main"))
-		var se *target.StatusError
-		if !errors.As(err, &se) {
-			// Count it as live even on a transport error: the put may
-			// have happened, and deleting it later is harmless.
-			k.extras = append(k.extras, soakScope{id: id, repo: r})
-			k.setLive()
-		}
-		if err != nil {
-			return "", fmt.Errorf("put %s: %w", id, err)
-		}
-	case stepDelete:
-		if len(k.extras) == 0 {
-			return "no extra scope alive", nil
-		}
-		i := st.Pick % len(k.extras)
-		e := k.extras[i]
-		k.extras = slices.Delete(k.extras, i, i+1)
-		k.setLive()
-		if err := k.C.DeleteScope(sctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
-			return "", fmt.Errorf("delete %s: %w", e.id, err)
-		}
-	case stepRefreshOne:
-		ids := append(slices.Clone(k.baseIDs), extraIDs(k.extras)...)
-		id := ids[st.Pick%len(ids)]
-		if err := k.C.Refresh(sctx, id); err != nil {
-			return "", fmt.Errorf("refresh %s: %w", id, err)
-		}
-	case stepRefreshAll:
-		if err := k.C.RefreshAll(sctx); err != nil {
+	return run(k, sctx, st)
+}
+
+// stepRunners run each kind of step (soak_plan.go's stepWeights): each
+// returns why it was skipped ("" = it ran) and its error.
+var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (string, error){
+	stepPutNew:     (*soak).putExtra,
+	stepPutShared:  (*soak).putExtra,
+	stepDelete:     (*soak).deleteExtra,
+	stepRefreshOne: (*soak).refreshOne,
+	stepRefreshAll: func(k *soak, ctx context.Context, _ soakStep) (string, error) {
+		if err := k.C.RefreshAll(ctx); err != nil {
 			return "", fmt.Errorf("refresh all: %w", err)
 		}
-	case stepPush:
-		if err := k.Push(sctx, k.pool[st.Host][st.Pick]); err != nil {
-			return "", err
-		}
-	case stepFlap, stepBlackhole:
-		key := host.Name
-		if k.busy(key) {
-			return key + " already faulted", nil
-		}
-		spec := "blackhole"
-		if st.Kind == stepFlap {
-			spec = fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down)
-		}
-		undo, err := k.Inject(sctx, host, fault(spec))
-		if err != nil {
-			return "", err
-		}
-		k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
-	case stepRepoHang, stepRepo500:
-		r := k.pool[st.Host][st.Pick]
-		key := host.Name + "/" + r.Name
-		if k.busy(key) {
-			return key + " already faulted", nil
-		}
-		mode := gitserver.FaultHang
-		if st.Kind == stepRepo500 {
-			mode = gitserver.FaultHTTP500
-		}
-		undo, err := k.RepoFault(sctx, host, r.Name, gitserver.Fault{Mode: mode})
-		if err != nil {
-			return "", err
-		}
-		k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
-	case stepRestart:
+		return "", nil
+	},
+	stepPush: func(k *soak, ctx context.Context, st soakStep) (string, error) {
+		return "", k.Push(ctx, k.pool[st.Host][st.Pick])
+	},
+	stepFlap:      (*soak).hostFault,
+	stepBlackhole: (*soak).hostFault,
+	stepRepoHang:  (*soak).repoFault,
+	stepRepo500:   (*soak).repoFault,
+	stepRestart: func(k *soak, _ context.Context, _ soakStep) (string, error) {
 		if k.restartAt {
 			return "a restart is already due at the next quiet point", nil
 		}
 		k.restartAt = true
+		return "", nil
+	},
+}
+
+// putExtra puts an extra scope on a pool repo of the step's host that no
+// live extra scope uses (put-new) or that one already uses (put-shared).
+func (k *soak) putExtra(ctx context.Context, st soakStep) (string, error) {
+	if len(k.extras) >= k.o.MaxExtra {
+		return fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra), nil
 	}
+	used := map[*Repo]bool{}
+	for _, e := range k.extras {
+		used[e.repo] = true
+	}
+	var cands []*Repo
+	for _, r := range k.pool[st.Host] {
+		if used[r] == (st.Kind == stepPutShared) {
+			cands = append(cands, r)
+		}
+	}
+	if len(cands) == 0 {
+		cands = k.pool[st.Host]
+	}
+	r := cands[st.Pick%len(cands)]
+	id := k.ScopeID(k.nextID)
+	k.nextID++
+	err := k.C.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
+	var se *target.StatusError
+	if !errors.As(err, &se) {
+		// Count it as live even on a transport error: the put may
+		// have happened, and deleting it later is harmless.
+		k.extras = append(k.extras, soakScope{id: id, repo: r})
+		k.setLive()
+	}
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", id, err)
+	}
+	return "", nil
+}
+
+// deleteExtra deletes a live extra scope.
+func (k *soak) deleteExtra(ctx context.Context, st soakStep) (string, error) {
+	if len(k.extras) == 0 {
+		return "no extra scope alive", nil
+	}
+	i := st.Pick % len(k.extras)
+	e := k.extras[i]
+	k.extras = slices.Delete(k.extras, i, i+1)
+	k.setLive()
+	if err := k.C.DeleteScope(ctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+		return "", fmt.Errorf("delete %s: %w", e.id, err)
+	}
+	return "", nil
+}
+
+// refreshOne refreshes one scope, baseline or extra.
+func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
+	ids := append(slices.Clone(k.baseIDs), extraIDs(k.extras)...)
+	id := ids[st.Pick%len(ids)]
+	if err := k.C.Refresh(ctx, id); err != nil {
+		return "", fmt.Errorf("refresh %s: %w", id, err)
+	}
+	return "", nil
+}
+
+// hostFault flaps or blackholes the step's host for the step's life.
+func (k *soak) hostFault(ctx context.Context, st soakStep) (string, error) {
+	host := k.Host(st.Host)
+	key := host.Name
+	if k.busy(key) {
+		return key + " already faulted", nil
+	}
+	spec := "blackhole"
+	if st.Kind == stepFlap {
+		spec = fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down)
+	}
+	undo, err := k.Inject(ctx, host, fault(spec))
+	if err != nil {
+		return "", err
+	}
+	k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
+	return "", nil
+}
+
+// repoFault hangs a pool repo, or has it answer 500, for the step's life.
+func (k *soak) repoFault(ctx context.Context, st soakStep) (string, error) {
+	host := k.Host(st.Host)
+	r := k.pool[st.Host][st.Pick]
+	key := host.Name + "/" + r.Name
+	if k.busy(key) {
+		return key + " already faulted", nil
+	}
+	mode := gitserver.FaultHang
+	if st.Kind == stepRepo500 {
+		mode = gitserver.FaultHTTP500
+	}
+	undo, err := k.RepoFault(ctx, host, r.Name, gitserver.Fault{Mode: mode})
+	if err != nil {
+		return "", err
+	}
+	k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
 	return "", nil
 }
 
