@@ -78,9 +78,7 @@ func DefaultSettings() target.Settings { return gates.DefaultSettings() }
 func Check(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Scenario {
 	t.Helper()
 	res := Measure(t, f, g, opts...)
-	if v := res.Verdict(); v == result.Fail || v == result.Error {
-		t.Errorf("gate %s %s against %s:\n%s", res.Name, strings.ToUpper(string(v)), f.Describe(), gates.Explain(res))
-	}
+	failUnlessPassed(t, "gate "+res.Name, f, res)
 	return res
 }
 
@@ -89,9 +87,6 @@ func Check(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Scena
 // (bad options, a nil factory) still fails t.
 func Measure(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Scenario {
 	t.Helper()
-	if f == nil {
-		t.Fatal("scenarios: no target factory")
-	}
 	if g == nil {
 		t.Fatal("scenarios: no gate (pass its params, e.g. scenarios.ChurnParams{})")
 	}
@@ -99,12 +94,9 @@ func Measure(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Sce
 	if err != nil {
 		t.Fatalf("scenarios: %v", err)
 	}
-	o := gates.Options{Targets: f, Seed: 1, Logger: testLogger(t)}
+	o := runOptions(t, f, opts)
 	if p := pointerTo(g); p != nil {
 		o.Params = map[string]any{sc.Name: gates.PartialParams{P: p}}
-	}
-	for _, opt := range opts {
-		opt.apply(&o)
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatalf("scenarios: %v", err)
@@ -121,13 +113,7 @@ func Measure(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Sce
 // (the soak's length is p.Duration).
 func Soak(t testing.TB, f target.Factory, p SoakParams, opts ...Option) *result.Scenario {
 	t.Helper()
-	if f == nil {
-		t.Fatal("scenarios: no target factory")
-	}
-	o := gates.SoakOptions{Options: gates.Options{Targets: f, Seed: 1, Logger: testLogger(t)}, SoakParams: p}
-	for _, opt := range opts {
-		opt.apply(&o.Options)
-	}
+	o := gates.SoakOptions{Options: runOptions(t, f, opts), SoakParams: p}
 	ctx, cancel := testContext(t)
 	defer cancel()
 	run, err := gates.RunSoak(ctx, o)
@@ -135,10 +121,31 @@ func Soak(t testing.TB, f target.Factory, p SoakParams, opts ...Option) *result.
 		t.Fatalf("scenarios: soak: %v", err)
 	}
 	res := run.Scenarios[0]
-	if v := res.Verdict(); v == result.Fail || v == result.Error {
-		t.Errorf("soak %s against %s:\n%s", strings.ToUpper(string(v)), f.Describe(), gates.Explain(res))
-	}
+	failUnlessPassed(t, "soak", f, res)
 	return res
+}
+
+// runOptions are the options of a run from a Go test: targets from f
+// (which must not be nil), seed 1, harness logs to t, then opts.
+func runOptions(t testing.TB, f target.Factory, opts []Option) gates.Options {
+	t.Helper()
+	if f == nil {
+		t.Fatal("scenarios: no target factory")
+	}
+	o := gates.Options{Targets: f, Seed: 1, Logger: testLogger(t)}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return o
+}
+
+// failUnlessPassed fails t, with every failed check's numbers, when what
+// (a gate or the soak) failed or could not finish against f's targets.
+func failUnlessPassed(t testing.TB, what string, f target.Factory, res *result.Scenario) {
+	t.Helper()
+	if v := res.Verdict(); v == result.Fail || v == result.Error {
+		t.Errorf("%s %s against %s:\n%s", what, strings.ToUpper(string(v)), f.Describe(), gates.Explain(res))
+	}
 }
 
 // testContext ends 5 s before t's deadline, if it has one, so that a run

@@ -45,11 +45,15 @@ type Exec struct {
 }
 
 // Describe implements Factory.
-func (f *Exec) Describe() string {
+func (f *Exec) Describe() string { return "exec: " + f.command() }
+
+// command is the command as the user gave it: the template, or the args
+// joined.
+func (f *Exec) command() string {
 	if f.Template == "" && len(f.Args) > 0 {
-		return "exec: " + strings.Join(f.Args, " ")
+		return strings.Join(f.Args, " ")
 	}
-	return "exec: " + f.Template
+	return f.Template
 }
 
 // argv is the command's arguments, placeholders not yet filled in.
@@ -70,7 +74,7 @@ func (f *Exec) argv() ([]string, error) {
 // Fresh implements Factory.
 func (f *Exec) Fresh() bool { return true }
 
-// Validate reports what is wrong with the template.
+// Validate reports what is wrong with the command.
 func (f *Exec) Validate() error {
 	args, err := f.argv()
 	if err != nil {
@@ -80,7 +84,7 @@ func (f *Exec) Validate() error {
 		return errors.New("exec target: empty command")
 	}
 	if cmd := strings.Join(args, " "); !strings.Contains(cmd, "{addr}") && !strings.Contains(cmd, "{port}") {
-		return fmt.Errorf("exec target: command %q has neither {addr} nor {port}: the harness could not find the server", f.Describe()[len("exec: "):])
+		return fmt.Errorf("exec target: command %q has neither {addr} nor {port}: the harness could not find the server", f.command())
 	}
 	if _, err := exec.LookPath(args[0]); err != nil {
 		return fmt.Errorf("exec target: command %q: %w", args[0], err)

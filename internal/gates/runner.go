@@ -54,7 +54,7 @@ type SuiteEvent struct {
 // options only; everything else is in the result.
 func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 	opts.defaults()
-	if err := opts.Validate(); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	names := opts.Only

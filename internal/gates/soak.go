@@ -83,7 +83,7 @@ type soak struct {
 // bad options only.
 func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 	opts.soakDefaults()
-	if err := opts.Validate(); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	run := newRun(opts.Options) // Kind "soak": soakDefaults

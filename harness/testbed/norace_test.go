@@ -1,5 +1,0 @@
-//go:build !race
-
-package testbed_test
-
-const raceEnabled = false
