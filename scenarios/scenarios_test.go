@@ -15,6 +15,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 	"github.com/gitchaos/gitchaos/internal/gates"
+	"github.com/gitchaos/gitchaos/internal/race"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
 
@@ -102,7 +103,7 @@ func orNotRun(v result.Verdict) string {
 // a cap of 13 cycles: it stops within the cap and every leak check says
 // how many cycles ran and why it stopped.
 func TestGateAgainstProcessTarget(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("-race: the process target is this test binary, built with the race detector, whose shadow memory grows the RSS every cycle without a leak (the plain test run judges it)")
 	}
 	res := scenarios.Churn(t, selfProcess(t), scenarios.ChurnParams{Cycles: 11, MaxCycles: 13, Scopes: 4})

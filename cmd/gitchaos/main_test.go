@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/guard"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
+	"github.com/gitchaos/gitchaos/internal/race"
 )
 
 // TestMain lets the test binary act as the gitchaos binary (for targets
@@ -112,7 +113,7 @@ func TestGateFailsOnMutantExit1(t *testing.T) {
 }
 
 func TestGateAgainstTargetCmd(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("-race: the process target is this test binary, built with the race detector, whose shadow memory grows the RSS every cycle without a leak (the plain test run judges it)")
 	}
 	exe, err := os.Executable()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/probe/probetest"
+	"github.com/gitchaos/gitchaos/internal/race"
 )
 
 // cpuSelf is this process's user+system CPU time.
@@ -30,7 +31,7 @@ func TestSamplingCost(t *testing.T) {
 	if *long {
 		d, limit = 30*time.Second, 0.01
 	}
-	if raceEnabled {
+	if race.Enabled {
 		limit = 0.05
 	}
 	h := probetest.Start(t)
@@ -61,7 +62,7 @@ func TestSamplingCost(t *testing.T) {
 	frac := (c1 - c0).Seconds() / wall.Seconds()
 	t.Logf("sampling pid %d at 10 Hz: %d samples in %v cost %v CPU = %.3f%% of one core (%.0f µs/sample; race=%v)",
 		h.PID, s.Count(), wall.Round(time.Millisecond), (c1 - c0).Round(time.Microsecond), 100*frac,
-		float64((c1-c0).Microseconds())/float64(s.Count()), raceEnabled)
+		float64((c1-c0).Microseconds())/float64(s.Count()), race.Enabled)
 	if frac > limit {
 		t.Errorf("sampling cost %.3f%% of one core, want < %.0f%%", 100*frac, 100*limit)
 	}

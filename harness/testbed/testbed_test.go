@@ -19,6 +19,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
+	"github.com/gitchaos/gitchaos/internal/race"
 )
 
 // engines are the git server engines available here.
@@ -154,7 +155,7 @@ func TestLocal(t *testing.T) {
 // others, so the budget holds when the best of up to three starts meets it.
 func TestStartTime(t *testing.T) {
 	hosts, repos, budget := 4, 100, 2*time.Second
-	if raceEnabled {
+	if race.Enabled {
 		repos, budget = 25, 8*time.Second
 	}
 	var l *testbed.Local
@@ -171,7 +172,7 @@ func TestStartTime(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d hosts × %d repos started in %v (budget %v, race %v, dir %s)", hosts, repos, took, budget, raceEnabled, l.Root())
+	t.Logf("%d hosts × %d repos started in %v (budget %v, race %v, dir %s)", hosts, repos, took, budget, race.Enabled, l.Root())
 	if best := slices.Min(took); best > budget {
 		t.Errorf("start of %d hosts × %d repos took %v (best of %d), want < %v", hosts, repos, best, len(took), budget)
 	}

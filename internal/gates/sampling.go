@@ -10,6 +10,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/flat"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
+	"github.com/gitchaos/gitchaos/internal/race"
 )
 
 // leakMetrics are judged per cycle in the leak gates. fds, RSS, threads
@@ -147,7 +148,7 @@ func (s *S) waited(c *cycleSeries, m string) bool {
 func (s *S) pending(c *cycleSeries, j leakJudge) []string {
 	var out []string
 	for _, m := range c.metrics {
-		if !s.waited(c, m) || (m == probe.RSS && raceEnabled && s.T.InProcess()) {
+		if !s.waited(c, m) || (m == probe.RSS && race.Enabled && s.T.InProcess()) {
 			continue
 		}
 		tr, err := flat.Trend(c.values[m], s.trendOptions(c, m, j))
@@ -199,7 +200,7 @@ func (s *S) judge(c *cycleSeries, j leakJudge, stop string) {
 	for _, m := range c.metrics {
 		name := fmt.Sprintf("%s flat across %s", m, j.what)
 		vals := c.values[m]
-		if m == probe.RSS && raceEnabled && s.T.InProcess() {
+		if m == probe.RSS && race.Enabled && s.T.InProcess() {
 			s.Skip(name, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
 			continue
 		}
