@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/Shopify/toxiproxy/v2"
@@ -51,7 +52,7 @@ func Start(ctx context.Context) (*Server, error) {
 		ln:   ln,
 		done: make(chan struct{}),
 		http: &http.Server{
-			Handler:           api.Routes(),
+			Handler:           &oneAtATime{h: api.Routes()},
 			ReadHeaderTimeout: 15 * time.Second,
 			IdleTimeout:       60 * time.Second,
 		},
@@ -62,6 +63,23 @@ func Start(ctx context.Context) (*Server, error) {
 		_ = s.http.Serve(ln) // returns http.ErrServerClosed after Close
 	}()
 	return s, nil
+}
+
+// oneAtATime serves one API request at a time. toxiproxy v2.12.0's
+// handlers race with each other: ProxyShow marshals a proxy's Enabled and
+// Listen without its lock while ProxyUpdate (a flapping fault, a
+// blackhole) sets them; the race detector caught it under `gitchaos fault
+// add --flap` with a listing beside it. API requests are few and quick,
+// and Update's own goroutine (listen) is done before Update returns.
+type oneAtATime struct {
+	mu sync.Mutex
+	h  http.Handler
+}
+
+func (o *oneAtATime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.h.ServeHTTP(w, r)
 }
 
 // Client returns a toxiproxy client for this server.

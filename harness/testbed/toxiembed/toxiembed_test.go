@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/faults/stalltoxic"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
+	"github.com/gitchaos/gitchaos/internal/race"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,5 +98,49 @@ func TestCloseWithStalledConnection(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.Copy(io.Discard, c); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Errorf("proxied connection after Close: %v", err)
+	}
+}
+
+// TestAPIRequestsDoNotRace: a proxy disabled and enabled over the API
+// while another client reads it, as a flapping fault beside `gitchaos
+// fault list` does. toxiproxy's handlers race with each other (ProxyShow
+// reads what ProxyUpdate writes, unlocked); the server serves one request
+// at a time, and the race detector sees nothing. Without -race there is
+// nothing to see.
+func TestAPIRequestsDoNotRace(t *testing.T) {
+	if !race.Enabled {
+		t.Skip("needs -race: the race detector is what sees the handlers race")
+	}
+	up := echo(t, 1)
+	s, err := toxiembed.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Client().CreateProxy("h0", "127.0.0.1:0", up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := toxiclient.NewClient(s.URL)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 100; i++ {
+			if _, err := reader.Proxy("h0"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 50; i++ {
+		if err := p.Disable(); err != nil {
+			t.Fatalf("disable: %v", err)
+		}
+		if err := p.Enable(); err != nil {
+			t.Fatalf("enable: %v", err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("read the proxy while it flapped: %v", err)
 	}
 }
