@@ -36,7 +36,7 @@ func (p *BootParams) setScopes(n int) {
 // records the progress curve, times to first and all healthy scopes
 // served, checks offline scopes are reported failed, and that each
 // distinct source was fetched exactly once (server counters).
-var bootGate = &Scenario{
+var bootGate = &Gate{
 	Name:  "boot",
 	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
 	Hosts: 4,
@@ -62,7 +62,7 @@ func (s *S) firstHealth(ctx context.Context, spawn time.Time, timeout time.Durat
 	ch := make(chan healthAt, 1)
 	go func() {
 		out := eventually.Poll(ctx, timeout, 10*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-			if _, err := s.C.Health(ctx); err != nil {
+			if _, err := s.Client.Health(ctx); err != nil {
 				return false, err.Error(), nil
 			}
 			return true, "", nil
@@ -83,7 +83,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		}
 		return nil
 	}
-	healthy := s.TB.Hosts()[:3]
+	healthy := s.Testbed.Hosts()[:3]
 	dead := s.Host(3)
 	var repos []Repo
 	for i := range p.Repos {
@@ -97,10 +97,10 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	if err != nil {
 		return err
 	}
-	cs, ok := s.T.(target.ColdStarter)
+	cs, ok := s.Target.(target.ColdStarter)
 	if !ok {
 		for _, c := range bootChecks {
-			s.Skip(c, s.T.Describe()+" cannot be started cold by the harness")
+			s.Skip(c, s.Target.Describe()+" cannot be started cold by the harness")
 		}
 		return nil
 	}
@@ -180,7 +180,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	}
 	var sawKey bool
 	fo := eventually.Poll(ctx, failedBudget+5*time.Second, 25*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		h, err := s.C.Health(ctx)
+		h, err := s.Client.Health(ctx)
 		if err != nil {
 			return false, "", err
 		}

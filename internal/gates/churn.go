@@ -39,7 +39,7 @@ func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
 // served → push → refresh all → wait newest → delete all; after every
 // cycle the three caches are empty and no clone dir is left, and fds,
 // goroutines, heap, RSS and disk stay flat across cycles.
-var churnGate = &Scenario{
+var churnGate = &Gate{
 	Name:   "churn",
 	Doc:    "scope churn: caches drain to zero every cycle; fds, goroutines, heap, RSS, disk flat",
 	Hosts:  4, // repos spread so a per-host cap lets the whole pool work
@@ -85,7 +85,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			}
 			want[ids[i]] = repos[i].Head
 		}
-		if err := s.C.RefreshAll(ctx); err != nil {
+		if err := s.Client.RefreshAll(ctx); err != nil {
 			return fmt.Errorf("cycle %d: refresh all: %w", c, err)
 		}
 		if _, out := s.ready(ctx, ids, want); !out.OK {
@@ -96,7 +96,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			maxServedDirs = len(dirs)
 		}
 		for _, id := range ids {
-			if err := s.C.DeleteScope(ctx, id); err != nil {
+			if err := s.Client.DeleteScope(ctx, id); err != nil {
 				return fmt.Errorf("cycle %d: delete %s: %w", c, id, err)
 			}
 		}
@@ -151,7 +151,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 	case !known:
 		s.Skip("clone dirs removed after delete", "target's base dir unknown")
 	case maxServedDirs == 0:
-		s.Skip("clone dirs removed after delete", fmt.Sprintf("no clone dir ever appeared under %s while scopes were served: the target keeps its clones elsewhere", filepath.Join(s.T.BaseDir(), "git_sources")))
+		s.Skip("clone dirs removed after delete", fmt.Sprintf("no clone dir ever appeared under %s while scopes were served: the target keeps its clones elsewhere", filepath.Join(s.Target.BaseDir(), "git_sources")))
 	default:
 		s.CheckLE("clone dirs removed after delete", float64(worstDirs), 0, unitCount, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
 	}

@@ -33,7 +33,7 @@ func (p *CrashRestartParams) setScopes(n int) { p.MidClone = n }
 // (held inside the git server), starts it again on the same base dir with
 // the hosts healthy, and checks every scope serves its newest commit and
 // no clone dir left by the dead process is kept corrupt.
-var crashRestartGate = &Scenario{
+var crashRestartGate = &Gate{
 	Name: "crash-restart",
 	Doc:  "SIGKILL mid-clone, restart: every scope serves; no corrupt clone kept",
 	// Held clones spread over hosts so a per-host bulkhead lets the whole
@@ -54,11 +54,11 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if p.Healthy < 0 || p.MidClone < 1 {
 		return fmt.Errorf("crash-restart: healthy %d (want >= 0), mid_clone %d (want >= 1)", p.Healthy, p.MidClone)
 	}
-	k, ok := s.T.(target.Killer)
+	k, ok := s.Target.(target.Killer)
 	if !ok {
 		if s.Crash == nil {
 			for _, c := range crashChecks {
-				s.Skip(c, fmt.Sprintf("%s cannot be killed and no process target was given (--target-cmd)", s.T.Describe()))
+				s.Skip(c, fmt.Sprintf("%s cannot be killed and no process target was given (--target-cmd)", s.Target.Describe()))
 			}
 			return nil
 		}
@@ -78,14 +78,14 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		if k, ok = t.(target.Killer); !ok {
 			return fmt.Errorf("crash-restart: %s cannot be killed", t.Describe())
 		}
-		s.T, s.C = t, t.Client()
+		s.Target, s.Client = t, t.Client()
 		s.Logf("crash-restart runs on %s", t.Describe())
 	}
 	var repos []Repo
 	for i := range p.Healthy + p.MidClone {
 		h := s.Host(0)
 		if i >= p.Healthy {
-			h = s.Host((i - p.Healthy) % len(s.TB.Hosts()))
+			h = s.Host((i - p.Healthy) % len(s.Testbed.Hosts()))
 		}
 		r, err := s.CreateRepos(ctx, h, i, 1, p.Spec)
 		if err != nil {
@@ -158,7 +158,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if idle := s.waitIdle(ctx, 10*time.Second); !idle.OK {
 		s.Logf("target not idle before the clone check: %s", idle.Describe())
 	}
-	bad := corruptClones(s.T.BaseDir())
+	bad := corruptClones(s.Target.BaseDir())
 	dirs, _ := s.CloneDirs()
 	s.CheckEQ(crashChecks[1], float64(len(bad)), 0, unitCount,
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))

@@ -36,7 +36,7 @@ func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 // harness starts its targets with 4), a scope is deleted while another
 // scope of the same url on a branch of another shard lives: the deleted
 // scope's clone goes (its source differs, though the url is shared).
-var deleteHangGate = &Scenario{
+var deleteHangGate = &Gate{
 	Name: "delete-hang",
 	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive",
 	// Repos spread over hosts so a per-host cap lets the whole pool in.
@@ -70,7 +70,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if _, out := s.ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("delete-hang: scopes never served: %s", out.Describe())
 	}
-	for _, h := range s.TB.Hosts() {
+	for _, h := range s.Testbed.Hosts() {
 		if err := h.Admin.ResetCounters(ctx); err != nil {
 			return fmt.Errorf("reset counters on %s: %w", h.Name, err)
 		}
@@ -86,7 +86,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 		}
 		clears = append(clears, c)
 	}
-	if err := s.C.RefreshAll(ctx); err != nil {
+	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all: %w", err)
 	}
 	// Wait until the fetches hang inside the server: as many as the
@@ -100,7 +100,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	var slow []string
 	for _, id := range ids {
 		t0 := time.Now()
-		err := s.C.Do(ctx, http.MethodDelete, "/scopes/"+id, nil, nil)
+		err := s.Client.Do(ctx, http.MethodDelete, "/scopes/"+id, nil, nil)
 		d := time.Since(t0)
 		if err != nil {
 			return fmt.Errorf("delete %s during the hang: %w", id, err)
@@ -184,7 +184,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 	a, b := s.ScopeID(p.Scopes), s.ScopeID(p.Scopes+1)
 	s.Mark(result.MarkerPhase, "delete beside a same-url scope")
 	for _, sc := range []struct{ id, branch string }{{a, "main"}, {b, branch}} {
-		if err := s.C.PutScope(ctx, target.NewScope(sc.id, r.URL(), sc.branch)); err != nil {
+		if err := s.Client.PutScope(ctx, target.NewScope(sc.id, r.URL(), sc.branch)); err != nil {
 			return fmt.Errorf("put scope %s: %w", sc.id, err)
 		}
 		s.mu.Lock()
@@ -199,7 +199,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("clone dir %s of scope %s not found before the delete (dirs: %s): the target's source ids differ from sha256(url)-shard", dirA, a, joinIDs(dirs))})
 		return nil
 	}
-	if err := s.C.DeleteScope(ctx, a); err != nil {
+	if err := s.Client.DeleteScope(ctx, a); err != nil {
 		return fmt.Errorf("delete %s: %w", a, err)
 	}
 	gone := eventually.Poll(ctx, 2*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
@@ -211,7 +211,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 		left = 1
 	}
 	s.CheckEQ(name, left, 0, unitCount, fmt.Sprintf("scope %s (main) deleted while %s (same url, branch %s, another of %d shards) lives: %s", a, b, branch, shards, gone.Describe()))
-	if err := s.C.DeleteScope(ctx, b); err != nil {
+	if err := s.Client.DeleteScope(ctx, b); err != nil {
 		return fmt.Errorf("delete %s: %w", b, err)
 	}
 	return nil
@@ -235,7 +235,7 @@ func sourceDir(url, branch string, shards int) string {
 func (s *S) leftovers(ctx context.Context, ids []string) []string {
 	var out []string
 	for _, id := range ids {
-		if _, err := s.C.Scope(ctx, id); err == nil {
+		if _, err := s.Client.Scope(ctx, id); err == nil {
 			out = append(out, "scope "+id+" exists")
 		} else if !target.IsStatus(err, http.StatusNotFound) {
 			out = append(out, fmt.Sprintf("scope %s: %v", id, err))

@@ -23,7 +23,7 @@ func paramsMap(p any) map[string]any {
 }
 
 // Host returns testbed host i.
-func (s *S) Host(i int) *testbed.Host { return s.TB.Hosts()[i] }
+func (s *S) Host(i int) *testbed.Host { return s.Testbed.Hosts()[i] }
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")

@@ -11,10 +11,10 @@ import (
 // CloneDirs lists the clone dirs under the target's base dir (nil, false
 // when the base dir is unknown).
 func (s *S) CloneDirs() ([]string, bool) {
-	if s.T.BaseDir() == "" {
+	if s.Target.BaseDir() == "" {
 		return nil, false
 	}
-	ents, err := os.ReadDir(filepath.Join(s.T.BaseDir(), "git_sources"))
+	ents, err := os.ReadDir(filepath.Join(s.Target.BaseDir(), "git_sources"))
 	if err != nil {
 		return nil, true
 	}
@@ -33,10 +33,10 @@ func (s *S) CloneDirs() ([]string, bool) {
 // dir (an exec target's TMPDIR, a URL target's --target-watch-dir).
 func (s *S) watchedDirs() []string {
 	var dirs []string
-	if s.T.BaseDir() != "" {
-		dirs = append(dirs, filepath.Join(s.T.BaseDir(), "git_sources"))
+	if s.Target.BaseDir() != "" {
+		dirs = append(dirs, filepath.Join(s.Target.BaseDir(), "git_sources"))
 	}
-	if w, ok := s.T.(target.DirWatcher); ok {
+	if w, ok := s.Target.(target.DirWatcher); ok {
 		dirs = append(dirs, w.WatchDirs()...)
 	}
 	return dirs

@@ -71,7 +71,7 @@ func gitserverCommit(seed int64) gitserver.CommitRequest {
 // (repo i of the result is RepoName(i)), so a target with a per-host cap
 // on git work can run its whole pool.
 func (s *S) spreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]Repo, error) {
-	hosts := s.TB.Hosts()
+	hosts := s.Testbed.Hosts()
 	var out []Repo
 	first := 0
 	for i, h := range hosts {

@@ -25,7 +25,7 @@ func (s *S) ScopeID(i int) string {
 // PutScopes creates scopes (id -> repo URL, branch main).
 func (s *S) PutScopes(ctx context.Context, ids []string, urls []string) error {
 	for i, id := range ids {
-		if err := s.C.PutScope(ctx, target.NewScope(id, urls[i], "main")); err != nil {
+		if err := s.Client.PutScope(ctx, target.NewScope(id, urls[i], "main")); err != nil {
 			return fmt.Errorf("put scope %s: %w", id, err)
 		}
 		s.mu.Lock()
@@ -43,7 +43,7 @@ func (s *S) deleteScopes(ctx context.Context) {
 	s.scopes = nil
 	s.mu.Unlock()
 	for i, id := range ids {
-		err := s.C.DeleteScope(ctx, id)
+		err := s.Client.DeleteScope(ctx, id)
 		if err == nil || target.IsStatus(err, http.StatusNotFound) {
 			continue
 		}
@@ -119,7 +119,7 @@ func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string
 	defer cancel()
 	exitedWhy := ""
 	out := eventually.Poll(ctx, timeout, 25*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		if er, ok := s.T.(target.ExitReporter); ok {
+		if er, ok := s.Target.(target.ExitReporter); ok {
 			if why := er.Exited(); why != "" {
 				exitedWhy = why
 				cancel()
@@ -149,7 +149,7 @@ func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string
 				if time.Since(last) >= nudge {
 					nudged[id] = time.Now()
 					nudges++
-					if err := s.C.Refresh(ctx, id); err != nil {
+					if err := s.Client.Refresh(ctx, id); err != nil {
 						s.Logf("re-request scope %s: %v", id, err)
 					}
 				}
@@ -158,7 +158,7 @@ func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				b, err := s.C.Policy(ctx, id)
+				b, err := s.Client.Policy(ctx, id)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // Stats reads the target's stats endpoint; ok is false when it has none.
 func (s *S) Stats(ctx context.Context) (map[string]float64, bool, error) {
-	st, err := s.C.Stats(ctx)
+	st, err := s.Client.Stats(ctx)
 	if target.IsStatus(err, http.StatusNotFound) {
 		return nil, false, nil
 	}

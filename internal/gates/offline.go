@@ -31,7 +31,7 @@ func (OfflineParams) GateName() string { return "offline" }
 // the number of hung repos, and the API's p99 latency stays bounded. Then
 // enough dead hosts hang every git worker (past any per-host cap): a warm
 // scope's bundle is still served at once (bundles never wait for git work).
-var offlineGate = &Scenario{
+var offlineGate = &Gate{
 	Name:  "offline",
 	Doc:   "offline isolation: 4× workers hung repos on a dead host don't delay a healthy host or the API; bundles don't wait for hung git workers",
 	Hosts: 6,
@@ -43,8 +43,8 @@ var offlineGate = &Scenario{
 
 func runOffline(ctx context.Context, s *S, pp any) error {
 	p := pp.(*OfflineParams)
-	if p.HungFactor < 1 || p.FillHosts < 1 || p.FillHosts > len(s.TB.Hosts())-2 {
-		return fmt.Errorf("offline: hung_factor %d (want >= 1), fill_hosts %d (want 1..%d)", p.HungFactor, p.FillHosts, len(s.TB.Hosts())-2)
+	if p.HungFactor < 1 || p.FillHosts < 1 || p.FillHosts > len(s.Testbed.Hosts())-2 {
+		return fmt.Errorf("offline: hung_factor %d (want >= 1), fill_hosts %d (want 1..%d)", p.HungFactor, p.FillHosts, len(s.Testbed.Hosts())-2)
 	}
 	dead, live := s.Host(0), s.Host(1)
 	hung := p.HungFactor * s.Settings.MaxWorkers
@@ -92,9 +92,9 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 	go func() {
 		defer wg.Done()
 		calls := []func(context.Context) error{
-			func(ctx context.Context) error { _, err := s.C.Health(ctx); return err },
-			func(ctx context.Context) error { _, err := s.C.Policy(ctx, warm); return err },
-			func(ctx context.Context) error { _, err := s.C.Scopes(ctx); return err },
+			func(ctx context.Context) error { _, err := s.Client.Health(ctx); return err },
+			func(ctx context.Context) error { _, err := s.Client.Policy(ctx, warm); return err },
+			func(ctx context.Context) error { _, err := s.Client.Scopes(ctx); return err },
 		}
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -177,7 +177,7 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 // the latency budget (an executor shared with git work makes it wait).
 func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) error {
 	const name = "bundle served while every git worker hangs"
-	hosts := s.TB.Hosts()[2 : 2+p.FillHosts]
+	hosts := s.Testbed.Hosts()[2 : 2+p.FillHosts]
 	s.Mark(result.MarkerPhase, "every git worker hung")
 	var ids, urls []string
 	for i, h := range hosts {
@@ -226,7 +226,7 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		t0 := time.Now()
-		_, err := s.C.Policy(rctx, warm)
+		_, err := s.Client.Policy(rctx, warm)
 		lat = append(lat, time.Since(t0))
 		cancel()
 		if err != nil {

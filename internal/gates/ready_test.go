@@ -21,12 +21,12 @@ func TestReadyAsksAgain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts a testbed and a fetcher")
 	}
-	sc := &Scenario{
+	sc := &Gate{
 		Name:   "ready-asks-again",
 		Hosts:  1,
 		Params: func() any { return nil },
 		Run: func(ctx context.Context, s *S, _ any) error {
-			h := s.TB.Hosts()[0]
+			h := s.Testbed.Hosts()[0]
 			repos, err := s.CreateRepos(ctx, h, 0, 2, repogen.Spec{})
 			if err != nil {
 				return err

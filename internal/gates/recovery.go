@@ -31,7 +31,7 @@ func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
 // still ends on the newest commit (a failed fetch must not count as fresh:
 // catches a suppressed force fetch); a host flapping for a while leaves no
 // stuck lock or operation and a consistent final state.
-var recoveryGate = &Scenario{
+var recoveryGate = &Gate{
 	Name:  "recovery",
 	Doc:   "recovery and flapping: newest commit after the next refresh; no stuck lock after flapping",
 	Hosts: 2,
@@ -78,7 +78,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.Push(ctx, r); err != nil {
 		return err
 	}
-	if err := s.C.RefreshAll(ctx); err != nil {
+	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all while offline: %w", err)
 	}
 	if err := s.settleInFlight(ctx, wait); err != nil {
@@ -91,7 +91,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	for _, id := range ids {
 		want[id] = r.Head
 	}
-	if err := s.C.RefreshAll(ctx); err != nil {
+	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all after recovery: %w", err)
 	}
 	_, out := s.served(ctx, ids, want, wait)
@@ -109,7 +109,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	for _, id := range ids {
 		want[id] = r.Head
 	}
-	if err := s.C.RefreshAll(ctx); err != nil {
+	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all with a failing fetch: %w", err)
 	}
 	_, out = s.served(ctx, ids, want, refreshWait)
@@ -148,7 +148,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 				return err
 			}
 		}
-		_ = s.C.Refresh(ctx, fids[i%2])
+		_ = s.Client.Refresh(ctx, fids[i%2])
 		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-ctx.Done():
@@ -169,7 +169,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	refreshes := 0
 	out = eventually.Poll(ctx, p.Settle, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		refreshes++
-		if err := s.C.RefreshAll(ctx); err != nil {
+		if err := s.Client.RefreshAll(ctx); err != nil {
 			return false, "", fmt.Errorf("refresh all: %w", err)
 		}
 		_, o := s.served(ctx, fids, fwant, 400*time.Millisecond)
@@ -203,7 +203,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 	}
 	defer func() { _ = clear(ctx) }()
 	s.Mark(result.MarkerPhase, "refresh during a fetch")
-	if err := s.C.Refresh(ctx, id); err != nil {
+	if err := s.Client.Refresh(ctx, id); err != nil {
 		return fmt.Errorf("refresh %s: %w", id, err)
 	}
 	held := eventually.Poll(ctx, s.Settings.GitTimeout/2, 5*time.Millisecond, func(ctx context.Context) (bool, string, error) {
@@ -221,7 +221,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 	if err := s.Push(ctx, r); err != nil {
 		return err
 	}
-	if err := s.C.Refresh(ctx, id); err != nil {
+	if err := s.Client.Refresh(ctx, id); err != nil {
 		return fmt.Errorf("refresh %s during the fetch: %w", id, err)
 	}
 	if err := clear(ctx); err != nil {

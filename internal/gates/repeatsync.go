@@ -38,7 +38,7 @@ func (p *RepeatSyncParams) setScopes(n int) {
 // (pass one dedupes sources, pass two is local), and fds, goroutines,
 // heap and RSS stay flat across rounds: a fetcher that reopens a
 // repository per sync without closing the old handle grows fds here.
-var repeatSyncGate = &Scenario{
+var repeatSyncGate = &Gate{
 	Name:  "repeat-sync",
 	Doc:   "R refresh-all rounds over N scopes sharing sources: one fetch per source per round; fds, goroutines, heap, RSS flat",
 	Hosts: 1,
@@ -91,7 +91,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		if err := h.Admin.ResetCounters(ctx); err != nil {
 			return fmt.Errorf("round %d: reset counters: %w", r, err)
 		}
-		if err := s.C.RefreshAll(ctx); err != nil {
+		if err := s.Client.RefreshAll(ctx); err != nil {
 			return fmt.Errorf("round %d: refresh all: %w", r, err)
 		}
 		if _, out := s.served(ctx, ids, want, 30*time.Second); !out.OK {

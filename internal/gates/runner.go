@@ -97,7 +97,7 @@ func versions() map[string]string {
 }
 
 // RunOne runs one scenario on a fresh testbed and target.
-func RunOne(ctx context.Context, sc *Scenario, opts Options) *result.Scenario {
+func RunOne(ctx context.Context, sc *Gate, opts Options) *result.Scenario {
 	opts.defaults()
 	p, perr := params(sc, opts)
 	res := &result.Scenario{Name: sc.Name, Seed: opts.Seed, Started: time.Now().UTC(), Params: paramsMap(p)}
@@ -180,7 +180,7 @@ func hashName(s string) uint64 {
 // newS is the state of a scenario running on tb against t.
 func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger *slog.Logger, start time.Time, res *result.Scenario) *S {
 	return &S{
-		Name: name, TB: tb, T: t, C: t.Client(), Seed: opts.Seed,
+		Name: name, Testbed: tb, Target: t, Client: t.Client(), Seed: opts.Seed,
 		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
 		Logger:   logger,
 		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),

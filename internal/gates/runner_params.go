@@ -9,7 +9,7 @@ import (
 // field of the caller's params (PartialParams) laid over them, then the scopes
 // and cycle-cap overrides applied. Params of another scenario's type are an
 // error naming both types.
-func params(sc *Scenario, opts Options) (any, error) {
+func params(sc *Gate, opts Options) (any, error) {
 	p := sc.Params()
 	var err error
 	switch user := opts.Params[sc.Name].(type) {

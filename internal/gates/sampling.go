@@ -45,15 +45,15 @@ var settleMetrics = []string{probe.FDs, probe.Goroutines, probe.Threads, probe.P
 // sample. One loop over whole samples: each read costs a stats request,
 // a process-tree scan and a dir walk.
 func (s *S) settledSample(ctx context.Context) (probe.Sample, error) {
-	src := s.T.Probe()
+	src := s.Target.Probe()
 	if src == nil {
-		return probe.Sample{}, fmt.Errorf("target %s has no probe", s.T.Describe())
+		return probe.Sample{}, fmt.Errorf("target %s has no probe", s.Target.Describe())
 	}
 	var last probe.Sample
 	var lastErr error
 	have, run := false, 0
 	eventually.Poll(ctx, 2*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		s.C.CloseIdleConnections()
+		s.Client.CloseIdleConnections()
 		smp, err := src.Sample(ctx)
 		if err != nil {
 			lastErr = err
@@ -140,7 +140,7 @@ func capCycles(minCycles, maxCycles int) int {
 // for RSS of an in-process target (the harness's own process; heap is
 // judged exactly), not for a metric without values.
 func (s *S) waited(c *cycleSeries, m string) bool {
-	return len(c.values[m]) > 0 && !(m == probe.RSS && s.T.InProcess())
+	return len(c.values[m]) > 0 && !(m == probe.RSS && s.Target.InProcess())
 }
 
 // pending lists the waited-for metrics whose verdict over the cycles so
@@ -148,7 +148,7 @@ func (s *S) waited(c *cycleSeries, m string) bool {
 func (s *S) pending(c *cycleSeries, j leakJudge) []string {
 	var out []string
 	for _, m := range c.metrics {
-		if !s.waited(c, m) || (m == probe.RSS && race.Enabled && s.T.InProcess()) {
+		if !s.waited(c, m) || (m == probe.RSS && race.Enabled && s.Target.InProcess()) {
 			continue
 		}
 		tr, err := flat.Trend(c.values[m], s.trendOptions(c, m, j))
@@ -200,12 +200,12 @@ func (s *S) judge(c *cycleSeries, j leakJudge, stop string) {
 	for _, m := range c.metrics {
 		name := fmt.Sprintf("%s flat across %s", m, j.what)
 		vals := c.values[m]
-		if m == probe.RSS && race.Enabled && s.T.InProcess() {
+		if m == probe.RSS && race.Enabled && s.Target.InProcess() {
 			s.Skip(name, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
 			continue
 		}
 		if len(vals) == 0 {
-			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.T.Describe(), c.unavailable[m]))
+			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.Target.Describe(), c.unavailable[m]))
 			continue
 		}
 		series := c.series(m)
@@ -258,7 +258,7 @@ func (s *S) trendOptions(c *cycleSeries, m string, j leakJudge) flat.TrendOption
 		if !ok {
 			b, ok = flat.ScopeBudgets[m]
 			floor = flat.ScopeBudgetFloors[m]
-			if m == probe.RSS && s.T.InProcess() {
+			if m == probe.RSS && s.Target.InProcess() {
 				b = inProcessRSSScopeBudget
 			}
 		}

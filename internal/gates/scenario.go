@@ -1,4 +1,4 @@
-// Package scenarios holds the gate suite: one file per scenario (boot,
+// Package gates holds the gate suite: one file per scenario (boot,
 // offline, timeout, recovery, churn, repeat-sync, delete-hang,
 // webhook-storm, crash-restart), the runner that gives each a fresh testbed
 // and target, and the suite and matrix that gitchaos and go test run.
@@ -20,8 +20,8 @@ import (
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
-// Scenario is one gate: parameters with defaults and a body.
-type Scenario struct {
+// Gate is one gate: parameters with defaults and a body.
+type Gate struct {
 	Name string
 	Doc  string
 	// Hosts the scenario's testbed needs.
@@ -38,7 +38,7 @@ type Scenario struct {
 }
 
 // Suite is the gate suite in its order; Lookup and Names read it.
-var Suite = []*Scenario{bootGate, offlineGate, timeoutGate, recoveryGate, churnGate, repeatSyncGate, deleteHangGate, webhookStormGate, crashRestartGate}
+var Suite = []*Gate{bootGate, offlineGate, timeoutGate, recoveryGate, churnGate, repeatSyncGate, deleteHangGate, webhookStormGate, crashRestartGate}
 
 // Names lists the scenarios in suite order.
 func Names() []string {
@@ -50,7 +50,7 @@ func Names() []string {
 }
 
 // Lookup returns a scenario by name.
-func Lookup(name string) (*Scenario, error) {
+func Lookup(name string) (*Gate, error) {
 	for _, sc := range Suite {
 		if sc.Name == name {
 			return sc, nil
@@ -67,9 +67,9 @@ type TestbedFactory func(ctx context.Context, opts testbed.Options) (testbed.Tes
 // S is a running scenario: its testbed, its target and its record.
 type S struct {
 	Name     string
-	TB       testbed.Testbed
-	T        target.Target
-	C        *target.Client
+	Testbed  testbed.Testbed
+	Target   target.Target
+	Client   *target.Client
 	Seed     int64
 	Rand     *rand.Rand
 	Logger   *slog.Logger

@@ -114,7 +114,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 			timeline: map[string][]result.Point{}}
 		s.cleanup = func(cctx context.Context) {
 			for _, e := range k.extras {
-				if err := s.C.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+				if err := s.Client.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
 					s.Logf("cleanup: delete scope %s: %v", e.id, err)
 				}
 			}
@@ -148,7 +148,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 // baseline caches.
 func (k *soak) setup(ctx context.Context) error {
 	spec := repogen.DefaultSpec()
-	hosts := k.TB.Hosts()
+	hosts := k.Testbed.Hosts()
 	var base []Repo
 	for i := range k.o.Baseline {
 		h := hosts[i%len(hosts)]
@@ -273,7 +273,7 @@ func (k *soak) finish(ctx context.Context) {
 		k.stepErr(cctx, soakStep{N: -1, Kind: "final recover"}, err)
 	}
 	for _, e := range k.extras {
-		_ = k.C.DeleteScope(cctx, e.id)
+		_ = k.Client.DeleteScope(cctx, e.id)
 	}
 	k.extras = nil
 

@@ -31,7 +31,7 @@ func (k *soak) judgeTotal() {
 	for _, m := range k.series.metrics {
 		b, ok := budgets[m]
 		vals := k.series.values[m]
-		if !ok || len(vals) == 0 || (m == probe.RSS && k.T.InProcess()) {
+		if !ok || len(vals) == 0 || (m == probe.RSS && k.Target.InProcess()) {
 			continue
 		}
 		name := m + " total growth over the soak"

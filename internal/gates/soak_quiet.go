@@ -33,7 +33,7 @@ func (k *soak) quietPoint(ctx context.Context, w int) {
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for _, e := range k.extras {
-		if err := k.C.DeleteScope(qctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+		if err := k.Client.DeleteScope(qctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
 			k.stepErr(ctx, soakStep{N: -1, Kind: "quiet delete " + e.id}, err)
 		}
 	}
@@ -71,12 +71,12 @@ func (k *soak) quietPoint(ctx context.Context, w int) {
 // is bounded, not a leak, and in one process each costs up to four fds
 // (client, proxy in, proxy out, server).
 func (k *soak) closeIdle() {
-	for _, h := range k.TB.Hosts() {
+	for _, h := range k.Testbed.Hosts() {
 		if h.Admin != nil && h.Admin.HTTP != nil {
 			h.Admin.HTTP.CloseIdleConnections()
 		}
 	}
-	if k.T.InProcess() {
+	if k.Target.InProcess() {
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}
@@ -142,9 +142,9 @@ func (k *soak) addWindow(smp probe.Sample) {
 // reads as growth.
 func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 	k.Mark(result.MarkerPhase, "restart")
-	err := k.T.Restart(qctx, false)
+	err := k.Target.Restart(qctx, false)
 	if errors.Is(err, target.ErrUnsupported) {
-		k.restartLog = append(k.restartLog, "restart unsupported by "+k.T.Describe()+": skipped")
+		k.restartLog = append(k.restartLog, "restart unsupported by "+k.Target.Describe()+": skipped")
 		return
 	}
 	if err != nil {
@@ -190,7 +190,7 @@ func (k *soak) sampleTimeline(ctx context.Context) {
 	defer t.Stop()
 	for {
 		k.quietMu.Lock()
-		src := k.T.Probe()
+		src := k.Target.Probe()
 		var smp probe.Sample
 		var err error
 		if src != nil {

@@ -93,7 +93,7 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (st
 	stepDelete:     (*soak).deleteExtra,
 	stepRefreshOne: (*soak).refreshOne,
 	stepRefreshAll: func(k *soak, ctx context.Context, _ soakStep) (string, error) {
-		if err := k.C.RefreshAll(ctx); err != nil {
+		if err := k.Client.RefreshAll(ctx); err != nil {
 			return "", fmt.Errorf("refresh all: %w", err)
 		}
 		return "", nil
@@ -136,7 +136,7 @@ func (k *soak) putExtra(ctx context.Context, st soakStep) (string, error) {
 	r := cands[st.Pick%len(cands)]
 	id := k.ScopeID(k.nextID)
 	k.nextID++
-	err := k.C.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
+	err := k.Client.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
 	var se *target.StatusError
 	if !errors.As(err, &se) {
 		// Count it as live even on a transport error: the put may
@@ -159,7 +159,7 @@ func (k *soak) deleteExtra(ctx context.Context, st soakStep) (string, error) {
 	e := k.extras[i]
 	k.extras = slices.Delete(k.extras, i, i+1)
 	k.setLive()
-	if err := k.C.DeleteScope(ctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+	if err := k.Client.DeleteScope(ctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
 		return "", fmt.Errorf("delete %s: %w", e.id, err)
 	}
 	return "", nil
@@ -169,7 +169,7 @@ func (k *soak) deleteExtra(ctx context.Context, st soakStep) (string, error) {
 func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
 	ids := append(slices.Clone(k.baseIDs), extraIDs(k.extras)...)
 	id := ids[st.Pick%len(ids)]
-	if err := k.C.Refresh(ctx, id); err != nil {
+	if err := k.Client.Refresh(ctx, id); err != nil {
 		return "", fmt.Errorf("refresh %s: %w", id, err)
 	}
 	return "", nil

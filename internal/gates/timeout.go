@@ -30,7 +30,7 @@ func (TimeoutParams) GateName() string { return "timeout" }
 // request end), that nothing lingers after timeout + grace (operations in
 // flight, goroutines, partial clone data on disk), and that no two
 // operations on one repo ever overlap.
-var timeoutGate = &Scenario{
+var timeoutGate = &Gate{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
 	Hosts: 3,
@@ -82,7 +82,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 	// Ask again while they hang: a correct fetcher skips (single flight).
 	for _, id := range ids {
-		_ = s.C.Refresh(ctx, id)
+		_ = s.Client.Refresh(ctx, id)
 	}
 	cloneDurs, cloneOpen := s.watchOps(ctx, hClone, repoNames(cloneRepos), watchWindow(T))
 
@@ -204,12 +204,12 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 	}
 	s.Mark(result.MarkerPhase, "hung fetches")
 	for _, id := range ids {
-		if err := s.C.Refresh(ctx, id); err != nil {
+		if err := s.Client.Refresh(ctx, id); err != nil {
 			return nil, nil, fmt.Errorf("refresh %s: %w", id, err)
 		}
 	}
 	for _, id := range ids {
-		_ = s.C.Refresh(ctx, id)
+		_ = s.Client.Refresh(ctx, id)
 	}
 	durs, open := s.watchOps(ctx, hFetch, repoNames(fetchRepos), watchWindow(T))
 	// The next cycle, once the timed-out fetches were given up: a fetcher
@@ -217,7 +217,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 	// stopped waiting (and let go of the source) starts a second beside the
 	// one still running.
 	for _, id := range ids {
-		_ = s.C.Refresh(ctx, id)
+		_ = s.Client.Refresh(ctx, id)
 	}
 	return durs, open, nil
 }

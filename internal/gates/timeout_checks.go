@@ -32,7 +32,7 @@ func (s *S) baseline(ctx context.Context) (baselineValues, error) {
 		return baselineValues{}, err
 	}
 	b := baselineValues{sample: smp}
-	if d, ok := s.T.(target.StackDumper); ok {
+	if d, ok := s.Target.(target.StackDumper); ok {
 		if b.stacks, err = d.GoroutineStacks(); err != nil {
 			s.Logf("goroutine stacks at the baseline: %v", err)
 		}
@@ -44,9 +44,9 @@ func (s *S) baseline(ctx context.Context) (baselineValues, error) {
 // processes lists the target's processes but its root by pid (nil and the
 // reason when the target cannot list them).
 func (s *S) processes() (map[int]proctree.Proc, string) {
-	pl, ok := s.T.(target.ProcessLister)
+	pl, ok := s.Target.(target.ProcessLister)
 	if !ok {
-		return nil, s.T.Describe() + " cannot list its processes"
+		return nil, s.Target.Describe() + " cannot list its processes"
 	}
 	ps, err := pl.Processes()
 	if err != nil {
@@ -89,7 +89,7 @@ func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Dura
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "listing the target's processes: " + why})
 		return
 	}
-	scope := s.T.(target.ProcessLister).ProcessScope()
+	scope := s.Target.(target.ProcessLister).ProcessScope()
 	explain := fmt.Sprintf("processes of the target (%s) that were not there before the hangs, polled for %v after timeout + grace; %d there before", scope, grace, len(base.procs))
 	if len(left) > 0 {
 		explain = fmt.Sprintf("still there %v after timeout + grace: %s; ", grace, joinIDs(left)) + explain
@@ -100,7 +100,7 @@ func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Dura
 // leakedStacks renders the target's goroutines that are more now than at
 // the baseline, grouped by stack ("" when the target cannot list them).
 func (s *S) leakedStacks(base baselineValues) string {
-	d, ok := s.T.(target.StackDumper)
+	d, ok := s.Target.(target.StackDumper)
 	if !ok || base.stacks == nil {
 		return ""
 	}
@@ -146,7 +146,7 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 		}
 		s.CheckLE(metric+" back to baseline", v, b+slack, unitCount, explain)
 	} else {
-		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.T.Describe())
+		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.Target.Describe())
 	}
 	s.childCheck(ctx, base, grace)
 	if diskKnown {

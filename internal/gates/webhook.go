@@ -33,7 +33,7 @@ func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 // trailing webhook (whose task hangs) must leave only that running task in
 // the list; no two fetches of one repo ever ran side by side, and every
 // scope ends on the newest commit.
-var webhookStormGate = &Scenario{
+var webhookStormGate = &Gate{
 	Name:   "webhook-storm",
 	Doc:    "webhook storm: task list back to zero; only running tasks after a trailing webhook; single flight per source; newest commit served",
 	Hosts:  3,
@@ -97,7 +97,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					err := s.C.Refresh(ctx, id)
+					err := s.Client.Refresh(ctx, id)
 					mu.Lock()
 					defer mu.Unlock()
 					calls++
@@ -175,7 +175,7 @@ func (s *S) trailingWebhook(ctx context.Context, r Repo, id string, before int) 
 	}
 	defer func() { _ = clear(ctx) }()
 	s.Mark(result.MarkerPhase, "trailing webhook")
-	if err := s.C.Refresh(ctx, id); err != nil {
+	if err := s.Client.Refresh(ctx, id); err != nil {
 		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("trailing refresh of %s: %v", id, err)})
 		return
 	}
