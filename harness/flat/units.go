@@ -1,32 +1,22 @@
 package flat
 
-import (
-	"strings"
-)
+import "github.com/gitchaos/gitchaos/harness/metric"
 
-// Units of well-known metrics (names as in harness/probe). A metric not
-// listed here whose name ends in "_bytes" is in bytes; anything else is a
-// plain count named by Unit "".
-var Units = map[string]string{
-	"fds":        "fds",
-	"goroutines": "goroutines",
-	"threads":    "threads",
-	"processes":  "processes",
-	"rss_bytes":  "bytes",
-	"heap_bytes": "bytes",
-	"disk_bytes": "bytes",
-	"disk_files": "files",
-	"rss_kb":     "KiB",
+// Units of well-known metrics, from harness/metric's table (rows with a
+// unit). A metric not listed here whose name ends in "_bytes" is in
+// bytes; anything else is a plain count named by Unit "".
+var Units = units()
+
+func units() map[string]string {
+	out := map[string]string{}
+	for _, r := range metric.All() {
+		if r.Unit != "" {
+			out[r.Name] = r.Unit
+		}
+	}
+	return out
 }
 
-// UnitOf returns the unit of a metric: Units[metric], "bytes" for names
-// ending in "_bytes", else "".
-func UnitOf(metric string) string {
-	if u, ok := Units[metric]; ok {
-		return u
-	}
-	if strings.HasSuffix(metric, "_bytes") {
-		return "bytes"
-	}
-	return ""
-}
+// UnitOf returns the unit of a metric (metric.UnitOf): its row's, "bytes"
+// for other names ending in "_bytes", else "".
+func UnitOf(name string) string { return metric.UnitOf(name) }

@@ -9,10 +9,28 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
 )
 
 // DiskFiles is the number of regular files under a Dir source's directory.
-const DiskFiles = "disk_files"
+const DiskFiles = metric.DiskFiles
+
+// dirTotals are what a walk of a Dir source's directories adds up.
+type dirTotals struct{ bytes, files float64 }
+
+// dirReader reads one metric from a walk's totals.
+type dirReader struct {
+	metric string
+	read   func(dirTotals) float64
+}
+
+// dirReaders read the metrics that harness/metric's table says a Dir
+// source reads.
+var dirReaders = []dirReader{
+	{metric.Disk, func(t dirTotals) float64 { return t.bytes }},
+	{metric.DiskFiles, func(t dirTotals) float64 { return t.files }},
+}
 
 type dirSource struct{ paths []string }
 
@@ -47,17 +65,17 @@ func Dirs(paths ...string) (Source, error) {
 func (s *dirSource) Name() string { return "dir " + strings.Join(s.paths, " + ") }
 
 func (s *dirSource) Sample(ctx context.Context) (Sample, error) {
-	var bytes, files float64
+	var t dirTotals
 	var err error
 	for _, path := range s.paths {
-		if err = s.walk(ctx, path, &bytes, &files); err != nil {
+		if err = s.walk(ctx, path, &t); err != nil {
 			break
 		}
 	}
-	return s.sample(ctx, bytes, files, err)
+	return s.sample(ctx, t, err)
 }
 
-func (s *dirSource) walk(ctx context.Context, path string, bytes, files *float64) error {
+func (s *dirSource) walk(ctx context.Context, path string, t *dirTotals) error {
 	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -76,27 +94,26 @@ func (s *dirSource) walk(ctx context.Context, path string, bytes, files *float64
 				}
 				return err
 			}
-			*bytes += float64(info.Size())
-			*files++
+			t.bytes += float64(info.Size())
+			t.files++
 		}
 		return nil
 	})
 }
 
-func (s *dirSource) sample(ctx context.Context, bytes, files float64, err error) (Sample, error) {
+func (s *dirSource) sample(ctx context.Context, t dirTotals, err error) (Sample, error) {
 	smp := newSample()
 	if cerr := ctx.Err(); cerr != nil {
 		return Sample{}, fmt.Errorf("probe: %s: %w", s.Name(), cerr)
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		why := fmt.Sprintf("%s: %v", s.Name(), err)
-		smp.unavailable(Disk, why)
-		smp.unavailable(DiskFiles, why)
-		smp.Time = time.Now()
-		return smp, nil
+	failed := err != nil && !errors.Is(err, os.ErrNotExist)
+	for _, r := range dirReaders {
+		if failed {
+			smp.unavailable(r.metric, fmt.Sprintf("%s: %v", s.Name(), err))
+			continue
+		}
+		smp.set(r.metric, r.read(t), s.Name())
 	}
-	smp.set(Disk, bytes, s.Name())
-	smp.set(DiskFiles, files, s.Name())
 	smp.Time = time.Now()
 	return smp, nil
 }

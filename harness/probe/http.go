@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
 )
 
 // HTTPOptions configure an HTTPStats source.
@@ -34,9 +36,10 @@ const MaxStatsBody = 4 << 20
 // HTTPStats reads a JSON stats endpoint such as OPAL's
 // /internal/git-fetcher-cache-stats. Every numeric key becomes a metric
 // under its own name (nested objects flatten to "a.b"); booleans are 0/1.
-// rss_kb also yields rss_bytes when the endpoint has no rss_bytes, and a
-// "goroutines" key is the goroutines metric. Heap and goroutines that the
-// endpoint lacks are reported unavailable.
+// rss_kb also yields rss_bytes when the endpoint has no rss_bytes (a
+// row's StatsFrom in harness/metric), and a "goroutines" key is the
+// goroutines metric. Heap and goroutines that the endpoint lacks are
+// reported unavailable.
 func HTTPStats(rawURL string, opts HTTPOptions) (Source, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -118,12 +121,17 @@ func ParseStats(body []byte, origin string, smp *Sample) error {
 		return fmt.Errorf("parse stats JSON (want an object): %w", err)
 	}
 	flatten("", obj, origin, smp)
-	if kb, ok := smp.Values["rss_kb"]; ok {
-		if _, has := smp.Values[RSS]; !has {
-			smp.set(RSS, kb*1024, origin+" (from rss_kb)")
+	for _, r := range metric.All() {
+		if r.StatsFrom == nil {
+			continue
+		}
+		if v, ok := smp.Values[r.StatsFrom.Key]; ok {
+			if _, has := smp.Values[r.Name]; !has {
+				smp.set(r.Name, v*r.StatsFrom.Scale, origin+" (from "+r.StatsFrom.Key+")")
+			}
 		}
 	}
-	for _, m := range []string{Heap, Goroutines} {
+	for _, m := range insideOnly() {
 		if _, why := smp.Unavailable[m]; !why {
 			smp.unavailable(m, origin+": no "+m+" key in the stats endpoint")
 		}
@@ -154,15 +162,19 @@ func flatten(prefix string, obj map[string]any, origin string, smp *Sample) {
 			// strings, lists and nulls are descriptive, not metrics.)
 			str, isStr := v.(string)
 			_, numErr := strconv.ParseFloat(str, 64)
-			if knownMetric[name] || (isStr && numErr == nil) {
+			if knownMetric(name) || (isStr && numErr == nil) {
 				smp.unavailable(name, fmt.Sprintf("%s: key %q is JSON %s, want a number", origin, name, jsonType(v)))
 			}
 		}
 	}
 }
 
-// knownMetric are the metric names a stats endpoint may carry.
-var knownMetric = map[string]bool{FDs: true, RSS: true, Heap: true, Goroutines: true, Threads: true, CPU: true, Disk: true, "rss_kb": true}
+// knownMetric reports whether harness/metric's table says a stats
+// endpoint may carry the metric.
+func knownMetric(name string) bool {
+	r, ok := metric.Lookup(name)
+	return ok && r.ReadBy(metric.Stats)
+}
 
 func jsonType(v any) string {
 	switch v.(type) {

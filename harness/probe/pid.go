@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
 )
 
 // ErrProcessGone is returned (wrapped) by a PID source whose process has exited.
@@ -72,7 +74,7 @@ func (s *pidSource) Sample(ctx context.Context) (Sample, error) {
 	}
 	smp := newSample()
 	t := sumProcesses(ctx, procs)
-	if t.errs[0] == nil && t.vals[0] == 0 {
+	if t.errs[metric.FDs] == nil && t.vals[metric.FDs] == 0 {
 		// A live process always has some fd open; none means a zombie
 		// whose fd table is already gone.
 		if st, err := s.p.StatusWithContext(ctx); err == nil && len(st) > 0 && st[0] == process.Zombie {
@@ -80,8 +82,7 @@ func (s *pidSource) Sample(ctx context.Context) (Sample, error) {
 		}
 	}
 	t.put(&smp, s.name)
-	if t.errs[0] != nil && t.errs[1] != nil {
-		// Everything failed: most likely the process exited meanwhile.
+	if t.gone() {
 		if ok, _ := process.PidExistsWithContext(ctx, s.pid); !ok {
 			return Sample{}, fmt.Errorf("probe: %s: %w", s.name, ErrProcessGone)
 		}
@@ -141,59 +142,89 @@ func childPIDs(pid int32) ([]int32, error) {
 	return out, nil
 }
 
-// processTotals are fds, RSS, threads and CPU seconds summed over a set of
-// processes (in that order), with the first process's errors: a process
-// that exits mid-sample is skipped, only the first one's failure makes a
-// metric unavailable.
-type processTotals struct {
-	vals [4]float64
-	errs [4]error
+// processReader reads one metric of one process.
+type processReader struct {
+	metric string
+	read   func(ctx context.Context, p *process.Process) (float64, error)
 }
 
-var processMetrics = [4]string{FDs, RSS, Threads, CPU}
+// processReaders read the metrics that harness/metric's table says a
+// process source (PID, and Tree summed over its processes) reads.
+var processReaders = []processReader{
+	{metric.FDs, func(ctx context.Context, p *process.Process) (float64, error) {
+		n, err := p.NumFDsWithContext(ctx)
+		return float64(n), err
+	}},
+	{metric.RSS, func(ctx context.Context, p *process.Process) (float64, error) {
+		m, err := p.MemoryInfoWithContext(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return float64(m.RSS), nil
+	}},
+	{metric.Threads, func(ctx context.Context, p *process.Process) (float64, error) {
+		n, err := p.NumThreadsWithContext(ctx)
+		return float64(n), err
+	}},
+	{metric.CPU, func(ctx context.Context, p *process.Process) (float64, error) {
+		c, err := p.TimesWithContext(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return c.User + c.System, nil
+	}},
+}
+
+// processTotals are the processReaders' metrics summed over a set of
+// processes, with the first process's errors: a process that exits
+// mid-sample is skipped, only the first one's failure makes a metric
+// unavailable.
+type processTotals struct {
+	vals map[string]float64
+	errs map[string]error
+}
 
 // sumProcesses measures procs; procs[0] is the process whose errors count.
 func sumProcesses(ctx context.Context, procs []*process.Process) processTotals {
-	var t processTotals
+	t := processTotals{vals: map[string]float64{}, errs: map[string]error{}}
 	for i, p := range procs {
-		var vals [4]float64
-		var errs [4]error
-		var n int32
-		n, errs[0] = p.NumFDsWithContext(ctx)
-		vals[0] = float64(n)
-		if m, err := p.MemoryInfoWithContext(ctx); err == nil {
-			vals[1] = float64(m.RSS)
-		} else {
-			errs[1] = err
-		}
-		n, errs[2] = p.NumThreadsWithContext(ctx)
-		vals[2] = float64(n)
-		if c, err := p.TimesWithContext(ctx); err == nil {
-			vals[3] = c.User + c.System
-		} else {
-			errs[3] = err
-		}
-		for k := range vals {
-			if errs[k] == nil {
-				t.vals[k] += vals[k]
+		for _, r := range processReaders {
+			v, err := r.read(ctx, p)
+			if err == nil {
+				t.vals[r.metric] += v
 			} else if i == 0 {
-				t.errs[k] = errs[k]
+				t.errs[r.metric] = err
 			}
 		}
 	}
 	return t
 }
 
+// gone reports whether fds and RSS both failed: most likely the process
+// exited meanwhile.
+func (t processTotals) gone() bool {
+	return t.errs[metric.FDs] != nil && t.errs[metric.RSS] != nil
+}
+
 // put records the totals in smp (unavailable with the reason where the
-// first process failed) and marks heap and goroutines unmeasurable.
+// first process failed) and marks unmeasurable the metrics only the
+// process itself can tell (heap, goroutines).
 func (t processTotals) put(smp *Sample, name string) {
-	for k, m := range processMetrics {
-		if t.errs[k] != nil {
-			smp.unavailable(m, fmt.Sprintf("%s: %v", name, t.errs[k]))
+	for _, r := range processReaders {
+		if err := t.errs[r.metric]; err != nil {
+			smp.unavailable(r.metric, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
-		smp.set(m, t.vals[k], name)
+		smp.set(r.metric, t.vals[r.metric], name)
 	}
-	smp.unavailable(Heap, name+": heap is not measurable from outside the process (use its stats endpoint)")
-	smp.unavailable(Goroutines, name+": goroutines are not measurable from outside the process (use its stats endpoint)")
+	for _, m := range insideOnly() {
+		smp.unavailable(m, fmt.Sprintf("%s: %s is not measurable from outside the process (use its stats endpoint)", name, m))
+	}
+}
+
+// insideOnly are the metrics that only the process itself can tell: read
+// in-process (Self), never from outside (Process); a stats endpoint is the
+// only outside window on them.
+func insideOnly() []string {
+	return metric.Names(func(r metric.Row) bool { return r.ReadBy(metric.Self) && !r.ReadBy(metric.Process) })
 }

@@ -2,24 +2,32 @@
 // threads, CPU time, disk use under a directory and any numeric keys of an
 // HTTP stats endpoint. Sources combine, and a Sampler records them in the
 // background with markers that cut series into cycles.
+//
+// Which metric each kind of source reads is harness/metric's table; the
+// readers are here, one function per metric and kind: processReaders
+// (pid.go), treeReaders (tree.go), selfReaders (self.go), dirReaders
+// (dir.go). TestReaders fails when the two disagree.
 package probe
 
 import (
 	"context"
 	"sort"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
 )
 
-// Well-known metric names. Stats-endpoint keys are added under their own
-// names (repo_locks, repos, repos_last_fetched, rss_kb, in_flight, ...).
+// Well-known metric names: harness/metric's, under the names callers
+// know. Stats-endpoint keys are added under their own names (repo_locks,
+// repos, repos_last_fetched, rss_kb, in_flight, ...).
 const (
-	FDs        = "fds"
-	RSS        = "rss_bytes"
-	Heap       = "heap_bytes" // in-process: heap in use after GC
-	Goroutines = "goroutines" // in-process (or a target's stats endpoint)
-	Threads    = "threads"
-	CPU        = "cpu_seconds" // user+system
-	Disk       = "disk_bytes"  // bytes on disk under a directory
+	FDs        = metric.FDs
+	RSS        = metric.RSS
+	Heap       = metric.Heap       // in-process: heap in use after GC
+	Goroutines = metric.Goroutines // in-process (or a target's stats endpoint)
+	Threads    = metric.Threads
+	CPU        = metric.CPU  // user+system
+	Disk       = metric.Disk // bytes on disk under a directory
 	// Processes (tree.go) counts a target's processes besides its root.
 )
 

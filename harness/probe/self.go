@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
 )
 
 // SelfOptions configure the Self source.
@@ -48,39 +50,55 @@ func (s *selfSource) Sample(ctx context.Context) (Sample, error) {
 	}
 	smp := newSample()
 	name := s.Name()
+	var st selfState
 	if !s.opts.SkipGC {
 		runtime.GC()
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	smp.set(Heap, float64(ms.HeapAlloc), name)
-	smp.set(Goroutines, float64(runtime.NumGoroutine()), name)
-
-	if n, err := countDir("/proc/self/fd"); err != nil {
-		smp.unavailable(FDs, err.Error())
-	} else {
-		smp.set(FDs, float64(n-1), name) // minus the directory handle being read
-	}
-	if rss, err := statmRSS("/proc/self/statm"); err != nil {
-		smp.unavailable(RSS, err.Error())
-	} else {
-		smp.set(RSS, rss, name)
-	}
-	if n, err := statusThreads("/proc/self/status"); s.opts.NoThreads != "" {
-		smp.unavailable(Threads, s.opts.NoThreads)
-	} else if err != nil {
-		smp.unavailable(Threads, err.Error())
-	} else {
-		smp.set(Threads, n, name)
-	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		smp.unavailable(CPU, "getrusage: "+err.Error())
-	} else {
-		smp.set(CPU, tv(ru.Utime)+tv(ru.Stime), name)
+	runtime.ReadMemStats(&st.mem)
+	for _, r := range selfReaders {
+		if r.metric == metric.Threads && s.opts.NoThreads != "" {
+			smp.unavailable(r.metric, s.opts.NoThreads)
+			continue
+		}
+		v, err := r.read(&st)
+		if err != nil {
+			smp.unavailable(r.metric, err.Error())
+			continue
+		}
+		smp.set(r.metric, v, name)
 	}
 	smp.Time = time.Now()
 	return smp, nil
+}
+
+// selfState is what a Self sample reads once for all its readers: the
+// memory statistics right after the GC, before any reader allocates.
+type selfState struct{ mem runtime.MemStats }
+
+// selfReader reads one metric of this process.
+type selfReader struct {
+	metric string
+	read   func(st *selfState) (float64, error)
+}
+
+// selfReaders read the metrics that harness/metric's table says the Self
+// source reads.
+var selfReaders = []selfReader{
+	{metric.Heap, func(st *selfState) (float64, error) { return float64(st.mem.HeapAlloc), nil }},
+	{metric.Goroutines, func(*selfState) (float64, error) { return float64(runtime.NumGoroutine()), nil }},
+	{metric.FDs, func(*selfState) (float64, error) {
+		n, err := countDir("/proc/self/fd")
+		return float64(n - 1), err // minus the directory handle being read
+	}},
+	{metric.RSS, func(*selfState) (float64, error) { return statmRSS("/proc/self/statm") }},
+	{metric.Threads, func(*selfState) (float64, error) { return statusThreads("/proc/self/status") }},
+	{metric.CPU, func(*selfState) (float64, error) {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return 0, fmt.Errorf("getrusage: %w", err)
+		}
+		return tv(ru.Utime) + tv(ru.Stime), nil
+	}},
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }

@@ -9,13 +9,32 @@ import (
 
 	"github.com/shirou/gopsutil/v4/process"
 
+	"github.com/gitchaos/gitchaos/harness/metric"
 	"github.com/gitchaos/gitchaos/harness/proctree"
 )
 
 // Processes is the number of processes in a target's tree besides its
 // root: workers, git children and helpers, zombies included (an exited
 // child nobody reaped still counts).
-const Processes = "processes"
+const Processes = metric.Processes
+
+// treeReaders read the metrics that harness/metric's table says a Tree
+// source reads from the tree itself, given its processes (root first
+// unless root is 0); Process metrics are summed over the live ones.
+var treeReaders = []treeReader{
+	{metric.Processes, func(root int, procs []proctree.Proc) float64 {
+		if root == 0 {
+			return float64(len(procs))
+		}
+		return float64(len(procs) - 1)
+	}},
+}
+
+// treeReader reads one metric of a process tree.
+type treeReader struct {
+	metric string
+	read   func(root int, procs []proctree.Proc) float64
+}
 
 // TreeOptions configure a Tree source.
 type TreeOptions struct {
@@ -64,7 +83,7 @@ func (s *treeSource) Sample(ctx context.Context) (Sample, error) {
 	}
 	smp := newSample()
 	if s.root == 0 {
-		smp.set(Processes, float64(len(procs)), s.name)
+		s.putTree(&smp, procs)
 		return smp, nil
 	}
 	if len(procs) == 0 || procs[0].PID != s.root {
@@ -88,12 +107,19 @@ func (s *treeSource) Sample(ctx context.Context) (Sample, error) {
 		live = append(live, p)
 	}
 	t := sumProcesses(ctx, live)
-	if t.errs[0] != nil && t.errs[1] != nil {
+	if t.gone() {
 		if _, err := proctree.Read(s.root); errors.Is(err, fs.ErrNotExist) {
 			return Sample{}, fmt.Errorf("probe: %s: %w", s.name, ErrProcessGone)
 		}
 	}
 	t.put(&smp, s.name)
-	smp.set(Processes, float64(len(procs)-1), s.name)
+	s.putTree(&smp, procs)
 	return smp, nil
+}
+
+// putTree records the treeReaders' metrics of procs in smp.
+func (s *treeSource) putTree(smp *Sample, procs []proctree.Proc) {
+	for _, r := range treeReaders {
+		smp.set(r.metric, r.read(s.root, procs), s.name)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/metric"
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
@@ -60,7 +61,7 @@ func newProbe(c *Client, sp probeSpec) (probe.Source, error) {
 		}
 		srcs = append(srcs, p)
 	case sp.noPID != "":
-		srcs = append(srcs, unmeasured{why: sp.noPID, metrics: []string{probe.FDs, probe.RSS, probe.Threads, probe.CPU, probe.Processes}})
+		srcs = append(srcs, unmeasured{why: sp.noPID, metrics: metric.Names(func(r metric.Row) bool { return r.ReadBy(metric.Process | metric.Tree) })})
 	}
 	if len(sp.dirs) > 0 {
 		d, err := probe.Dirs(sp.dirs...)

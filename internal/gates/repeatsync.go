@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
-	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/metric"
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
@@ -71,7 +71,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		return nil
 	}
 	// Disk use is not judged: every round's fetch adds the pushed objects.
-	series := newCycleSeries(probe.FDs, probe.Goroutines, probe.Threads, probe.Processes, probe.Heap, probe.RSS)
+	series := newCycleSeries(metric.Names(func(r metric.Row) bool { return r.Leak && !r.GrowsWithFetches })...)
 	series.each("round")
 	worstFetches, worstWhy := 0.0, ""
 	servedRounds := 0

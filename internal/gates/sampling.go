@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/flat"
+	"github.com/gitchaos/gitchaos/harness/metric"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/internal/race"
@@ -17,7 +18,7 @@ import (
 // and processes of a process target are summed over its process tree
 // (master, workers, git children); processes counts the tree but its
 // root, zombies included.
-var leakMetrics = []string{probe.FDs, probe.Goroutines, probe.Threads, probe.Processes, probe.Heap, probe.RSS, probe.Disk}
+var leakMetrics = metric.Leak()
 
 // cycleSeries collects one settled value per metric per cycle.
 type cycleSeries struct {
@@ -37,7 +38,7 @@ func newCycleSeries(metrics ...string) *cycleSeries {
 }
 
 // settleMetrics are the counts a settled sample waits on.
-var settleMetrics = []string{probe.FDs, probe.Goroutines, probe.Threads, probe.Processes}
+var settleMetrics = metric.Settling()
 
 // settledSample closes idle connections and samples the target until
 // every count its probe measures (fds, goroutines, threads, processes)
