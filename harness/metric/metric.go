@@ -2,27 +2,28 @@
 // judges: for each, its name and unit, its default leak budgets, whether
 // a settled sample waits on it, whether the leak gates judge it, and
 // which kinds of source can read it. harness/probe, harness/flat, the
-// gates, the reports and docs/gates.md all read this table; it imports
-// only the standard library.
+// gates and docs/gates.md read this table; it imports only the standard
+// library.
 //
-// Adding a metric (say "sockets"):
-//  1. add a name constant and a row to the table below (metric.go);
-//  2. add its reader for each source kind the row claims, in
-//     harness/probe: processReaders (pid.go, summed over a tree by
-//     tree.go too), selfReaders (self.go), dirReaders (dir.go) or
-//     treeReaders (tree.go). A stats endpoint needs no reader: its keys
-//     are read by name (a derived key, like rss_bytes from rss_kb, is
-//     the row's StatsFrom).
+// Adding a metric (say "sockets") touches three files:
+//  1. harness/metric/metric.go: a name constant and a row in the table;
+//  2. harness/probe: a reader for each kind of source the row claims:
+//     processReaders (pid.go; probe.Tree sums them over a tree too),
+//     treeReaders (tree.go), selfReaders (self.go), dirReaders (dir.go).
+//     A stats endpoint needs none: its keys are read by name (a key
+//     derived from another, like rss_bytes from rss_kb, is the row's
+//     StatsFrom);
+//  3. docs/gates.md: the metric table's new line, which TestDocsTable
+//     prints when it fails.
 //
-// That is all: flat's budgets, floors and units, the leak gates' judged
-// and settled lists, repeat-sync's list, a URL target's unmeasured list
-// and the stats endpoint's known keys come from the row. TestReaders in
-// harness/probe fails when a row claims a source kind without a reader
-// there, or a reader reads a metric the row does not claim (a reader
-// for a name without a row does not compile); TestTable here fails on a
-// malformed row (a budget without a unit, a leak metric without a
-// budget, ...); TestDocsTable fails when docs/gates.md's metric table
-// differs from this one.
+// That is all: flat's default budgets, floors and units, the leak gates'
+// judged and settled lists (churn, soak, repeat-sync), a URL target's
+// unmeasured list and the stats endpoint's known keys follow the row.
+// TestReaders (harness/probe) fails when a row claims a kind of source
+// without a reader for it, or a reader reads a metric for a kind its row
+// does not claim (one for a name without a constant does not compile);
+// TestTable fails on a malformed row (a leak metric without a budget, a
+// "_bytes" name not in bytes, ...).
 package metric
 
 import "strings"
