@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // Settings are the fetcher settings budgets depend on. The harness hands
@@ -27,21 +28,19 @@ type Settings struct {
 	Shards          int           `json:"shards" yaml:"shards"`
 }
 
-// Validate reports what is wrong with the settings.
+// Validate reports what is wrong with the settings: the CLI, suite files
+// and a Go test's options all call it before anything starts.
 func (s Settings) Validate() error {
 	var errs []error
 	if s.GitTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("git timeout %v: must be > 0 for the gates", s.GitTimeout))
 	}
-	if s.MaxWorkers < 1 {
-		errs = append(errs, fmt.Errorf("max workers %d: must be >= 1", s.MaxWorkers))
-	}
-	if s.SyncConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("sync concurrency %d: must be >= 1", s.SyncConcurrency))
-	}
-	if s.Shards < 1 {
-		errs = append(errs, fmt.Errorf("shards %d: must be >= 1", s.Shards))
-	}
+	// The pool and shard limits are scopeapi's: the reference fetcher's
+	// config holds to the same ones, so settings that pass here start it.
+	errs = append(errs,
+		scopeapi.CheckMaxWorkers(s.MaxWorkers),
+		scopeapi.CheckSyncConcurrency(s.SyncConcurrency),
+		scopeapi.CheckShards(s.Shards))
 	return errors.Join(errs...)
 }
 

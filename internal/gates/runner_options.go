@@ -105,6 +105,9 @@ func (o *Options) validate() error {
 	if o.Scopes < 0 {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
+	if err := o.Settings.Validate(); err != nil {
+		return fmt.Errorf("scenarios: settings: %w", err)
+	}
 	if err := o.Engine.Validate(); err != nil {
 		return fmt.Errorf("scenarios: git server %w", err)
 	}
