@@ -21,7 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
@@ -319,7 +319,7 @@ func (e *env) policy(id string) (Bundle, int) {
 // fails with what cond last described.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	eventually.Require(t, d, what, func() (bool, any) { ok, desc := cond(); return ok, desc })
+	eventuallytest.Require(t, d, what, func() (bool, any) { ok, desc := cond(); return ok, desc })
 }
 
 func (e *env) waitHash(id, want string, d time.Duration) {
