@@ -1,8 +1,11 @@
 // Package target is what scenarios drive: a server speaking the
-// OPAL-compatible scopes API, run in-process (the reference fetcher), as a
-// process the harness starts itself (exec), or found at a URL (a real OPAL
-// server). Each target says which settings it runs with, how to sample it
-// and whether it can be restarted or killed.
+// OPAL-compatible scopes API, run in this process (any Server, through
+// StartInProcess; the reference fetcher's factory is
+// harness/fetcher/inprocess), as a process the harness starts itself
+// (exec), or found at a URL (a real OPAL server). Each target says which
+// settings it runs with, how to sample it and whether it can be restarted
+// or killed. It does not import the reference fetcher: a user who gates
+// their own server does not link it (nor go-git).
 package target
 
 import (
@@ -200,6 +203,4 @@ var (
 
 	_ ProcessLister = (*urlTarget)(nil)
 	_ DirWatcher    = (*urlTarget)(nil)
-
-	_ Mutated = (*InProcess)(nil)
 )

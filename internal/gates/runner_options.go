@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
@@ -130,7 +131,7 @@ func (o Options) ServerEngine() gitserver.Engine {
 	if o.Engine != "" || (o.TestbedKind != "" && o.TestbedKind != "local") {
 		return o.Engine
 	}
-	if _, ok := o.Targets.(*target.InProcess); ok {
+	if _, ok := o.Targets.(*inprocess.Factory); ok {
 		return gitserver.EngineGoGit
 	}
 	return gitserver.EngineHTTPBackend
