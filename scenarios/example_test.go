@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/scenarios"
@@ -21,7 +22,7 @@ func ExampleChurn() {
 
 // The whole suite, one subtest per gate.
 func ExampleSuite() {
-	srv := &target.InProcess{}
+	srv := &inprocess.Factory{}
 	for _, g := range scenarios.Suite() {
 		t.Run(g.GateName(), func(t *testing.T) { scenarios.Check(t, srv, g) })
 	}
@@ -29,12 +30,12 @@ func ExampleSuite() {
 
 // A gate on the docker testbed.
 func ExampleWithTestbed() {
-	scenarios.Offline(t, &target.InProcess{}, scenarios.OfflineParams{}, scenarios.WithTestbed("docker", docker.New))
+	scenarios.Offline(t, &inprocess.Factory{}, scenarios.OfflineParams{}, scenarios.WithTestbed("docker", docker.New))
 }
 
 // A ten-minute soak.
 func ExampleSoak() {
-	scenarios.Soak(t, &target.InProcess{},
+	scenarios.Soak(t, &inprocess.Factory{},
 		scenarios.SoakParams{Duration: 10 * time.Minute, Window: 30 * time.Second},
 		scenarios.WithSeed(1))
 }

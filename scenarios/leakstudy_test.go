@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/pyopal"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/scenarios"
@@ -117,7 +118,7 @@ func TestLeakStudyRecord(t *testing.T) {
 				var f target.Factory
 				var opts []scenarios.Option
 				if row.inProcess {
-					f = &target.InProcess{TempDir: t.TempDir()}
+					f = &inprocess.Factory{TempDir: t.TempDir()}
 				} else {
 					f = pyopalTarget(t, row.o)
 					opts = append(opts, scenarios.WithSettings(pyopalSettings("churn")))

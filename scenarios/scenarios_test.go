@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/fetcher/fetchertest"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/guard"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
@@ -46,7 +47,7 @@ func selfProcess(t *testing.T, mutants ...string) *target.Exec {
 func TestGatesPassOnCorrectFetcher(t *testing.T) {
 	for _, g := range scenarios.Suite() {
 		t.Run(g.GateName(), func(t *testing.T) {
-			res := scenarios.Check(t, &target.InProcess{TempDir: t.TempDir()}, g, scenarios.WithCrashTarget(selfProcess(t)))
+			res := scenarios.Check(t, &inprocess.Factory{TempDir: t.TempDir()}, g, scenarios.WithCrashTarget(selfProcess(t)))
 			if res.Verdict() != result.Pass {
 				t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), gates.Explain(res))
 			}
@@ -71,7 +72,7 @@ func TestGatesCatchTheirMutants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := scenarios.Measure(t, &target.InProcess{Mutants: []string{tc.mutant}, TempDir: t.TempDir()}, suiteGate(t, tc.gate))
+			res := scenarios.Measure(t, &inprocess.Factory{Mutants: []string{tc.mutant}, TempDir: t.TempDir()}, suiteGate(t, tc.gate))
 			for _, want := range ms[0].MustFail {
 				if want.Gate != tc.gate {
 					continue

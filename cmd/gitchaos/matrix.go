@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
 )
@@ -98,7 +98,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	runRow := func(row *matrixRow) {
 		opts := base
 		opts.Kind = "matrix"
-		opts.Targets = &target.InProcess{Mutants: row.mutants, Logger: f.targetLogger(base.Logger)}
+		opts.Targets = &inprocess.Factory{Mutants: row.mutants, Logger: f.targetLogger(base.Logger)}
 		if crash, err := selfFetcher(row.mutants, ""); err == nil {
 			opts.Crash = crash
 		}

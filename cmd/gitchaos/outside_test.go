@@ -94,7 +94,7 @@ const userModuleTest = `package usergate
 import (
 	"testing"
 
-	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/scenarios"
 )
@@ -105,7 +105,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestOfflineOnDocker(t *testing.T) {
-	res := scenarios.Offline(t, &target.InProcess{}, scenarios.OfflineParams{}, scenarios.WithTestbed("docker", docker.New))
+	res := scenarios.Offline(t, &inprocess.Factory{}, scenarios.OfflineParams{}, scenarios.WithTestbed("docker", docker.New))
 	if len(res.Checks) == 0 {
 		t.Fatalf("offline on docker returned no checks: %+v", res)
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/internal/gates"
 	"github.com/gitchaos/gitchaos/reports"
 )
@@ -64,7 +64,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts.Kind = "soak"
-	if ip, ok := opts.Targets.(*target.InProcess); ok && !f.verbose {
+	if ip, ok := opts.Targets.(*inprocess.Factory); ok && !f.verbose {
 		// Under injected faults the fetcher warns about every failed sync:
 		// expected, and thousands of lines over hours. -v keeps them.
 		ip.Logger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/fetcher"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
@@ -251,7 +252,7 @@ func (f *suiteFlags) targets(opts *gates.Options, env []string) error {
 		}
 		opts.Targets = e
 	default:
-		opts.Targets = &target.InProcess{Mutants: f.mutants, Logger: f.targetLogger(opts.Logger)}
+		opts.Targets = &inprocess.Factory{Mutants: f.mutants, Logger: f.targetLogger(opts.Logger)}
 		crash, err := selfFetcher(f.mutants, f.out)
 		if err != nil {
 			opts.Logger.Warn("crash-restart will be skipped: no process target", "err", err)

@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 )
 
 // The test binary runs main itself when asked, so the tests drive the real
@@ -64,7 +64,7 @@ func TestProcessServesAndStopsOnSIGTERM(t *testing.T) {
 	})
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	eventually.Require(t, 20*time.Second, "/healthcheck answers 200 (stderr: "+stderr.String()+")", func() (bool, any) {
+	eventuallytest.Require(t, 20*time.Second, "/healthcheck answers 200 (stderr: "+stderr.String()+")", func() (bool, any) {
 		resp, err := client.Get("http://" + addr + "/healthcheck")
 		if err != nil {
 			return false, err

@@ -17,7 +17,7 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"go.uber.org/goleak"
 
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -81,7 +81,7 @@ func TestServer(t *testing.T) {
 	})
 
 	client := toxiclient.NewClient("http://127.0.0.1:" + strconv.Itoa(port))
-	eventually.Require(t, 20*time.Second, "the API up", func() (bool, any) {
+	eventuallytest.Require(t, 20*time.Second, "the API up", func() (bool, any) {
 		_, err := client.Proxies()
 		return err == nil, err
 	})

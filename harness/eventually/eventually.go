@@ -4,19 +4,19 @@
 // failure says what was seen, not only that time ran out. There is no
 // fixed sleep: a wait ends as soon as the condition holds.
 //
-// Poll serves the scenarios (context-aware, the outcome is data); Require
-// and Within serve tests, in the manner of consul's retry.Run.
+// Poll serves the scenarios (context-aware, the outcome is data); Within
+// serves tests. Waits that fail a test (testing.TB) are in package
+// eventuallytest, so that binaries do not link package testing.
 package eventually
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"testing"
 	"time"
 )
 
-// Interval is how often Require and Within poll.
+// Interval is how often Within and eventuallytest.Require poll.
 const Interval = 20 * time.Millisecond
 
 // Outcome of a poll.
@@ -80,17 +80,4 @@ func Within(timeout time.Duration, cond func() bool) bool {
 	return Poll(context.Background(), timeout, Interval, func(context.Context) (bool, string, error) {
 		return cond(), "", nil
 	}).OK
-}
-
-// Require polls cond every Interval until it holds; when timeout passes
-// first, it fails t with what was awaited and the last value cond saw.
-func Require(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, observed any)) {
-	t.Helper()
-	out := Poll(context.Background(), timeout, Interval, func(context.Context) (bool, string, error) {
-		ok, obs := cond()
-		return ok, fmt.Sprintf("%+v", obs), nil
-	})
-	if !out.OK {
-		t.Fatalf("%s: not within %v; last observed: %s", what, timeout, out.Describe())
-	}
 }

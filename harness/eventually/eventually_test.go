@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,43 +78,5 @@ func TestWithin(t *testing.T) {
 	}
 	if eventually.Within(30*time.Millisecond, func() bool { return false }) {
 		t.Fatal("Within = true for a condition that never holds")
-	}
-}
-
-// fatalTB records Fatalf and ends its goroutine as testing.T does.
-type fatalTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalTB) Helper() {}
-func (f *fatalTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	panic(f)
-}
-
-func TestRequire(t *testing.T) {
-	run := func(cond func() (bool, any)) string {
-		f := &fatalTB{TB: t}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil && r != any(f) {
-					panic(r)
-				}
-			}()
-			eventually.Require(f, 40*time.Millisecond, "the answer", cond)
-		}()
-		wg.Wait()
-		return f.msg
-	}
-	if msg := run(func() (bool, any) { return true, 42 }); msg != "" {
-		t.Fatalf("Require failed a condition that holds: %s", msg)
-	}
-	msg := run(func() (bool, any) { return false, struct{ Got int }{41} })
-	if !strings.Contains(msg, "the answer") || !strings.Contains(msg, "Got:41") {
-		t.Fatalf("Require's failure %q, want what was awaited and the last observation", msg)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // Stats are the cache stats and health counters.
@@ -189,7 +191,7 @@ func (f *Fetcher) auth(next http.Handler) http.Handler {
 func (f *Fetcher) hPut(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, f.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	var sc Scope
+	var sc scopeapi.Scope
 	if err := dec.Decode(&sc); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

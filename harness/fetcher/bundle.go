@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"path"
 	"regexp"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // Bundle is the OPAL policy bundle of a scope at its tracked commit.
@@ -92,7 +93,7 @@ func (f *Fetcher) Policy(ctx context.Context, id string) (*Bundle, error) {
 	f.mu.Lock()
 	st, ok := f.scopes[id]
 	var head, reason string
-	var pol PolicySpec
+	var pol scopeapi.Policy
 	var src *source
 	if ok {
 		head, reason, pol, src = st.head, st.reason, st.scope.Policy, f.sources[st.sid]
@@ -135,7 +136,7 @@ func (f *Fetcher) Policy(ctx context.Context, id string) (*Bundle, error) {
 }
 
 // readBundle builds the bundle through its own short-lived handle.
-func readBundle(dir string, cacheBytes int64, head string, pol PolicySpec) (*Bundle, error) {
+func readBundle(dir string, cacheBytes int64, head string, pol scopeapi.Policy) (*Bundle, error) {
 	st := openStorage(dir, cacheBytes, false)
 	defer st.Close()
 	repo, err := git.Open(st, nil)
@@ -149,7 +150,7 @@ var packageRe = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z0-9_.\[\]"]+)`)
 
 // buildBundle reads the tree at head: rego and data.json files under the
 // policy's directories with its extensions, in manifest order first.
-func buildBundle(repo *git.Repository, head string, pol PolicySpec) (*Bundle, error) {
+func buildBundle(repo *git.Repository, head string, pol scopeapi.Policy) (*Bundle, error) {
 	c, err := repo.CommitObject(plumbing.NewHash(head))
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", head, err)

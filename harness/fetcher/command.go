@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // usageError is a bad flag or environment value (exit status 2).
@@ -171,29 +173,44 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	if gitTimeout == 0 {
 		o.cfg.GitTimeout = NoTimeout
 	}
+	// The pool and shard limits are scopeapi's, the same rules (and
+	// words) as the harness's settings and Config.Validate.
 	checks := []struct {
 		flag string
-		bad  bool
-		msg  string
+		err  error
 	}{
-		{"base-dir", o.cfg.BaseDir == "", "required"},
-		{"listen", o.listen == "", "required"},
-		{"max-workers", o.cfg.MaxWorkers < 1, "must be >= 1"},
-		{"sync-concurrency", o.cfg.SyncConcurrency < 1, "must be >= 1"},
-		{"shards", o.cfg.Shards < 1 || o.cfg.Shards > 256, "must be in 1..256"},
-		{"host-cap", o.cfg.HostCap < 0, "must be >= 0"},
-		{"breaker-threshold", o.cfg.BreakerThreshold < 1, "must be >= 1"},
-		{"object-cache", o.cfg.ObjectCacheBytes < 1, "must be >= 1"},
+		{"base-dir", required(o.cfg.BaseDir)},
+		{"listen", required(o.listen)},
+		{"max-workers", scopeapi.CheckMaxWorkers(o.cfg.MaxWorkers)},
+		{"sync-concurrency", scopeapi.CheckSyncConcurrency(o.cfg.SyncConcurrency)},
+		{"shards", scopeapi.CheckShards(o.cfg.Shards)},
+		{"host-cap", atLeast(o.cfg.HostCap, 0)},
+		{"breaker-threshold", atLeast(o.cfg.BreakerThreshold, 1)},
+		{"object-cache", atLeast(o.cfg.ObjectCacheBytes, 1)},
 	}
 	for _, c := range checks {
-		if c.bad {
-			return o, usageError{fmt.Sprintf("--%s: %s", c.flag, c.msg)}
+		if c.err != nil {
+			return o, usageError{fmt.Sprintf("--%s: %v", c.flag, c.err)}
 		}
 	}
 	if err := CheckMutants(o.cfg.Mutants); err != nil {
 		return o, usageError{fmt.Sprintf("--mutant: %v", err)}
 	}
 	return o, nil
+}
+
+func required(v string) error {
+	if v == "" {
+		return errors.New("required")
+	}
+	return nil
+}
+
+func atLeast[N int | int64](v, least N) error {
+	if v < least {
+		return fmt.Errorf("must be >= %d", least)
+	}
+	return nil
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {

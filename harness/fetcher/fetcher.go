@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // NoTimeout as Config.GitTimeout runs clone and fetch without a deadline.
@@ -102,15 +104,11 @@ func (c Config) Validate() error {
 	if c.BaseDir == "" {
 		errs = append(errs, errors.New("base dir: required"))
 	}
-	if c.MaxWorkers < 1 {
-		errs = append(errs, fmt.Errorf("max workers %d: must be >= 1", c.MaxWorkers))
-	}
-	if c.SyncConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("sync concurrency %d: must be >= 1", c.SyncConcurrency))
-	}
-	if c.Shards < 1 || c.Shards > 256 {
-		errs = append(errs, fmt.Errorf("shards %d: must be in 1..256", c.Shards))
-	}
+	// The pool and shard limits are the harness's too (scopeapi).
+	errs = append(errs,
+		scopeapi.CheckMaxWorkers(c.MaxWorkers),
+		scopeapi.CheckSyncConcurrency(c.SyncConcurrency),
+		scopeapi.CheckShards(c.Shards))
 	if c.HostCap < 1 {
 		errs = append(errs, fmt.Errorf("host cap %d: must be >= 1", c.HostCap))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 func TestPutGetPolicy(t *testing.T) {
@@ -26,7 +27,7 @@ func TestPutGetPolicy(t *testing.T) {
 		t.Fatalf("GET /scopes/s1: HTTP %d: %s", code, b)
 	}
 	code, b := e.do("GET", "/scopes", nil)
-	var list []Scope
+	var list []scopeapi.Scope
 	if code != http.StatusOK || json.Unmarshal(b, &list) != nil || len(list) != 1 || list[0].ScopeID != "s1" {
 		t.Fatalf("GET /scopes: HTTP %d: %s", code, b)
 	}
@@ -72,13 +73,13 @@ func TestPutGetPolicy(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	e := startEnv(t, testConfig(t))
-	cases := map[string]Scope{
+	cases := map[string]scopeapi.Scope{
 		"traversal id":   scopeBody("../etc", "http://h/r.git"),
 		"bad scheme":     scopeBody("s", "ftp://h/r.git"),
 		"file forbidden": scopeBody("s", "file:///tmp/r.git"),
 		"no url":         scopeBody("s", ""),
-		"bad branch":     {ScopeID: "s", Policy: PolicySpec{URL: "http://h/r.git", Branch: "a..b"}},
-		"escaping dir":   {ScopeID: "s", Policy: PolicySpec{URL: "http://h/r.git", Directories: []string{"../x"}}},
+		"bad branch":     {ScopeID: "s", Policy: scopeapi.Policy{URL: "http://h/r.git", Branch: "a..b"}},
+		"escaping dir":   {ScopeID: "s", Policy: scopeapi.Policy{URL: "http://h/r.git", Directories: []string{"../x"}}},
 	}
 	for name, sc := range cases {
 		code, b := e.do("PUT", "/scopes", sc)

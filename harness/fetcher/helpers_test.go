@@ -18,9 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/repogen"
-	"github.com/gitchaos/gitchaos/harness/eventually"
 	"go.uber.org/goleak"
+
+	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 func TestMain(m *testing.M) {
@@ -276,8 +278,8 @@ func (e *env) do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func scopeBody(id, url string) Scope {
-	return Scope{ScopeID: id, Policy: PolicySpec{SourceType: "git", URL: url, Branch: "main"}}
+func scopeBody(id, url string) scopeapi.Scope {
+	return scopeapi.Scope{ScopeID: id, Policy: scopeapi.Policy{SourceType: "git", URL: url, Branch: "main"}}
 }
 
 func (e *env) put(id, url string) {
@@ -317,7 +319,7 @@ func (e *env) policy(id string) (Bundle, int) {
 // fails with what cond last described.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	eventually.Require(t, d, what, func() (bool, any) { ok, desc := cond(); return ok, desc })
+	eventuallytest.Require(t, d, what, func() (bool, any) { ok, desc := cond(); return ok, desc })
 }
 
 func (e *env) waitHash(id, want string, d time.Duration) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // ErrNotFound is returned for an unknown scope.
@@ -12,26 +14,26 @@ var ErrNotFound = errors.New("scope not found")
 
 // PutScope validates, persists and registers a scope, then syncs it in the
 // background. A scope put again with the same source keeps its state.
-func (f *Fetcher) PutScope(sc Scope) (Scope, error) {
+func (f *Fetcher) PutScope(sc scopeapi.Scope) (scopeapi.Scope, error) {
 	if f.closed.Load() {
-		return Scope{}, errors.New("fetcher closed")
+		return scopeapi.Scope{}, errors.New("fetcher closed")
 	}
 	if err := f.validateScope(&sc); err != nil {
-		return Scope{}, err
+		return scopeapi.Scope{}, err
 	}
 	f.mu.Lock()
 	old := f.scopes[sc.ScopeID]
 	f.mu.Unlock()
 	if old != nil && old.sid != f.SourceID(sc.Policy.URL, sc.Policy.Branch) {
 		if err := f.DeleteScope(sc.ScopeID); err != nil && !errors.Is(err, ErrNotFound) {
-			return Scope{}, fmt.Errorf("replace scope %s: %w", sc.ScopeID, err)
+			return scopeapi.Scope{}, fmt.Errorf("replace scope %s: %w", sc.ScopeID, err)
 		}
 	}
 	if err := f.store.put(sc); err != nil {
-		return Scope{}, err
+		return scopeapi.Scope{}, err
 	}
 	if _, err := f.addScopeLocked(sc); err != nil {
-		return Scope{}, err
+		return scopeapi.Scope{}, err
 	}
 	id := sc.ScopeID
 	f.goBackground(func() { _ = f.syncScope(f.rootCtx, id, syncOpts{}) })
@@ -88,20 +90,20 @@ func (f *Fetcher) dropScopeBranch(sid, id string) {
 }
 
 // GetScope returns a scope.
-func (f *Fetcher) GetScope(id string) (Scope, bool) {
+func (f *Fetcher) GetScope(id string) (scopeapi.Scope, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, ok := f.scopes[id]
 	if !ok {
-		return Scope{}, false
+		return scopeapi.Scope{}, false
 	}
 	return st.scope, true
 }
 
 // ListScopes returns every scope ordered by id.
-func (f *Fetcher) ListScopes() []Scope {
+func (f *Fetcher) ListScopes() []scopeapi.Scope {
 	f.mu.Lock()
-	out := make([]Scope, 0, len(f.scopes))
+	out := make([]scopeapi.Scope, 0, len(f.scopes))
 	for _, st := range f.scopes {
 		out = append(out, st.scope)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // ErrBadInput marks a validation error (HTTP 400/422).
@@ -24,7 +26,7 @@ var ErrBadInput = errors.New("bad input")
 var scopeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // validateScope checks a scope and fills defaults in place.
-func (f *Fetcher) validateScope(sc *Scope) error {
+func (f *Fetcher) validateScope(sc *scopeapi.Scope) error {
 	var errs []error
 	if !scopeIDRe.MatchString(sc.ScopeID) || strings.Contains(sc.ScopeID, "..") {
 		errs = append(errs, fmt.Errorf("scope_id %q: must match %s and contain no '..'", sc.ScopeID, scopeIDRe))
@@ -189,7 +191,7 @@ const (
 // scopeState is a scope with its sync state. Fields after scope are
 // guarded by Fetcher.mu.
 type scopeState struct {
-	scope    Scope
+	scope    scopeapi.Scope
 	sid      string
 	status   string
 	reason   string
@@ -212,7 +214,7 @@ func (s *scopeState) statusLocked() ScopeStatus {
 
 // addScopeLocked registers (or replaces) a validated scope; the caller holds
 // no lock. It returns the scope's state.
-func (f *Fetcher) addScopeLocked(sc Scope) (*scopeState, error) {
+func (f *Fetcher) addScopeLocked(sc scopeapi.Scope) (*scopeState, error) {
 	if err := f.validateScope(&sc); err != nil {
 		return nil, err
 	}

@@ -9,36 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
-
-// Scope is an OPAL scope as PUT /scopes takes it.
-type Scope struct {
-	ScopeID string      `json:"scope_id"`
-	Policy  PolicySpec  `json:"policy"`
-	Data    DataSources `json:"data"`
-}
-
-// PolicySpec is the git policy source of a scope.
-type PolicySpec struct {
-	SourceType  string   `json:"source_type"`
-	URL         string   `json:"url"`
-	Branch      string   `json:"branch"`
-	Directories []string `json:"directories"`
-	Extensions  []string `json:"extensions"`
-	Manifest    string   `json:"manifest"`
-	PollUpdates bool     `json:"poll_updates"`
-	Auth        Auth     `json:"auth"`
-}
-
-// Auth is the policy source's auth (only "none" is supported).
-type Auth struct {
-	AuthType string `json:"auth_type"`
-}
-
-// DataSources is the scope's data config (kept, not interpreted).
-type DataSources struct {
-	Entries []json.RawMessage `json:"entries"`
-}
 
 // scopeStore persists one JSON file per scope, written atomically (temp
 // file, fsync, rename), so a torn write can only ever lose the scope being
@@ -58,7 +31,7 @@ func openScopeStore(dir string, log *slog.Logger) (*scopeStore, error) {
 func (s *scopeStore) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
 // put writes the scope atomically.
-func (s *scopeStore) put(sc Scope) error {
+func (s *scopeStore) put(sc scopeapi.Scope) error {
 	b, err := json.MarshalIndent(sc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("scope store: encode %s: %w", sc.ScopeID, err)
@@ -91,12 +64,12 @@ func (s *scopeStore) delete(id string) error {
 
 // loadAll reads every scope; unreadable files are logged and skipped, and
 // leftover temp files of torn writes are removed.
-func (s *scopeStore) loadAll() ([]Scope, error) {
+func (s *scopeStore) loadAll() ([]scopeapi.Scope, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("scope store: %w", err)
 	}
-	var out []Scope
+	var out []scopeapi.Scope
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, ".tmp-") {
@@ -111,7 +84,7 @@ func (s *scopeStore) loadAll() ([]Scope, error) {
 			s.log.Error("scope store: unreadable scope file", "file", name, "err", err)
 			continue
 		}
-		var sc Scope
+		var sc scopeapi.Scope
 		if err := json.Unmarshal(b, &sc); err != nil || sc.ScopeID+".json" != name {
 			s.log.Error("scope store: corrupt scope file skipped", "file", name, "err", err)
 			continue

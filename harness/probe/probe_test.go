@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/probe/probetest"
 )
@@ -54,7 +54,7 @@ func get(t *testing.T, smp probe.Sample, metric string) float64 {
 func waitFor(t *testing.T, src probe.Source, metric, want string, cond func(float64) bool) float64 {
 	t.Helper()
 	var last float64
-	eventually.Require(t, 10*time.Second, fmt.Sprintf("%s of %s %s", metric, src.Name(), want), func() (bool, any) {
+	eventuallytest.Require(t, 10*time.Second, fmt.Sprintf("%s of %s %s", metric, src.Name(), want), func() (bool, any) {
 		last = get(t, sample(t, src), metric)
 		return cond(last), last
 	})
@@ -261,7 +261,7 @@ func TestPIDChildren(t *testing.T) {
 	}
 	// The child is a Go process: it has several threads and fds of its own.
 	cth := waitFor(t, child, probe.Threads, ">= 2", func(v float64) bool { return v >= 2 })
-	eventually.Require(t, 10*time.Second, "the tree's threads, fds and RSS include the child's", func() (bool, any) {
+	eventuallytest.Require(t, 10*time.Second, "the tree's threads, fds and RSS include the child's", func() (bool, any) {
 		a, b = sample(t, alone), sample(t, tree)
 		return get(t, b, probe.Threads) >= get(t, a, probe.Threads)+cth-1 && get(t, b, probe.FDs) >= get(t, a, probe.FDs)+3 && get(t, b, probe.RSS) > get(t, a, probe.RSS),
 			fmt.Sprintf("with children: threads %v fds %v rss %v; alone: threads %v fds %v rss %v; child threads %v",
@@ -287,7 +287,7 @@ func TestPIDZombie(t *testing.T) {
 		t.Fatal(err) // /proc/<pid> still exists
 	}
 	// The kill is asynchronous.
-	eventually.Require(t, 10*time.Second, "a zombie's sample is ErrProcessGone (zombie)", func() (bool, any) {
+	eventuallytest.Require(t, 10*time.Second, "a zombie's sample is ErrProcessGone (zombie)", func() (bool, any) {
 		_, err := src.Sample(context.Background())
 		return errors.Is(err, probe.ErrProcessGone) && strings.Contains(fmt.Sprint(err), "zombie"), err
 	})

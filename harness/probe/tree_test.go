@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 	"github.com/gitchaos/gitchaos/harness/proctree"
 )
 
@@ -48,7 +48,7 @@ func TestTree(t *testing.T) {
 	}
 	ctx := context.Background()
 	var smp Sample
-	eventually.Require(t, 10*time.Second, "processes = 2 (both sleeps)", func() (bool, any) {
+	eventuallytest.Require(t, 10*time.Second, "processes = 2 (both sleeps)", func() (bool, any) {
 		if smp, err = src.Sample(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 )
 
 func TestParseStat(t *testing.T) {
@@ -83,7 +83,7 @@ func TestKillDetachedDescendants(t *testing.T) {
 	t.Cleanup(func() { _ = Kill(cmd.Process.Pid, KillOptions{Marker: marker, Exited: exited}) })
 
 	// Both sleeps appear (one in another session).
-	eventually.Require(t, 5*time.Second, "2 sleeps in 2 sessions in the tree", func() (bool, any) {
+	eventuallytest.Require(t, 5*time.Second, "2 sleeps in 2 sessions in the tree", func() (bool, any) {
 		ps, err := Tree(cmd.Process.Pid, marker)
 		if err != nil {
 			t.Fatal(err)

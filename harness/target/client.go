@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // Client speaks the OPAL-compatible scopes API of DESIGN.md. It assumes
@@ -77,45 +79,16 @@ func decode(method, path, prefix string, b []byte, out any) error {
 	return de
 }
 
-// Scope is the PUT /scopes body.
-type Scope struct {
-	ScopeID string      `json:"scope_id"`
-	Policy  ScopePolicy `json:"policy"`
-	Data    ScopeData   `json:"data"`
-}
-
-// ScopePolicy is a scope's git policy source.
-type ScopePolicy struct {
-	SourceType  string    `json:"source_type"`
-	URL         string    `json:"url"`
-	Branch      string    `json:"branch"`
-	Directories []string  `json:"directories"`
-	Extensions  []string  `json:"extensions"`
-	Manifest    string    `json:"manifest"`
-	PollUpdates bool      `json:"poll_updates"`
-	Auth        ScopeAuth `json:"auth"`
-}
-
-// ScopeAuth is the scope's git auth (always none here).
-type ScopeAuth struct {
-	AuthType string `json:"auth_type"`
-}
-
-// ScopeData is the scope's data section.
-type ScopeData struct {
-	Entries []any `json:"entries"`
-}
-
 // NewScope is a git scope for url on branch with OPAL's usual defaults.
-func NewScope(id, repoURL, branch string) Scope {
-	return Scope{
+func NewScope(id, repoURL, branch string) scopeapi.Scope {
+	return scopeapi.Scope{
 		ScopeID: id,
-		Policy: ScopePolicy{
+		Policy: scopeapi.Policy{
 			SourceType: "git", URL: repoURL, Branch: branch,
 			Directories: []string{"."}, Extensions: []string{".rego", ".json"},
-			Manifest: ".manifest", Auth: ScopeAuth{AuthType: "none"},
+			Manifest: ".manifest", Auth: scopeapi.Auth{AuthType: "none"},
 		},
-		Data: ScopeData{Entries: []any{}},
+		Data: scopeapi.Data{Entries: []json.RawMessage{}},
 	}
 }
 
@@ -228,7 +201,7 @@ func deadlineErr(parent context.Context, err error, d time.Duration) error {
 }
 
 // PutScope creates or replaces a scope.
-func (c *Client) PutScope(ctx context.Context, s Scope) error {
+func (c *Client) PutScope(ctx context.Context, s scopeapi.Scope) error {
 	return c.Do(ctx, http.MethodPut, "/scopes", s, nil)
 }
 

@@ -118,14 +118,14 @@ func lastLines(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// ColdStart implements ColdStarter: the fetcher is closed, its clones
-// removed, and a new one boots on the same base dir; the clock starts
-// when the new fetcher is made.
+// ColdStart implements ColdStarter: the server is closed, its clones
+// removed, and a new one starts on the same base dir; the clock starts
+// when the new server is made.
 func (t *inProcess) ColdStart(ctx context.Context, between func(context.Context) error) (time.Time, error) {
 	if err := t.stop(); err != nil {
 		return time.Time{}, fmt.Errorf("in-process target: cold start: %w", err)
 	}
-	if err := clearCloneState(t.cfg.BaseDir); err != nil {
+	if err := clearCloneState(t.dir); err != nil {
 		return time.Time{}, fmt.Errorf("in-process target: cold start: %w", err)
 	}
 	if between != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 )
 
 // TestExecColdStartAndExit: a cold start stops the process, removes its
@@ -59,7 +60,7 @@ func TestExecColdStartAndExit(t *testing.T) {
 	if spawn.Before(before) {
 		t.Errorf("spawn time %v before the cold start began %v", spawn, before)
 	}
-	eventually.Require(t, 30*time.Second, "healthy after the cold start", func() (bool, any) {
+	eventuallytest.Require(t, 30*time.Second, "healthy after the cold start", func() (bool, any) {
 		_, err := tg.Client().Health(ctx)
 		return err == nil, err
 	})

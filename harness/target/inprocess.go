@@ -4,82 +4,71 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/probe"
 )
 
-// InProcess makes reference fetchers running in this process, each on its
-// own temp base dir and 127.0.0.1 port.
-type InProcess struct {
-	Mutants []string              // historical bugs switched back on
-	Logger  *slog.Logger          // nil: discard
-	TempDir string                // parent of base dirs ("" = os.TempDir())
-	Tune    func(*fetcher.Config) // optional last word on the config
+// Server is a server that runs inside this process as an in-process
+// target: its HTTP handler (the scopes API), and Close, which stops it and
+// releases everything it holds. The reference fetcher is one; its factory
+// is harness/fetcher/inprocess.
+type Server interface {
+	Handler() http.Handler
+	Close() error
 }
 
-// MutantNames implements Mutated.
-func (f *InProcess) MutantNames() []string { return append([]string(nil), f.Mutants...) }
-
-// Describe implements Factory.
-func (f *InProcess) Describe() string { return "in-process reffetcher " + mutantsLabel(f.Mutants) }
-
-// Fresh implements Factory.
-func (f *InProcess) Fresh() bool { return true }
-
-func mutantsLabel(m []string) string {
-	if len(m) == 0 {
-		return "(correct)"
-	}
-	return "(mutants: " + strings.Join(m, ",") + ")"
+// InProcessSpec says how to run a Server as an in-process target.
+type InProcessSpec struct {
+	// Describe says what the target is, e.g. "in-process reffetcher (correct)".
+	Describe string
+	// TempDir is the parent of the base dir ("" = os.TempDir()).
+	TempDir string
+	// BaseDirPattern names the base dir as os.MkdirTemp's pattern does
+	// ("" = "gitchaos-inprocess-*").
+	BaseDirPattern string
+	// Start makes the server on baseDir with the settings and returns
+	// once it may serve (after its boot sync, if it has one). It runs
+	// under the target's pprof label, so every goroutine it starts is
+	// counted as the target's. Restart and ColdStart call it again on the
+	// same base dir, after closing the previous server.
+	Start func(ctx context.Context, baseDir string, s Settings) (Server, error)
 }
 
-// New implements Factory.
-func (f *InProcess) New(ctx context.Context, s Settings) (Target, error) {
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("in-process target: %w", err)
+// StartInProcess runs a Server in this process as a target, on its own
+// temp base dir and 127.0.0.1 port: its goroutines are counted exactly
+// (those carrying its pprof label), its git children are the processes
+// carrying InProcessMarker, and Close removes the base dir.
+func StartInProcess(ctx context.Context, s Settings, spec InProcessSpec) (Target, error) {
+	if spec.Start == nil {
+		return nil, errors.New("in-process target: no Start function")
 	}
-	dir, err := os.MkdirTemp(f.TempDir, "gitchaos-reffetcher-*")
+	pattern := spec.BaseDirPattern
+	if pattern == "" {
+		pattern = "gitchaos-inprocess-*"
+	}
+	dir, err := os.MkdirTemp(spec.TempDir, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("in-process target: base dir: %w", err)
 	}
-	logger := f.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	cfg := fetcher.Config{
-		BaseDir:         dir,
-		MaxWorkers:      s.MaxWorkers,
-		GitTimeout:      s.GitTimeout,
-		SyncConcurrency: s.SyncConcurrency,
-		Shards:          s.Shards,
-		Mutants:         f.Mutants,
-		Logger:          logger,
-	}
-	if f.Tune != nil {
-		f.Tune(&cfg)
-	}
-	t := &inProcess{desc: f.Describe(), cfg: cfg, settings: s, label: nextLabel()}
+	t := &inProcess{spec: spec, dir: dir, settings: s, label: nextLabel()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("in-process target: listen: %w", err)
 	}
 	t.client = &Client{BaseURL: "http://" + ln.Addr().String(), HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	t.srv = &http.Server{Handler: http.HandlerFunc(t.serve), ReadHeaderTimeout: 5 * time.Second}
+	t.httpSrv = &http.Server{Handler: http.HandlerFunc(t.serve), ReadHeaderTimeout: 5 * time.Second}
 	t.served = make(chan struct{})
 	go func() {
 		defer close(t.served)
-		t.do(context.Background(), func(context.Context) { _ = t.srv.Serve(ln) })
+		t.do(context.Background(), func(context.Context) { _ = t.httpSrv.Serve(ln) })
 	}()
 	if err := t.start(ctx); err != nil {
 		t.Close()
@@ -93,18 +82,18 @@ func (f *InProcess) New(ctx context.Context, s Settings) (Target, error) {
 }
 
 type inProcess struct {
-	desc     string
-	cfg      fetcher.Config
+	spec     InProcessSpec
+	dir      string // base dir
 	settings Settings
 	client   *Client
-	srv      *http.Server
+	httpSrv  *http.Server
 	served   chan struct{}
 	probe    probe.Source
 	label    string // pprof label value of every goroutine of this target
 
-	mu sync.RWMutex
-	f  *fetcher.Fetcher
-	h  http.Handler
+	mu  sync.RWMutex
+	srv Server       // nil while restarting
+	h   http.Handler // srv's handler
 }
 
 func (t *inProcess) serve(w http.ResponseWriter, r *http.Request) {
@@ -119,51 +108,37 @@ func (t *inProcess) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (t *inProcess) start(ctx context.Context) error {
-	var f *fetcher.Fetcher
+	var srv Server
 	var err error
-	// Started under the target's pprof label: every goroutine the fetcher
+	// Started under the target's pprof label: every goroutine the server
 	// starts inherits it, which is how the probe counts them exactly.
-	t.do(ctx, func(ctx context.Context) {
-		if f, err = fetcher.New(t.cfg); err == nil {
-			err = f.Boot(context.WithoutCancel(ctx))
-		}
-	})
+	t.do(ctx, func(ctx context.Context) { srv, err = t.spec.Start(ctx, t.dir, t.settings) })
 	if err != nil {
-		if f != nil {
-			_ = f.Close()
-		}
 		return fmt.Errorf("in-process target: %w", err)
 	}
 	t.mu.Lock()
-	t.f, t.h = f, f.Handler()
+	t.srv, t.h = srv, srv.Handler()
 	t.mu.Unlock()
 	return nil
 }
 
 func (t *inProcess) stop() error {
 	t.mu.Lock()
-	f := t.f
-	t.f, t.h = nil, nil
+	srv := t.srv
+	t.srv, t.h = nil, nil
 	t.mu.Unlock()
-	if f == nil {
+	if srv == nil {
 		return nil
 	}
-	return f.Close()
+	return srv.Close()
 }
 
-func (t *inProcess) Describe() string    { return t.desc }
+func (t *inProcess) Describe() string    { return t.spec.Describe }
 func (t *inProcess) Client() *Client     { return t.client }
 func (t *inProcess) Settings() Settings  { return t.settings }
 func (t *inProcess) Probe() probe.Source { return t.probe }
-func (t *inProcess) BaseDir() string     { return t.cfg.BaseDir }
+func (t *inProcess) BaseDir() string     { return t.dir }
 func (t *inProcess) InProcess() bool     { return true }
-
-// Fetcher is the running fetcher (nil while restarting).
-func (t *inProcess) Fetcher() *fetcher.Fetcher {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.f
-}
 
 func (t *inProcess) Restart(ctx context.Context, kill bool) error {
 	if err := t.stop(); err != nil {
@@ -178,12 +153,12 @@ func (t *inProcess) Close() error {
 	if t.probe != nil {
 		closeProbe(t.probe)
 	}
-	errSrv := t.srv.Close()
+	errSrv := t.httpSrv.Close()
 	<-t.served
 	if errors.Is(errSrv, http.ErrServerClosed) {
 		errSrv = nil
 	}
-	errRm := os.RemoveAll(t.cfg.BaseDir)
+	errRm := os.RemoveAll(t.dir)
 	return errors.Join(errStop, errSrv, errRm)
 }
 

@@ -1,8 +1,11 @@
 // Package target is what scenarios drive: a server speaking the
-// OPAL-compatible scopes API, run in-process (the reference fetcher), as a
-// process the harness starts itself (exec), or found at a URL (a real OPAL
-// server). Each target says which settings it runs with, how to sample it
-// and whether it can be restarted or killed.
+// OPAL-compatible scopes API, run in this process (any Server, through
+// StartInProcess; the reference fetcher's factory is
+// harness/fetcher/inprocess), as a process the harness starts itself
+// (exec), or found at a URL (a real OPAL server). Each target says which
+// settings it runs with, how to sample it and whether it can be restarted
+// or killed. It does not import the reference fetcher: a user who gates
+// their own server does not link it (nor go-git).
 package target
 
 import (
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/probe"
+	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
 
 // Settings are the fetcher settings budgets depend on. The harness hands
@@ -27,21 +31,19 @@ type Settings struct {
 	Shards          int           `json:"shards" yaml:"shards"`
 }
 
-// Validate reports what is wrong with the settings.
+// Validate reports what is wrong with the settings: the CLI, suite files
+// and a Go test's options all call it before anything starts.
 func (s Settings) Validate() error {
 	var errs []error
 	if s.GitTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("git timeout %v: must be > 0 for the gates", s.GitTimeout))
 	}
-	if s.MaxWorkers < 1 {
-		errs = append(errs, fmt.Errorf("max workers %d: must be >= 1", s.MaxWorkers))
-	}
-	if s.SyncConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("sync concurrency %d: must be >= 1", s.SyncConcurrency))
-	}
-	if s.Shards < 1 {
-		errs = append(errs, fmt.Errorf("shards %d: must be >= 1", s.Shards))
-	}
+	// The pool and shard limits are scopeapi's: the reference fetcher's
+	// config holds to the same ones, so settings that pass here start it.
+	errs = append(errs,
+		scopeapi.CheckMaxWorkers(s.MaxWorkers),
+		scopeapi.CheckSyncConcurrency(s.SyncConcurrency),
+		scopeapi.CheckShards(s.Shards))
 	return errors.Join(errs...)
 }
 
@@ -201,6 +203,4 @@ var (
 
 	_ ProcessLister = (*urlTarget)(nil)
 	_ DirWatcher    = (*urlTarget)(nil)
-
-	_ Mutated = (*InProcess)(nil)
 )

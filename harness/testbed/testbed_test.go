@@ -15,7 +15,7 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
@@ -310,5 +310,5 @@ func TestCloseLeavesNothing(t *testing.T) {
 // then fails with the last observed value.
 func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, any)) {
 	t.Helper()
-	eventually.Require(t, timeout, what, cond)
+	eventuallytest.Require(t, timeout, what, cond)
 }

@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 )
 
 // TestWithTestbedNil: a nil testbed factory is an error naming the
 // problem, never a silent run on the local testbed labelled "docker".
 func TestWithTestbedNil(t *testing.T) {
 	for _, kind := range []string{"docker", "local"} {
-		o := Options{Targets: &target.InProcess{}}
+		o := Options{Targets: &inprocess.Factory{}}
 		o.SetTestbed(kind, nil)
 		o.defaults()
 		err := o.Validate()
@@ -31,7 +31,7 @@ func TestWithTestbedNil(t *testing.T) {
 		}
 	}
 	// The default (no WithTestbed) is the local testbed.
-	o := Options{Targets: &target.InProcess{}}
+	o := Options{Targets: &inprocess.Factory{}}
 	o.defaults()
 	if err := o.Validate(); err != nil || o.TestbedKind != "local" || o.Testbeds == nil {
 		t.Fatalf("default options: kind %q, factory set %v, Validate %v; want local", o.TestbedKind, o.Testbeds != nil, err)

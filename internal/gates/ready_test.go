@@ -9,8 +9,8 @@ import (
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/harness/target"
 )
 
 // TestReadyAsksAgain: a scope whose first clone fails (the git server
@@ -49,7 +49,7 @@ func TestReadyAsksAgain(t *testing.T) {
 			return nil
 		},
 	}
-	res := RunOne(context.Background(), sc, Options{Targets: &target.InProcess{TempDir: t.TempDir()}})
+	res := RunOne(context.Background(), sc, Options{Targets: &inprocess.Factory{TempDir: t.TempDir()}})
 	if res.Error != "" {
 		t.Fatalf("scenario error: %s", res.Error)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
@@ -105,6 +106,9 @@ func (o *Options) validate() error {
 	if o.Scopes < 0 {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
+	if err := o.Settings.Validate(); err != nil {
+		return fmt.Errorf("scenarios: settings: %w", err)
+	}
 	if err := o.Engine.Validate(); err != nil {
 		return fmt.Errorf("scenarios: git server %w", err)
 	}
@@ -127,7 +131,7 @@ func (o Options) ServerEngine() gitserver.Engine {
 	if o.Engine != "" || (o.TestbedKind != "" && o.TestbedKind != "local") {
 		return o.Engine
 	}
-	if _, ok := o.Targets.(*target.InProcess); ok {
+	if _, ok := o.Targets.(*inprocess.Factory); ok {
 		return gitserver.EngineGoGit
 	}
 	return gitserver.EngineHTTPBackend

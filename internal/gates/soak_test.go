@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
-	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
@@ -32,7 +32,7 @@ func shortSoakTotal(t *testing.T, ctx context.Context, d, window time.Duration, 
 	settings.GitTimeout = 3 * time.Second
 	opts := gates.SoakOptions{
 		Options: gates.Options{
-			Targets:  &target.InProcess{Mutants: mutants, TempDir: t.TempDir()},
+			Targets:  &inprocess.Factory{Mutants: mutants, TempDir: t.TempDir()},
 			Seed:     seed,
 			Settings: settings,
 			Logger:   slog.New(slog.DiscardHandler),
@@ -188,7 +188,7 @@ func TestSoakReplaysUnderLoad(t *testing.T) {
 		settings.GitTimeout = 10 * time.Second
 		run, err := gates.RunSoak(context.Background(), gates.SoakOptions{
 			Options: gates.Options{
-				Targets: &target.InProcess{TempDir: t.TempDir()}, Seed: seed,
+				Targets: &inprocess.Factory{TempDir: t.TempDir()}, Seed: seed,
 				Settings: settings, Logger: slog.New(slog.DiscardHandler),
 			},
 			SoakParams: gates.SoakParams{Duration: d, Window: w},

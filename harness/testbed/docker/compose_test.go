@@ -14,7 +14,7 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
-	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/eventually/eventuallytest"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker/dockertest"
@@ -101,7 +101,7 @@ func TestCompose(t *testing.T) {
 
 	// The stack is up when a clone through the proxy succeeds.
 	url := "http://127.0.0.1:22000/r000.git"
-	eventually.Require(t, 60*time.Second, "a clone through the composed proxy", func() (bool, any) {
+	eventuallytest.Require(t, 60*time.Second, "a clone through the composed proxy", func() (bool, any) {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
 		_, err := clone(cctx, t, url)
