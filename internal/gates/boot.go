@@ -27,6 +27,26 @@ type BootParams struct {
 // GateName names the gate these params are for ("boot").
 func (BootParams) GateName() string { return "boot" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *BootParams) Validate() error {
+	c := paramCheck{gate: "boot"}
+	c.atLeast("repos", p.Repos, 1, "")
+	if p.Scopes < p.Repos {
+		c.fail("scopes", p.Scopes, fmt.Sprintf(">= repos (%d)", p.Repos))
+	}
+	c.atLeast("offline", p.Offline, 0, "")
+	c.positive("latency", p.Latency)
+	if p.Latency%time.Millisecond != 0 {
+		c.fail("latency", p.Latency, "a whole number of milliseconds (toxiproxy's unit)")
+	}
+	c.positive("first_budget", p.FirstBudget)
+	c.positive("all_budget", p.AllBudget)
+	c.nonNegative("failed_budget", p.FailedBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *BootParams) setScopes(n int) {
 	p.Scopes = n
 	p.Repos = min(p.Repos, n)
@@ -74,9 +94,6 @@ func (s *S) firstHealth(ctx context.Context, spawn time.Time, timeout time.Durat
 
 func runBoot(ctx context.Context, s *S, pp any) error {
 	p := pp.(*BootParams)
-	if p.Scopes < p.Repos || p.Repos < 1 || p.Offline < 0 {
-		return fmt.Errorf("boot: scopes %d, repos %d, offline %d: want scopes >= repos >= 1 and offline >= 0", p.Scopes, p.Repos, p.Offline)
-	}
 	if !s.Fresh {
 		for _, c := range bootChecks {
 			s.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")

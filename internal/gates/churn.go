@@ -33,6 +33,19 @@ type ChurnParams struct {
 // GateName names the gate these params are for ("churn").
 func (ChurnParams) GateName() string { return "churn" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *ChurnParams) Validate() error {
+	c := paramCheck{gate: "churn"}
+	c.atLeast("cycles", p.Cycles, 11, "3 warm-up, 3 floor, 5 judged")
+	c.atLeast("max_cycles", p.MaxCycles, 0, "0: the default cap")
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.budgets("budgets", p.Budgets)
+	c.budgets("scope_budgets", p.ScopeBudgets)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
 
 // This scenario is the upstream leak gate: cycles of put N distinct scopes → wait
@@ -49,9 +62,6 @@ var churnGate = &Gate{
 
 func runChurn(ctx context.Context, s *S, pp any) error {
 	p := pp.(*ChurnParams)
-	if p.Cycles < 11 || p.Scopes < 1 || p.MaxCycles < 0 {
-		return fmt.Errorf("churn: cycles %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max cycles %d (want >= 0) and scopes %d (want >= 1)", p.Cycles, p.MaxCycles, p.Scopes)
-	}
 	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
 	if err != nil {
 		return err

@@ -27,6 +27,17 @@ type CrashRestartParams struct {
 // GateName names the gate these params are for ("crash-restart").
 func (CrashRestartParams) GateName() string { return "crash-restart" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *CrashRestartParams) Validate() error {
+	c := paramCheck{gate: "crash-restart"}
+	c.atLeast("healthy", p.Healthy, 0, "")
+	c.atLeast("mid_clone", p.MidClone, 1, "")
+	c.nonNegative("serve_budget", p.ServeBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *CrashRestartParams) setScopes(n int) { p.MidClone = n }
 
 // This scenario SIGKILLs a target process while clones are in flight
@@ -51,9 +62,6 @@ var crashChecks = []string{"every scope serves after the restart", "no corrupt c
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	p := pp.(*CrashRestartParams)
-	if p.Healthy < 0 || p.MidClone < 1 {
-		return fmt.Errorf("crash-restart: healthy %d (want >= 0), mid_clone %d (want >= 1)", p.Healthy, p.MidClone)
-	}
 	k, ok := s.Target.(target.Killer)
 	if !ok {
 		if s.Crash == nil {

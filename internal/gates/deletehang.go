@@ -28,6 +28,16 @@ type DeleteHangParams struct {
 // GateName names the gate these params are for ("delete-hang").
 func (DeleteHangParams) GateName() string { return "delete-hang" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *DeleteHangParams) Validate() error {
+	c := paramCheck{gate: "delete-hang"}
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.positive("delete_budget", p.DeleteBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 
 // This scenario deletes scopes whose fetch hangs inside the git server: each
@@ -53,9 +63,6 @@ var deleteHangGate = &Gate{
 
 func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	p := pp.(*DeleteHangParams)
-	if p.Scopes < 1 {
-		return fmt.Errorf("delete-hang: scopes %d: want >= 1", p.Scopes)
-	}
 	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
 	if err != nil {
 		return err

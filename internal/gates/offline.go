@@ -25,6 +25,19 @@ type OfflineParams struct {
 // GateName names the gate these params are for ("offline").
 func (OfflineParams) GateName() string { return "offline" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *OfflineParams) Validate() error {
+	c := paramCheck{gate: "offline"}
+	c.atLeast("hung_factor", p.HungFactor, 1, "")
+	c.between("fill_hosts", p.FillHosts, 1, offlineGate.Hosts-2, fmt.Sprintf("the dead hosts beside the hung and the live host of %d", offlineGate.Hosts))
+	c.positive("serve_budget", p.ServeBudget)
+	c.positive("p99_budget", p.P99Budget)
+	c.nonNegative("window", p.Window)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 // This scenario is the upstream gate made stricter: four times more hanging
 // repos than the fetcher has workers, all on one dead host; a never-cloned
 // scope on another host must serve within a budget that does not grow with
@@ -43,9 +56,6 @@ var offlineGate = &Gate{
 
 func runOffline(ctx context.Context, s *S, pp any) error {
 	p := pp.(*OfflineParams)
-	if p.HungFactor < 1 || p.FillHosts < 1 || p.FillHosts > len(s.Testbed.Hosts())-2 {
-		return fmt.Errorf("offline: hung_factor %d (want >= 1), fill_hosts %d (want 1..%d)", p.HungFactor, p.FillHosts, len(s.Testbed.Hosts())-2)
-	}
 	dead, live := s.Host(0), s.Host(1)
 	hung := p.HungFactor * s.Settings.MaxWorkers
 	hungRepos, err := s.CreateRepos(ctx, dead, 0, hung, p.Spec)

@@ -24,6 +24,19 @@ type RecoveryParams struct {
 // GateName names the gate these params are for ("recovery").
 func (RecoveryParams) GateName() string { return "recovery" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *RecoveryParams) Validate() error {
+	c := paramCheck{gate: "recovery"}
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.nonNegative("flap", p.Flap)
+	c.positive("flap_up", p.FlapUp)
+	c.positive("flap_down", p.FlapDown)
+	c.positive("settle", p.Settle)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
 
 // Recovery: a repo offline then back serves its newest commit after the
@@ -43,9 +56,6 @@ var recoveryGate = &Gate{
 
 func runRecovery(ctx context.Context, s *S, pp any) error {
 	p := pp.(*RecoveryParams)
-	if p.Scopes < 1 {
-		return fmt.Errorf("recovery: scopes %d: want >= 1", p.Scopes)
-	}
 	h, hf := s.Host(0), s.Host(1)
 	repos, err := s.CreateRepos(ctx, h, 0, 1, p.Spec)
 	if err != nil {

@@ -26,6 +26,21 @@ type RepeatSyncParams struct {
 // GateName names the gate these params are for ("repeat-sync").
 func (RepeatSyncParams) GateName() string { return "repeat-sync" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *RepeatSyncParams) Validate() error {
+	c := paramCheck{gate: "repeat-sync"}
+	c.atLeast("rounds", p.Rounds, 11, "3 warm-up, 3 floor, 5 judged")
+	c.atLeast("max_rounds", p.MaxRounds, 0, "0: the default cap")
+	c.atLeast("repos", p.Repos, 1, "")
+	if p.Scopes < p.Repos {
+		c.fail("scopes", p.Scopes, fmt.Sprintf(">= repos (%d)", p.Repos))
+	}
+	c.budgets("budgets", p.Budgets)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *RepeatSyncParams) setMaxCycles(n int) { p.MaxRounds = n }
 
 func (p *RepeatSyncParams) setScopes(n int) {
@@ -50,9 +65,6 @@ var repeatSyncGate = &Gate{
 
 func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	p := pp.(*RepeatSyncParams)
-	if p.Rounds < 11 || p.Repos < 1 || p.Scopes < p.Repos || p.MaxRounds < 0 {
-		return fmt.Errorf("repeat-sync: rounds %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max rounds %d (want >= 0), repos %d (want >= 1), scopes %d (want >= repos)", p.Rounds, p.MaxRounds, p.Repos, p.Scopes)
-	}
 	h := s.Host(0)
 	repos, err := s.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
 	if err != nil {

@@ -25,6 +25,21 @@ type TimeoutParams struct {
 // GateName names the gate these params are for ("timeout").
 func (TimeoutParams) GateName() string { return "timeout" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *TimeoutParams) Validate() error {
+	c := paramCheck{gate: "timeout"}
+	c.atLeast("clones", p.Clones, 0, "")
+	c.atLeast("fetches", p.Fetches, 0, "")
+	if p.Clones == 0 && p.Fetches == 0 {
+		c.fail("clones", p.Clones, ">= 1 when fetches is 0 (the gate times hung clones and fetches)")
+	}
+	c.nonNegative("grace", p.Grace)
+	c.spec("stall", p.Stall)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 // This scenario checks that every hung clone and fetch ends within
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in

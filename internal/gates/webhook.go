@@ -23,6 +23,17 @@ type WebhookStormParams struct {
 // GateName names the gate these params are for ("webhook-storm").
 func (WebhookStormParams) GateName() string { return "webhook-storm" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *WebhookStormParams) Validate() error {
+	c := paramCheck{gate: "webhook-storm"}
+	c.between("scopes", p.Scopes, 1, webhookStormGate.Hosts, "one host each")
+	c.atLeast("per_scope", p.PerScope, 2, "")
+	c.atLeast("wave", p.Wave, 0, "")
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 
 // This scenario fires many refresh calls at once while each scope's
@@ -51,9 +62,6 @@ var webhookStormGate = &Gate{
 
 func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	p := pp.(*WebhookStormParams)
-	if p.Scopes < 1 || p.Scopes > 3 || p.PerScope < 2 || p.Wave < 0 {
-		return fmt.Errorf("webhook-storm: scopes %d (want 1..3) per_scope %d (want >= 2) wave %d (want >= 0)", p.Scopes, p.PerScope, p.Wave)
-	}
 	var repos []Repo
 	var ids, urls []string
 	for i := range p.Scopes {
