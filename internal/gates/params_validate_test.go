@@ -131,6 +131,17 @@ func TestSoakParamsValidate(t *testing.T) {
 	}
 }
 
+// countingTargets is a target factory that counts its calls and starts
+// nothing.
+type countingTargets struct{ n *atomic.Int32 }
+
+func (countingTargets) Describe() string { return "counting targets" }
+func (countingTargets) Fresh() bool      { return true }
+func (f countingTargets) New(context.Context, target.Settings) (target.Target, error) {
+	f.n.Add(1)
+	return nil, context.Canceled
+}
+
 // countingTestbeds is a testbed factory that counts its calls and starts
 // nothing.
 func countingTestbeds(n *atomic.Int32) TestbedFactory {
@@ -150,7 +161,7 @@ func TestSuiteBadParamFailsBeforeAnyTestbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var started atomic.Int32
-	o := Options{Targets: &target.InProcess{}, Testbeds: countingTestbeds(&started), Only: st.Only, Params: st.Params}
+	o := Options{Targets: countingTargets{&started}, Testbeds: countingTestbeds(&started), Only: st.Only, Params: st.Params}
 	const want = "churn: cycles 5: want >= 11 (3 warm-up, 3 floor, 5 judged)"
 	if err := o.Validate(); err == nil || err.Error() != want {
 		t.Errorf("Validate = %v, want %s", err, want)
@@ -165,7 +176,7 @@ func TestSuiteBadParamFailsBeforeAnyTestbed(t *testing.T) {
 		t.Errorf("RunOne error = %q, want %q", res.Error, want)
 	}
 	if n := started.Load(); n != 0 {
-		t.Errorf("testbed factory called %d times, want 0", n)
+		t.Errorf("testbed or target factory called %d times, want 0", n)
 	}
 	// --scopes applies before validation: boot's scopes 4 with the file's
 	// repos 12 is wrong alone, right after --scopes 24.
@@ -173,7 +184,7 @@ func TestSuiteBadParamFailsBeforeAnyTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o = Options{Targets: &target.InProcess{}, Testbeds: countingTestbeds(&started), Only: st.Only, Params: st.Params}
+	o = Options{Targets: countingTargets{&started}, Testbeds: countingTestbeds(&started), Only: st.Only, Params: st.Params}
 	if err := o.Validate(); err == nil || err.Error() != "boot: scopes 4: want >= repos (12)" {
 		t.Errorf("boot scopes 4: Validate = %v", err)
 	}
