@@ -56,7 +56,9 @@ func TestParamsValidatedBeforeAnyTestbed(t *testing.T) {
 	}{
 		{"churn", func(tb testing.TB) { Churn(tb, f, ChurnParams{Cycles: 5}, WithTestbed("counting", testbeds)) },
 			"scenarios: churn: cycles 5: want >= 11 (3 warm-up, 3 floor, 5 judged)"},
-		{"webhook-storm", func(tb testing.TB) { WebhookStorm(tb, f, WebhookStormParams{Scopes: 5}, WithTestbed("counting", testbeds)) },
+		{"webhook-storm", func(tb testing.TB) {
+			WebhookStorm(tb, f, WebhookStormParams{Scopes: 5}, WithTestbed("counting", testbeds))
+		},
 			"scenarios: webhook-storm: scopes 5: want 1..3 (one host each)"},
 		{"soak", func(tb testing.TB) {
 			Soak(tb, f, SoakParams{Duration: time.Minute, Budgets: map[string]float64{"fds": -1}}, WithTestbed("counting", testbeds))
