@@ -101,16 +101,16 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		return nil
 	}
 	healthy := s.Testbed.Hosts()[:3]
-	dead := s.Host(3)
+	dead := s.scopes.Host(3)
 	var repos []Repo
 	for i := range p.Repos {
-		r, err := s.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
+		r, err := s.scopes.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
 		if err != nil {
 			return err
 		}
 		repos = append(repos, r...)
 	}
-	offRepos, err := s.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
+	offRepos, err := s.scopes.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -124,17 +124,17 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	var ids, urls, offIDs []string
 	want := map[string]string{}
 	for i := range p.Scopes {
-		id := s.ScopeID(i)
+		id := s.scopes.ID(i)
 		r := repos[i%len(repos)]
 		ids, urls = append(ids, id), append(urls, r.URL())
 		want[id] = r.Head
 	}
 	for i, r := range offRepos {
-		id := s.ScopeID(p.Scopes + i)
+		id := s.scopes.ID(p.Scopes + i)
 		offIDs = append(offIDs, id)
 		urls = append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
+	if err := s.scopes.Put(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
 		return err
 	}
 
@@ -164,7 +164,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("boot: cold start: %w", err)
 	}
 	health := s.firstHealth(ctx, bootStart, max(3*p.AllBudget, 30*time.Second))
-	at, out := s.servedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
+	at, out := s.scopes.ServedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
 	s.progressSeries(at, 0)
 	if h := <-health; h.ok {
 		s.CheckLE(bootChecks[0], h.at.Seconds(), p.AllBudget.Seconds(), unitSeconds,

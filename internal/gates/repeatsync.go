@@ -65,20 +65,20 @@ var repeatSyncGate = &Gate{
 
 func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	p := pp.(*RepeatSyncParams)
-	h := s.Host(0)
-	repos, err := s.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
+	h := s.scopes.Host(0)
+	repos, err := s.scopes.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
 	if err != nil {
 		return err
 	}
 	ids := make([]string, p.Scopes)
 	urls := make([]string, p.Scopes)
 	for i := range ids {
-		ids[i], urls[i] = s.ScopeID(i), repos[i%len(repos)].URL()
+		ids[i], urls[i] = s.scopes.ID(i), repos[i%len(repos)].URL()
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", "scopes never served after put")
 		return nil
 	}
@@ -93,7 +93,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		s.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
 		want := map[string]string{}
 		for i := range repos {
-			if err := s.Push(ctx, &repos[i]); err != nil {
+			if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 				return err
 			}
 		}
@@ -106,7 +106,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		if err := s.Client.RefreshAll(ctx); err != nil {
 			return fmt.Errorf("round %d: refresh all: %w", r, err)
 		}
-		if _, out := s.served(ctx, ids, want, 30*time.Second); !out.OK {
+		if _, out := s.scopes.Served(ctx, ids, want, 30*time.Second); !out.OK {
 			s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", fmt.Sprintf("round %d: refresh all did not bring the newest commit", r))
 			return nil
 		}

@@ -81,10 +81,7 @@ type S struct {
 	mu     sync.Mutex
 	res    *result.Scenario
 	undo   []func(context.Context) error
-	scopes []string // scope ids put, for cleanup on targets that outlive the scenario
-	// cleanup, when set by the run, deletes what else it put on a target
-	// that outlives it (the soak's extra scopes), before the scopes above.
-	cleanup func(context.Context)
+	scopes *scopeSet // the scenario's scopes and repos: names, creates, waits, cleans up
 }
 
 func (s *S) since() result.Seconds { return result.Secs(time.Since(s.start)) }
