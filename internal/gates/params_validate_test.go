@@ -193,3 +193,20 @@ func TestSuiteBadParamFailsBeforeAnyTestbed(t *testing.T) {
 		t.Errorf("boot scopes 4 with --scopes 24: Validate = %v, want nil", err)
 	}
 }
+
+// TestOptionsValidateSettingsAndTargets: a Go test's settings and target
+// factory are checked before anything starts, not at "start target".
+func TestOptionsValidateSettingsAndTargets(t *testing.T) {
+	var started atomic.Int32
+	o := Options{Targets: countingTargets{&started}, Testbeds: countingTestbeds(&started), Settings: target.Settings{GitTimeout: time.Second}}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "scenarios: settings: max workers 0: must be >= 1") {
+		t.Errorf("partial settings: Validate = %v", err)
+	}
+	o = Options{Targets: &target.Exec{Template: "server --base-dir {base_dir}"}, Testbeds: countingTestbeds(&started)}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "neither {addr} nor {port}") {
+		t.Errorf("exec target without {addr}: Validate = %v", err)
+	}
+	if n := started.Load(); n != 0 {
+		t.Errorf("factories called %d times, want 0", n)
+	}
+}

@@ -95,11 +95,22 @@ func (o *Options) validate() error {
 }
 
 // validateRun checks what every run needs (gate or soak): a target
-// factory, a testbed factory, known scenario names, the scopes override
+// factory that validates (an Exec's command, a URL), valid target
+// settings, a testbed factory, known scenario names, the scopes override
 // and the git server engine.
 func (o *Options) validateRun() error {
 	if o.Targets == nil {
 		return errors.New("scenarios: no target factory")
+	}
+	for _, f := range []target.Factory{o.Targets, o.Crash} {
+		if v, ok := f.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("scenarios: %w", err)
+			}
+		}
+	}
+	if err := o.Settings.Validate(); err != nil {
+		return fmt.Errorf("scenarios: settings: %w", err)
 	}
 	if o.nilTestbed || o.Testbeds == nil {
 		return fmt.Errorf("scenarios: testbed %q has a nil factory (WithTestbed(%q, nil)): pass the factory that starts it, e.g. scenarios.WithTestbed(\"docker\", docker.New) with package github.com/gitchaos/gitchaos/harness/testbed/docker", o.TestbedKind, o.TestbedKind)
