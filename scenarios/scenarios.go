@@ -95,6 +95,7 @@ func Measure(t testing.TB, f target.Factory, g Gate, opts ...Option) *result.Sce
 		t.Fatalf("scenarios: %v", err)
 	}
 	o := runOptions(t, f, opts)
+	o.Only = []string{sc.Name} // Validate checks this gate's params only
 	if p := pointerTo(g); p != nil {
 		o.Params = map[string]any{sc.Name: gates.PartialParams{P: p}}
 	}

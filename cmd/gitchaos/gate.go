@@ -41,15 +41,17 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
 		return exitUsage
 	}
+	// The whole suite, every gate's params included, before anything
+	// starts: a bad param of the last gate fails here, not after the first.
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
+		return exitUsage
+	}
 	fmt.Fprintf(stdout, "gitchaos gate: target %s, testbed %s, seed %d, settings %s\n", opts.Targets.Describe(), opts.TestbedLabel(), opts.Seed, settingsLabel(opts))
 	if shard.set {
 		fmt.Fprintf(stdout, "shard %s: %s\n", shard.shard, strings.Join(opts.Only, ","))
 	}
 	if f.dryRun {
-		if err := opts.Validate(); err != nil {
-			fmt.Fprintf(stderr, "gitchaos gate: %v\n", err)
-			return exitUsage
-		}
 		names := opts.Only
 		if len(names) == 0 {
 			names = gates.Names()

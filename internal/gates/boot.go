@@ -27,6 +27,26 @@ type BootParams struct {
 // GateName names the gate these params are for ("boot").
 func (BootParams) GateName() string { return "boot" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *BootParams) Validate() error {
+	c := paramCheck{gate: "boot"}
+	c.atLeast("repos", p.Repos, 1, "")
+	if p.Scopes < p.Repos {
+		c.fail("scopes", p.Scopes, fmt.Sprintf(">= repos (%d)", p.Repos))
+	}
+	c.atLeast("offline", p.Offline, 0, "")
+	c.positive("latency", p.Latency)
+	if p.Latency%time.Millisecond != 0 {
+		c.fail("latency", p.Latency, "a whole number of milliseconds (toxiproxy's unit)")
+	}
+	c.positive("first_budget", p.FirstBudget)
+	c.positive("all_budget", p.AllBudget)
+	c.nonNegative("failed_budget", p.FailedBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *BootParams) setScopes(n int) {
 	p.Scopes = n
 	p.Repos = min(p.Repos, n)
@@ -74,9 +94,6 @@ func (s *S) firstHealth(ctx context.Context, spawn time.Time, timeout time.Durat
 
 func runBoot(ctx context.Context, s *S, pp any) error {
 	p := pp.(*BootParams)
-	if p.Scopes < p.Repos || p.Repos < 1 || p.Offline < 0 {
-		return fmt.Errorf("boot: scopes %d, repos %d, offline %d: want scopes >= repos >= 1 and offline >= 0", p.Scopes, p.Repos, p.Offline)
-	}
 	if !s.Fresh {
 		for _, c := range bootChecks {
 			s.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")
@@ -84,16 +101,16 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		return nil
 	}
 	healthy := s.Testbed.Hosts()[:3]
-	dead := s.Host(3)
+	dead := s.scopes.Host(3)
 	var repos []Repo
 	for i := range p.Repos {
-		r, err := s.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
+		r, err := s.scopes.CreateRepos(ctx, healthy[i%3], i, 1, p.Spec)
 		if err != nil {
 			return err
 		}
 		repos = append(repos, r...)
 	}
-	offRepos, err := s.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
+	offRepos, err := s.scopes.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -107,17 +124,17 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	var ids, urls, offIDs []string
 	want := map[string]string{}
 	for i := range p.Scopes {
-		id := s.ScopeID(i)
+		id := s.scopes.ID(i)
 		r := repos[i%len(repos)]
 		ids, urls = append(ids, id), append(urls, r.URL())
 		want[id] = r.Head
 	}
 	for i, r := range offRepos {
-		id := s.ScopeID(p.Scopes + i)
+		id := s.scopes.ID(p.Scopes + i)
 		offIDs = append(offIDs, id)
 		urls = append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
+	if err := s.scopes.Put(ctx, append(append([]string{}, ids...), offIDs...), urls); err != nil {
 		return err
 	}
 
@@ -147,7 +164,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("boot: cold start: %w", err)
 	}
 	health := s.firstHealth(ctx, bootStart, max(3*p.AllBudget, 30*time.Second))
-	at, out := s.servedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
+	at, out := s.scopes.ServedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
 	s.progressSeries(at, 0)
 	if h := <-health; h.ok {
 		s.CheckLE(bootChecks[0], h.at.Seconds(), p.AllBudget.Seconds(), unitSeconds,

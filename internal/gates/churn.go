@@ -33,6 +33,19 @@ type ChurnParams struct {
 // GateName names the gate these params are for ("churn").
 func (ChurnParams) GateName() string { return "churn" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *ChurnParams) Validate() error {
+	c := paramCheck{gate: "churn"}
+	c.atLeast("cycles", p.Cycles, 11, "3 warm-up, 3 floor, 5 judged")
+	c.atLeast("max_cycles", p.MaxCycles, 0, "0: the default cap")
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.budgets("budgets", p.Budgets)
+	c.budgets("scope_budgets", p.ScopeBudgets)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *ChurnParams) setScopes(n int) { p.Scopes = n }
 
 // This scenario is the upstream leak gate: cycles of put N distinct scopes → wait
@@ -49,10 +62,7 @@ var churnGate = &Gate{
 
 func runChurn(ctx context.Context, s *S, pp any) error {
 	p := pp.(*ChurnParams)
-	if p.Cycles < 11 || p.Scopes < 1 || p.MaxCycles < 0 {
-		return fmt.Errorf("churn: cycles %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max cycles %d (want >= 0) and scopes %d (want >= 1)", p.Cycles, p.MaxCycles, p.Scopes)
-	}
-	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
+	repos, err := s.scopes.SpreadRepos(ctx, p.Scopes, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -68,19 +78,19 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		ids := make([]string, p.Scopes)
 		urls := make([]string, p.Scopes)
 		for i := range ids {
-			ids[i] = s.ScopeID(c*p.Scopes + i)
+			ids[i] = s.scopes.ID(c*p.Scopes + i)
 			urls[i] = repos[i].URL()
 		}
-		if err := s.PutScopes(ctx, ids, urls); err != nil {
+		if err := s.scopes.Put(ctx, ids, urls); err != nil {
 			return err
 		}
-		if _, out := s.ready(ctx, ids, nil); !out.OK {
+		if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 			s.CheckTrue("scopes served every cycle", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d: scopes never served", c))
 			return nil
 		}
 		want := map[string]string{}
 		for i := range repos {
-			if err := s.Push(ctx, &repos[i]); err != nil {
+			if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 				return err
 			}
 			want[ids[i]] = repos[i].Head
@@ -88,7 +98,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		if err := s.Client.RefreshAll(ctx); err != nil {
 			return fmt.Errorf("cycle %d: refresh all: %w", c, err)
 		}
-		if _, out := s.ready(ctx, ids, want); !out.OK {
+		if _, out := s.scopes.Ready(ctx, ids, want); !out.OK {
 			s.CheckTrue("refresh serves the newest commit", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d", c))
 			return nil
 		}

@@ -27,6 +27,17 @@ type CrashRestartParams struct {
 // GateName names the gate these params are for ("crash-restart").
 func (CrashRestartParams) GateName() string { return "crash-restart" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *CrashRestartParams) Validate() error {
+	c := paramCheck{gate: "crash-restart"}
+	c.atLeast("healthy", p.Healthy, 0, "")
+	c.atLeast("mid_clone", p.MidClone, 1, "")
+	c.nonNegative("serve_budget", p.ServeBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *CrashRestartParams) setScopes(n int) { p.MidClone = n }
 
 // This scenario SIGKILLs a target process while clones are in flight
@@ -51,9 +62,6 @@ var crashChecks = []string{"every scope serves after the restart", "no corrupt c
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	p := pp.(*CrashRestartParams)
-	if p.Healthy < 0 || p.MidClone < 1 {
-		return fmt.Errorf("crash-restart: healthy %d (want >= 0), mid_clone %d (want >= 1)", p.Healthy, p.MidClone)
-	}
 	k, ok := s.Target.(target.Killer)
 	if !ok {
 		if s.Crash == nil {
@@ -83,11 +91,11 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	var repos []Repo
 	for i := range p.Healthy + p.MidClone {
-		h := s.Host(0)
+		h := s.scopes.Host(0)
 		if i >= p.Healthy {
-			h = s.Host((i - p.Healthy) % len(s.Testbed.Hosts()))
+			h = s.scopes.Host((i - p.Healthy) % len(s.Testbed.Hosts()))
 		}
-		r, err := s.CreateRepos(ctx, h, i, 1, p.Spec)
+		r, err := s.scopes.CreateRepos(ctx, h, i, 1, p.Spec)
 		if err != nil {
 			return err
 		}
@@ -95,16 +103,16 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	var ids, urls []string
 	for i, r := range repos {
-		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
 	want := map[string]string{}
 	for i, id := range ids {
 		want[id] = repos[i].Head
 	}
-	if err := s.PutScopes(ctx, ids[:p.Healthy], urls[:p.Healthy]); err != nil {
+	if err := s.scopes.Put(ctx, ids[:p.Healthy], urls[:p.Healthy]); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids[:p.Healthy], nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids[:p.Healthy], nil); !out.OK {
 		return fmt.Errorf("crash-restart: healthy scopes never served: %s", out.Describe())
 	}
 	held := repos[p.Healthy:]
@@ -113,7 +121,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 			return err
 		}
 	}
-	if err := s.PutScopes(ctx, ids[p.Healthy:], urls[p.Healthy:]); err != nil {
+	if err := s.scopes.Put(ctx, ids[p.Healthy:], urls[p.Healthy:]); err != nil {
 		return err
 	}
 	// Wait until every held repo has a request in flight: the clones have
@@ -143,7 +151,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		budget = 10*time.Second + time.Duration(rounds)*250*time.Millisecond
 		budgetWhy = fmt.Sprintf("budget 10 s + 250 ms × %d rounds of %d workers over %d scopes", rounds, s.Settings.MaxWorkers, len(ids))
 	}
-	at, sout := s.served(ctx, ids, want, budget)
+	at, sout := s.scopes.Served(ctx, ids, want, budget)
 	if sout.OK {
 		var last time.Duration
 		for _, d := range at {

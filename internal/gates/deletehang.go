@@ -28,6 +28,16 @@ type DeleteHangParams struct {
 // GateName names the gate these params are for ("delete-hang").
 func (DeleteHangParams) GateName() string { return "delete-hang" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *DeleteHangParams) Validate() error {
+	c := paramCheck{gate: "delete-hang"}
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.positive("delete_budget", p.DeleteBudget)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 
 // This scenario deletes scopes whose fetch hangs inside the git server: each
@@ -53,21 +63,18 @@ var deleteHangGate = &Gate{
 
 func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	p := pp.(*DeleteHangParams)
-	if p.Scopes < 1 {
-		return fmt.Errorf("delete-hang: scopes %d: want >= 1", p.Scopes)
-	}
-	repos, err := s.spreadRepos(ctx, p.Scopes, p.Spec)
+	repos, err := s.scopes.SpreadRepos(ctx, p.Scopes, p.Spec)
 	if err != nil {
 		return err
 	}
 	var ids, urls []string
 	for i, r := range repos {
-		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("delete-hang: scopes never served: %s", out.Describe())
 	}
 	for _, h := range s.Testbed.Hosts() {
@@ -77,7 +84,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	}
 	var clears []func(context.Context) error
 	for i := range repos {
-		if err := s.Push(ctx, &repos[i]); err != nil {
+		if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 			return err
 		}
 		c, err := s.RepoFault(ctx, repos[i].Host, repos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang})
@@ -172,8 +179,8 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 			branch = b
 		}
 	}
-	h := s.Host(0)
-	repos, err := s.CreateRepos(ctx, h, p.Scopes, 1, p.Spec)
+	h := s.scopes.Host(0)
+	repos, err := s.scopes.CreateRepos(ctx, h, p.Scopes, 1, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -181,17 +188,14 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 	if _, err := h.Admin.AddBranch(ctx, r.Name, gitserver.BranchRequest{Name: branch, From: "main"}); err != nil {
 		return fmt.Errorf("add branch %s to %s: %w", branch, r.Name, err)
 	}
-	a, b := s.ScopeID(p.Scopes), s.ScopeID(p.Scopes+1)
+	a, b := s.scopes.ID(p.Scopes), s.scopes.ID(p.Scopes+1)
 	s.Mark(result.MarkerPhase, "delete beside a same-url scope")
 	for _, sc := range []struct{ id, branch string }{{a, "main"}, {b, branch}} {
-		if err := s.Client.PutScope(ctx, target.NewScope(sc.id, r.URL(), sc.branch)); err != nil {
-			return fmt.Errorf("put scope %s: %w", sc.id, err)
+		if err := s.scopes.PutBranch(ctx, sc.id, r.URL(), sc.branch); err != nil {
+			return err
 		}
-		s.mu.Lock()
-		s.scopes = append(s.scopes, sc.id)
-		s.mu.Unlock()
 	}
-	if _, out := s.ready(ctx, []string{a, b}, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, []string{a, b}, nil); !out.OK {
 		return fmt.Errorf("delete-hang: same-url scopes never served: %s", out.Describe())
 	}
 	dirA := sourceDir(r.URL(), "main", shards)

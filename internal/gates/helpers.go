@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/faults"
-	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
 // paramsMap renders a params struct for the report.
@@ -21,9 +20,6 @@ func paramsMap(p any) map[string]any {
 	_ = json.Unmarshal(b, &m)
 	return m
 }
-
-// Host returns testbed host i.
-func (s *S) Host(i int) *testbed.Host { return s.Testbed.Hosts()[i] }
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")

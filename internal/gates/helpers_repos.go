@@ -12,9 +12,8 @@ import (
 )
 
 // RepoName names repo i of this scenario.
-func (s *S) RepoName(i int) string { return fmt.Sprintf("%s-r%03d", s.Name, i) }
+func (ss *scopeSet) RepoName(i int) string { return fmt.Sprintf("%s-r%03d", ss.s.Name, i) }
 
-// repo is a repo the scenario created.
 // Repo is a repo a scenario created on a testbed host, with its newest
 // commit.
 type Repo struct {
@@ -23,10 +22,11 @@ type Repo struct {
 	Head string
 }
 
+// URL is the repo's clone URL on its host.
 func (r Repo) URL() string { return r.Host.RepoURL(r.Name) }
 
 // CreateRepos makes n repos on host h, seeded from the scenario seed.
-func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec repogen.Spec) ([]Repo, error) {
+func (ss *scopeSet) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec repogen.Spec) ([]Repo, error) {
 	if spec.IsZero() {
 		spec = repogen.DefaultSpec()
 	}
@@ -40,8 +40,8 @@ func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			name := s.RepoName(first + i)
-			info, err := h.CreateRepo(ctx, name, s.Seed+int64(first+i), spec)
+			name := ss.RepoName(first + i)
+			info, err := h.CreateRepo(ctx, name, ss.s.Seed+int64(first+i), spec)
 			if err != nil {
 				errs[i] = fmt.Errorf("create repo %s on %s: %w", name, h.Name, err)
 				return
@@ -53,9 +53,10 @@ func (s *S) CreateRepos(ctx context.Context, h *testbed.Host, first, n int, spec
 	return out, errors.Join(errs...)
 }
 
-// Push appends a seeded commit to a repo and returns the new head.
-func (s *S) Push(ctx context.Context, r *Repo) error {
-	info, err := r.Host.Admin.Commit(ctx, r.Name, gitserverCommit(s.Rand.Int64()))
+// Push appends a seeded commit (from the scenario's random stream) to a
+// repo and sets its new head.
+func (ss *scopeSet) Push(ctx context.Context, r *Repo) error {
+	info, err := r.Host.Admin.Commit(ctx, r.Name, gitserverCommit(ss.s.Rand.Int64()))
 	if err != nil {
 		return fmt.Errorf("push to %s/%s: %w", r.Host.Name, r.Name, err)
 	}
@@ -67,11 +68,11 @@ func gitserverCommit(seed int64) gitserver.CommitRequest {
 	return gitserver.CommitRequest{Seed: seed, Message: fmt.Sprintf("gitchaos commit %d", seed)}
 }
 
-// spreadRepos makes n repos over every host of the testbed, in blocks
+// SpreadRepos makes n repos over every host of the testbed, in blocks
 // (repo i of the result is RepoName(i)), so a target with a per-host cap
 // on git work can run its whole pool.
-func (s *S) spreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]Repo, error) {
-	hosts := s.Testbed.Hosts()
+func (ss *scopeSet) SpreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]Repo, error) {
+	hosts := ss.s.Testbed.Hosts()
 	var out []Repo
 	first := 0
 	for i, h := range hosts {
@@ -82,7 +83,7 @@ func (s *S) spreadRepos(ctx context.Context, n int, spec repogen.Spec) ([]Repo, 
 		if k == 0 {
 			continue
 		}
-		rs, err := s.CreateRepos(ctx, h, first, k, spec)
+		rs, err := ss.CreateRepos(ctx, h, first, k, spec)
 		if err != nil {
 			return nil, err
 		}

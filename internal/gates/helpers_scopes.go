@@ -11,37 +11,72 @@ import (
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
-// ScopeID names scope i of this scenario; against a server the harness did
+// scopeSet is a scenario's scopes on its target and the repos on its
+// testbed's hosts they serve from (S.scopes): it names and creates repos
+// and pushes to them (helpers_repos.go), puts scopes and waits for them
+// to serve, and keeps the ids it put so that teardown deletes them from a
+// target that outlives the scenario.
+type scopeSet struct {
+	// s is the scenario: its name and seed name the repos and scopes, and
+	// its Target and Client are read at each call (crash-restart swaps
+	// them for a process target mid-run).
+	s *S
+
+	mu  sync.Mutex
+	put []string // scope ids put, for cleanup on targets that outlive the scenario
+	// extra, when set by the run, deletes what else it put on a target
+	// that outlives it (the soak's extra scopes), before the scopes above.
+	extra func(context.Context)
+}
+
+// Host returns testbed host i.
+func (ss *scopeSet) Host(i int) *testbed.Host { return ss.s.Testbed.Hosts()[i] }
+
+// ID names scope i of this scenario; against a server the harness did
 // not start it carries the seed so reruns don't collide with leftovers.
-func (s *S) ScopeID(i int) string {
+func (ss *scopeSet) ID(i int) string {
+	s := ss.s
 	if s.Fresh {
 		return fmt.Sprintf("%s-%03d", s.Name, i)
 	}
 	return fmt.Sprintf("gitchaos-%s-%d-%03d", s.Name, s.Seed, i)
 }
 
-// PutScopes creates scopes (id -> repo URL, branch main).
-func (s *S) PutScopes(ctx context.Context, ids []string, urls []string) error {
+// Put creates scopes (id -> repo URL, branch main).
+func (ss *scopeSet) Put(ctx context.Context, ids []string, urls []string) error {
 	for i, id := range ids {
-		if err := s.Client.PutScope(ctx, target.NewScope(id, urls[i], "main")); err != nil {
-			return fmt.Errorf("put scope %s: %w", id, err)
+		if err := ss.PutBranch(ctx, id, urls[i], "main"); err != nil {
+			return err
 		}
-		s.mu.Lock()
-		s.scopes = append(s.scopes, id)
-		s.mu.Unlock()
 	}
 	return nil
 }
 
-// deleteScopes removes the scopes this scenario put (for targets that
-// outlive the scenario).
-func (s *S) deleteScopes(ctx context.Context) {
-	s.mu.Lock()
-	ids := s.scopes
-	s.scopes = nil
-	s.mu.Unlock()
+// PutBranch creates scope id serving branch of the repo at url.
+func (ss *scopeSet) PutBranch(ctx context.Context, id, url, branch string) error {
+	if err := ss.s.Client.PutScope(ctx, target.NewScope(id, url, branch)); err != nil {
+		return fmt.Errorf("put scope %s: %w", id, err)
+	}
+	ss.mu.Lock()
+	ss.put = append(ss.put, id)
+	ss.mu.Unlock()
+	return nil
+}
+
+// deleteAll removes what this scenario put (for targets that outlive
+// the scenario): extra's scopes first, then every scope Put.
+func (ss *scopeSet) deleteAll(ctx context.Context) {
+	s := ss.s
+	if ss.extra != nil {
+		ss.extra(ctx)
+	}
+	ss.mu.Lock()
+	ids := ss.put
+	ss.put = nil
+	ss.mu.Unlock()
 	for i, id := range ids {
 		err := s.Client.DeleteScope(ctx, id)
 		if err == nil || target.IsStatus(err, http.StatusNotFound) {
@@ -58,11 +93,11 @@ func (s *S) deleteScopes(ctx context.Context) {
 	}
 }
 
-// served polls the bundles of ids until each answers 200 with the wanted
+// Served polls the bundles of ids until each answers 200 with the wanted
 // hash (any hash when want[id] is ""), recording when each was first
 // served. It returns the time to each (missing: never) and the outcome.
-func (s *S) served(ctx context.Context, ids []string, want map[string]string, timeout time.Duration) (map[string]time.Duration, eventually.Outcome) {
-	return s.servedFrom(ctx, ids, want, timeout, time.Now(), 0)
+func (ss *scopeSet) Served(ctx context.Context, ids []string, want map[string]string, timeout time.Duration) (map[string]time.Duration, eventually.Outcome) {
+	return ss.ServedFrom(ctx, ids, want, timeout, time.Now(), 0)
 }
 
 // pollConcurrency bounds the policy requests a served-poll has in flight.
@@ -71,7 +106,7 @@ const pollConcurrency = 16
 // readyTimeout is how long a setup step waits for its scopes.
 const readyTimeout = 30 * time.Second
 
-// ready waits up to readyTimeout for a setup step's scopes to serve (want:
+// Ready waits up to readyTimeout for a setup step's scopes to serve (want:
 // their newest commits), asking the target again for every scope not
 // served yet once no scope has come to serve for nudgeEvery: POST
 // /scopes/{id}/refresh. While scopes keep coming (a large step on a busy
@@ -83,25 +118,26 @@ const readyTimeout = 30 * time.Second
 // subject is something else (seen: churn on a 2-core box beside a
 // compiler, a 1 s clone timeout missed now and then). Never used where the check is how the target
 // serves or retries by itself (boot, recovery, offline, the fetch counts).
-func (s *S) ready(ctx context.Context, ids []string, want map[string]string) (map[string]time.Duration, eventually.Outcome) {
-	return s.servedFrom(ctx, ids, want, readyTimeout, time.Now(), s.nudgeEvery())
+func (ss *scopeSet) Ready(ctx context.Context, ids []string, want map[string]string) (map[string]time.Duration, eventually.Outcome) {
+	return ss.ServedFrom(ctx, ids, want, readyTimeout, time.Now(), ss.nudgeEvery())
 }
 
 // nudgeEvery is the pause before a scope that is not served is asked for
 // again: long enough for a slow operation to finish within the target's
 // git timeout.
-func (s *S) nudgeEvery() time.Duration {
-	return max(3*time.Second, 2*s.Settings.GitTimeout)
+func (ss *scopeSet) nudgeEvery() time.Duration {
+	return max(3*time.Second, 2*ss.s.Settings.GitTimeout)
 }
 
-// servedFrom is served with times measured from start (a process spawn,
+// ServedFrom is Served with times measured from start (a process spawn,
 // say). Errors, refused connections included, are "not yet"; a process
 // target that exits on its own ends the wait.
 // With nudge > 0, once no scope has come to serve for nudge (since the
 // wait began or since the last scope served), every scope not served yet
 // whose last refresh is nudge old is refreshed. At most pollConcurrency
 // requests are in flight at once, whatever the scope count.
-func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string, timeout time.Duration, start time.Time, nudge time.Duration) (map[string]time.Duration, eventually.Outcome) {
+func (ss *scopeSet) ServedFrom(ctx context.Context, ids []string, want map[string]string, timeout time.Duration, start time.Time, nudge time.Duration) (map[string]time.Duration, eventually.Outcome) {
+	s := ss.s
 	at := map[string]time.Duration{}
 	var mu sync.Mutex
 	began := time.Now()

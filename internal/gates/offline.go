@@ -25,6 +25,19 @@ type OfflineParams struct {
 // GateName names the gate these params are for ("offline").
 func (OfflineParams) GateName() string { return "offline" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *OfflineParams) Validate() error {
+	c := paramCheck{gate: "offline"}
+	c.atLeast("hung_factor", p.HungFactor, 1, "")
+	c.between("fill_hosts", p.FillHosts, 1, offlineGate.Hosts-2, fmt.Sprintf("the dead hosts beside the hung and the live host of %d", offlineGate.Hosts))
+	c.positive("serve_budget", p.ServeBudget)
+	c.positive("p99_budget", p.P99Budget)
+	c.nonNegative("window", p.Window)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 // This scenario is the upstream gate made stricter: four times more hanging
 // repos than the fetcher has workers, all on one dead host; a never-cloned
 // scope on another host must serve within a budget that does not grow with
@@ -43,24 +56,21 @@ var offlineGate = &Gate{
 
 func runOffline(ctx context.Context, s *S, pp any) error {
 	p := pp.(*OfflineParams)
-	if p.HungFactor < 1 || p.FillHosts < 1 || p.FillHosts > len(s.Testbed.Hosts())-2 {
-		return fmt.Errorf("offline: hung_factor %d (want >= 1), fill_hosts %d (want 1..%d)", p.HungFactor, p.FillHosts, len(s.Testbed.Hosts())-2)
-	}
-	dead, live := s.Host(0), s.Host(1)
+	dead, live := s.scopes.Host(0), s.scopes.Host(1)
 	hung := p.HungFactor * s.Settings.MaxWorkers
-	hungRepos, err := s.CreateRepos(ctx, dead, 0, hung, p.Spec)
+	hungRepos, err := s.scopes.CreateRepos(ctx, dead, 0, hung, p.Spec)
 	if err != nil {
 		return err
 	}
-	liveRepos, err := s.CreateRepos(ctx, live, hung, 2, p.Spec)
+	liveRepos, err := s.scopes.CreateRepos(ctx, live, hung, 2, p.Spec)
 	if err != nil {
 		return err
 	}
-	warm, cold := s.ScopeID(0), s.ScopeID(1)
-	if err := s.PutScopes(ctx, []string{warm}, []string{liveRepos[0].URL()}); err != nil {
+	warm, cold := s.scopes.ID(0), s.scopes.ID(1)
+	if err := s.scopes.Put(ctx, []string{warm}, []string{liveRepos[0].URL()}); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, []string{warm}, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, []string{warm}, nil); !out.OK {
 		return fmt.Errorf("offline: warm-up scope never served: %s", out.Describe())
 	}
 
@@ -70,9 +80,9 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 	hangStart := time.Now()
 	var ids, urls []string
 	for i, r := range hungRepos {
-		ids, urls = append(ids, s.ScopeID(2+i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(2+i)), append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
 
@@ -124,7 +134,7 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 		}
 	}()
 
-	if err := s.PutScopes(ctx, []string{cold}, []string{liveRepos[1].URL()}); err != nil {
+	if err := s.scopes.Put(ctx, []string{cold}, []string{liveRepos[1].URL()}); err != nil {
 		stop()
 		wg.Wait()
 		return err
@@ -132,7 +142,7 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 	// A FIFO pool that honours its timeout reaches the healthy scope after
 	// the hung clones' rounds, about (hung_factor+1) × timeout: wait twice
 	// that, so such a pool's late serve is measured rather than "never".
-	at, out := s.served(ctx, []string{cold}, nil, max(10*p.ServeBudget, 2*time.Duration(p.HungFactor+1)*s.Settings.GitTimeout))
+	at, out := s.scopes.Served(ctx, []string{cold}, nil, max(10*p.ServeBudget, 2*time.Duration(p.HungFactor+1)*s.Settings.GitTimeout))
 	explain := fmt.Sprintf("never-cloned scope on a healthy host, put while %d clones hang on a blackholed host (%d workers, git timeout %v)", hung, s.Settings.MaxWorkers, s.Settings.GitTimeout)
 	if out.OK {
 		s.CheckLE("healthy scope serves while a host hangs", at[cold].Seconds(), p.ServeBudget.Seconds(), unitSeconds, explain)
@@ -186,10 +196,10 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 		}
 		for k := range s.Settings.MaxWorkers {
 			n := 1000 + i*s.Settings.MaxWorkers + k
-			ids, urls = append(ids, s.ScopeID(n)), append(urls, h.RepoURL(s.RepoName(n))) // never answered: the repo need not exist
+			ids, urls = append(ids, s.scopes.ID(n)), append(urls, h.RepoURL(s.scopes.RepoName(n))) // never answered: the repo need not exist
 		}
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
 	known := true

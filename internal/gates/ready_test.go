@@ -27,7 +27,7 @@ func TestReadyAsksAgain(t *testing.T) {
 		Params: func() any { return nil },
 		Run: func(ctx context.Context, s *S, _ any) error {
 			h := s.Testbed.Hosts()[0]
-			repos, err := s.CreateRepos(ctx, h, 0, 2, repogen.Spec{})
+			repos, err := s.scopes.CreateRepos(ctx, h, 0, 2, repogen.Spec{})
 			if err != nil {
 				return err
 			}
@@ -36,15 +36,15 @@ func TestReadyAsksAgain(t *testing.T) {
 					return err
 				}
 			}
-			plain, asked := s.ScopeID(0), s.ScopeID(1)
-			if err := s.PutScopes(ctx, []string{plain, asked}, []string{repos[0].URL(), repos[1].URL()}); err != nil {
+			plain, asked := s.scopes.ID(0), s.scopes.ID(1)
+			if err := s.scopes.Put(ctx, []string{plain, asked}, []string{repos[0].URL(), repos[1].URL()}); err != nil {
 				return err
 			}
 			// Longer than the first nudge of ready: the difference is the
 			// asking again, not the time waited.
-			_, out := s.served(ctx, []string{plain}, nil, s.nudgeEvery()+2*time.Second)
+			_, out := s.scopes.Served(ctx, []string{plain}, nil, s.scopes.nudgeEvery()+2*time.Second)
 			s.CheckTrue("served without asking again", !out.OK, out.Describe(), "not served (the fetcher does not retry)", "")
-			_, out = s.ready(ctx, []string{asked}, nil)
+			_, out = s.scopes.Ready(ctx, []string{asked}, nil)
 			s.CheckTrue("served once asked again", out.OK, out.Describe(), "served", "")
 			return nil
 		},

@@ -24,6 +24,19 @@ type RecoveryParams struct {
 // GateName names the gate these params are for ("recovery").
 func (RecoveryParams) GateName() string { return "recovery" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *RecoveryParams) Validate() error {
+	c := paramCheck{gate: "recovery"}
+	c.atLeast("scopes", p.Scopes, 1, "")
+	c.nonNegative("flap", p.Flap)
+	c.positive("flap_up", p.FlapUp)
+	c.positive("flap_down", p.FlapDown)
+	c.positive("settle", p.Settle)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *RecoveryParams) setScopes(n int) { p.Scopes = n }
 
 // Recovery: a repo offline then back serves its newest commit after the
@@ -43,23 +56,20 @@ var recoveryGate = &Gate{
 
 func runRecovery(ctx context.Context, s *S, pp any) error {
 	p := pp.(*RecoveryParams)
-	if p.Scopes < 1 {
-		return fmt.Errorf("recovery: scopes %d: want >= 1", p.Scopes)
-	}
-	h, hf := s.Host(0), s.Host(1)
-	repos, err := s.CreateRepos(ctx, h, 0, 1, p.Spec)
+	h, hf := s.scopes.Host(0), s.scopes.Host(1)
+	repos, err := s.scopes.CreateRepos(ctx, h, 0, 1, p.Spec)
 	if err != nil {
 		return err
 	}
 	r := &repos[0]
 	var ids, urls []string
 	for i := range p.Scopes {
-		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("recovery: scopes never served: %s", out.Describe())
 	}
 	// Step 1 waits out the host's breaker too (opened by the refused
@@ -75,7 +85,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Push(ctx, r); err != nil {
+	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
 	if err := s.Client.RefreshAll(ctx); err != nil {
@@ -94,13 +104,13 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all after recovery: %w", err)
 	}
-	_, out := s.served(ctx, ids, want, wait)
+	_, out := s.scopes.Served(ctx, ids, want, wait)
 	s.CheckTrue("newest commit after the host comes back", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
 
 	// 2. The first fetch of a refresh fails once: the same refresh still
 	// ends on the newest commit (pass two re-fetches; a fetch that failed
 	// never counts as fresh).
-	if err := s.Push(ctx, r); err != nil {
+	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
 	if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHTTP500, Count: 1}); err != nil {
@@ -112,7 +122,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.Client.RefreshAll(ctx); err != nil {
 		return fmt.Errorf("refresh all with a failing fetch: %w", err)
 	}
-	_, out = s.served(ctx, ids, want, refreshWait)
+	_, out = s.scopes.Served(ctx, ids, want, refreshWait)
 	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
 		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
 
@@ -126,15 +136,15 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 
 	// 4. A flapping host: refreshes keep coming; afterwards no stuck lock,
 	// nothing in flight, and one refresh brings every scope to the newest commit.
-	frepos, err := s.CreateRepos(ctx, hf, 1, 2, p.Spec)
+	frepos, err := s.scopes.CreateRepos(ctx, hf, 1, 2, p.Spec)
 	if err != nil {
 		return err
 	}
-	fids := []string{s.ScopeID(p.Scopes), s.ScopeID(p.Scopes + 1)}
-	if err := s.PutScopes(ctx, fids, []string{frepos[0].URL(), frepos[1].URL()}); err != nil {
+	fids := []string{s.scopes.ID(p.Scopes), s.scopes.ID(p.Scopes + 1)}
+	if err := s.scopes.Put(ctx, fids, []string{frepos[0].URL(), frepos[1].URL()}); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, fids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, fids, nil); !out.OK {
 		return fmt.Errorf("recovery: flap scopes never served: %s", out.Describe())
 	}
 	undoFlap, err := s.Inject(ctx, hf, fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
@@ -144,7 +154,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	end := time.Now().Add(p.Flap)
 	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
 		if i%5 == 0 {
-			if err := s.Push(ctx, &frepos[i/5%2]); err != nil {
+			if err := s.scopes.Push(ctx, &frepos[i/5%2]); err != nil {
 				return err
 			}
 		}
@@ -172,7 +182,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		if err := s.Client.RefreshAll(ctx); err != nil {
 			return false, "", fmt.Errorf("refresh all: %w", err)
 		}
-		_, o := s.served(ctx, fids, fwant, 400*time.Millisecond)
+		_, o := s.scopes.Served(ctx, fids, fwant, 400*time.Millisecond)
 		return o.OK, o.Observed, nil
 	})
 	if out.OK {
@@ -190,7 +200,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 // the pushed commit.
 func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Duration) error {
 	const name = "force fetch requested during a fetch is not suppressed"
-	if err := s.Push(ctx, r); err != nil { // gives the held fetch a pack to get
+	if err := s.scopes.Push(ctx, r); err != nil { // gives the held fetch a pack to get
 		return err
 	}
 	before, err := r.Host.Admin.Counters(ctx, r.Name)
@@ -218,7 +228,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 		return nil
 	}
 	old := r.Head
-	if err := s.Push(ctx, r); err != nil {
+	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
 	if err := s.Client.Refresh(ctx, id); err != nil {
@@ -227,7 +237,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 	if err := clear(ctx); err != nil {
 		return err
 	}
-	_, out := s.served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
+	_, out := s.scopes.Served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
 	s.CheckTrue(name, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
 		fmt.Sprintf("a fetch held in upload-pack after reading the refs (%s), a commit pushed, a refresh requested, the fetch released", short(old)))
 	return nil

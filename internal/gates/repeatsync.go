@@ -26,6 +26,21 @@ type RepeatSyncParams struct {
 // GateName names the gate these params are for ("repeat-sync").
 func (RepeatSyncParams) GateName() string { return "repeat-sync" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *RepeatSyncParams) Validate() error {
+	c := paramCheck{gate: "repeat-sync"}
+	c.atLeast("rounds", p.Rounds, 11, "3 warm-up, 3 floor, 5 judged")
+	c.atLeast("max_rounds", p.MaxRounds, 0, "0: the default cap")
+	c.atLeast("repos", p.Repos, 1, "")
+	if p.Scopes < p.Repos {
+		c.fail("scopes", p.Scopes, fmt.Sprintf(">= repos (%d)", p.Repos))
+	}
+	c.budgets("budgets", p.Budgets)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *RepeatSyncParams) setMaxCycles(n int) { p.MaxRounds = n }
 
 func (p *RepeatSyncParams) setScopes(n int) {
@@ -50,23 +65,20 @@ var repeatSyncGate = &Gate{
 
 func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	p := pp.(*RepeatSyncParams)
-	if p.Rounds < 11 || p.Repos < 1 || p.Scopes < p.Repos || p.MaxRounds < 0 {
-		return fmt.Errorf("repeat-sync: rounds %d (want >= 11: 3 warm-up, 3 floor, 5 judged), max rounds %d (want >= 0), repos %d (want >= 1), scopes %d (want >= repos)", p.Rounds, p.MaxRounds, p.Repos, p.Scopes)
-	}
-	h := s.Host(0)
-	repos, err := s.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
+	h := s.scopes.Host(0)
+	repos, err := s.scopes.CreateRepos(ctx, h, 0, p.Repos, p.Spec)
 	if err != nil {
 		return err
 	}
 	ids := make([]string, p.Scopes)
 	urls := make([]string, p.Scopes)
 	for i := range ids {
-		ids[i], urls[i] = s.ScopeID(i), repos[i%len(repos)].URL()
+		ids[i], urls[i] = s.scopes.ID(i), repos[i%len(repos)].URL()
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", "scopes never served after put")
 		return nil
 	}
@@ -81,7 +93,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		s.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
 		want := map[string]string{}
 		for i := range repos {
-			if err := s.Push(ctx, &repos[i]); err != nil {
+			if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 				return err
 			}
 		}
@@ -94,7 +106,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		if err := s.Client.RefreshAll(ctx); err != nil {
 			return fmt.Errorf("round %d: refresh all: %w", r, err)
 		}
-		if _, out := s.served(ctx, ids, want, 30*time.Second); !out.OK {
+		if _, out := s.scopes.Served(ctx, ids, want, 30*time.Second); !out.OK {
 			s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", fmt.Sprintf("round %d: refresh all did not bring the newest commit", r))
 			return nil
 		}

@@ -179,19 +179,21 @@ func hashName(s string) uint64 {
 
 // newS is the state of a scenario running on tb against t.
 func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger *slog.Logger, start time.Time, res *result.Scenario) *S {
-	return &S{
+	s := &S{
 		Name: name, Testbed: tb, Target: t, Client: t.Client(), Seed: opts.Seed,
 		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
 		Logger:   logger,
 		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
 		start: start, res: res,
 	}
+	s.scopes = &scopeSet{s: s}
+	return s
 }
 
 // teardown ends a scenario: faults first (a target whose git work hangs
 // forever, a mutant without timeouts, can only stop once its hosts answer
 // again), then, on a target that outlives the run, the scopes it put
-// (cleanup runs first for scopes the scenario tracks itself), then the
+// (scopeSet.deleteAll), then the
 // target is closed and its logs kept. Errors go to the scenario's result.
 func (s *S) teardown(ctx context.Context, t target.Target) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -200,10 +202,7 @@ func (s *S) teardown(ctx context.Context, t target.Target) {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
 	}
 	if !s.Fresh {
-		if s.cleanup != nil {
-			s.cleanup(cctx)
-		}
-		s.deleteScopes(cctx)
+		s.scopes.deleteAll(cctx)
 	}
 	s.exitCheck(t)
 	if err := t.Close(); err != nil {

@@ -79,16 +79,39 @@ func DefaultTimeout(scopes int) time.Duration {
 
 // Validate reports what is wrong with the options, their defaults
 // applied (a nil testbed factory is the local testbed unless SetTestbed
-// named another).
+// named another), and with the params of every gate they run: RunSuite
+// and RunOne start nothing when it fails.
 func (o *Options) Validate() error {
 	c := *o
 	c.defaults()
 	return c.validate()
 }
 
+// validate is Validate on options whose defaults are applied.
 func (o *Options) validate() error {
+	if err := o.validateRun(); err != nil {
+		return err
+	}
+	return o.validateParams()
+}
+
+// validateRun checks what every run needs (gate or soak): a target
+// factory that validates (an Exec's command, a URL), valid target
+// settings, a testbed factory, known scenario names, the scopes override
+// and the git server engine.
+func (o *Options) validateRun() error {
 	if o.Targets == nil {
 		return errors.New("scenarios: no target factory")
+	}
+	for _, f := range []target.Factory{o.Targets, o.Crash} {
+		if v, ok := f.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("scenarios: %w", err)
+			}
+		}
+	}
+	if err := o.Settings.Validate(); err != nil {
+		return fmt.Errorf("scenarios: settings: %w", err)
 	}
 	if o.nilTestbed || o.Testbeds == nil {
 		return fmt.Errorf("scenarios: testbed %q has a nil factory (WithTestbed(%q, nil)): pass the factory that starts it, e.g. scenarios.WithTestbed(\"docker\", docker.New) with package github.com/gitchaos/gitchaos/harness/testbed/docker", o.TestbedKind, o.TestbedKind)

@@ -2,6 +2,23 @@
 // offline, timeout, recovery, churn, repeat-sync, delete-hang,
 // webhook-storm, crash-restart), the runner that gives each a fresh testbed
 // and target, and the suite and matrix that gitchaos and go test run.
+//
+// # Adding a gate
+//
+//  1. internal/gates/NAME.go: the params type (json and yaml tags name its
+//     fields in suite files and reports), its GateName and Validate (every
+//     rule on the params: the suite is validated whole before any testbed
+//     starts, and Run checks none), setScopes and setMaxCycles if --scopes
+//     and --max-cycles should size it, the *Gate (name, doc, hosts, default params, settings) and its Run,
+//     which makes repos and scopes with s.scopes and records checks.
+//  2. Suite, below: the gate in its place in the suite's order.
+//  3. scenarios/scenarios.go: the params alias and the wrapper function
+//     (func NAME(t, f, NAMEParams, ...Option)).
+//  4. docs/gates.md: the gate's row in the table of the suite.
+//  5. params_validate_test.go: its invalid values and their errors.
+//
+// To run it against OPAL, add it to docs/opal/suite.yaml and pin its
+// checks in docs/opal/expected.yaml.
 package gates
 
 import (
@@ -27,7 +44,8 @@ type Gate struct {
 	// Hosts the scenario's testbed needs.
 	Hosts int
 	// Params returns a pointer to a fresh params struct with defaults
-	// (yaml tags name the parameters of suite files).
+	// (yaml tags name the parameters of suite files) and a Validate
+	// method, called before any testbed of the run starts.
 	Params func() any
 	// Settings adjusts the suite's target settings for this scenario
 	// (nil: the suite's settings as they are).
@@ -81,10 +99,7 @@ type S struct {
 	mu     sync.Mutex
 	res    *result.Scenario
 	undo   []func(context.Context) error
-	scopes []string // scope ids put, for cleanup on targets that outlive the scenario
-	// cleanup, when set by the run, deletes what else it put on a target
-	// that outlives it (the soak's extra scopes), before the scopes above.
-	cleanup func(context.Context)
+	scopes *scopeSet // the scenario's scopes and repos: names, creates, waits, cleans up
 }
 
 func (s *S) since() result.Seconds { return result.Secs(time.Since(s.start)) }

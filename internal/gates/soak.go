@@ -112,7 +112,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 		k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
 			series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
 			timeline: map[string][]result.Point{}}
-		s.cleanup = func(cctx context.Context) {
+		s.scopes.extra = func(cctx context.Context) {
 			for _, e := range k.extras {
 				if err := s.Client.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
 					s.Logf("cleanup: delete scope %s: %v", e.id, err)
@@ -152,7 +152,7 @@ func (k *soak) setup(ctx context.Context) error {
 	var base []Repo
 	for i := range k.o.Baseline {
 		h := hosts[i%len(hosts)]
-		rs, err := k.CreateRepos(ctx, h, i, 1, spec)
+		rs, err := k.scopes.CreateRepos(ctx, h, i, 1, spec)
 		if err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func (k *soak) setup(ctx context.Context) error {
 	}
 	for hi, h := range hosts {
 		first := k.o.Baseline + hi*k.o.Pool
-		rs, err := k.CreateRepos(ctx, h, first, k.o.Pool, spec)
+		rs, err := k.scopes.CreateRepos(ctx, h, first, k.o.Pool, spec)
 		if err != nil {
 			return err
 		}
@@ -173,16 +173,16 @@ func (k *soak) setup(ctx context.Context) error {
 	k.baseWant = map[string]string{}
 	var urls []string
 	for i, r := range base {
-		id := k.ScopeID(i)
+		id := k.scopes.ID(i)
 		k.baseIDs = append(k.baseIDs, id)
 		urls = append(urls, r.URL())
 		k.baseWant[id] = r.Head
 	}
 	k.nextID = len(base)
-	if err := k.PutScopes(ctx, k.baseIDs, urls); err != nil {
+	if err := k.scopes.Put(ctx, k.baseIDs, urls); err != nil {
 		return err
 	}
-	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
+	if _, out := k.scopes.Served(ctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
 		return fmt.Errorf("baseline scopes never served: %s", out.Describe())
 	}
 	if err := k.settleInFlight(ctx, 30*time.Second); err != nil {

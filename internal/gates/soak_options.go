@@ -79,29 +79,34 @@ var DefaultSoakTotalBudgets = map[string]float64{probe.Heap: 16 << 20, probe.RSS
 func (o *SoakOptions) soakDefaults() {
 	o.Options.defaults()
 	o.Kind = "soak"
-	if o.Window <= 0 {
-		o.Window = DefaultSoakWindow
-	}
-	if o.Hosts == 0 {
-		o.Hosts = defaultSoakHosts
-	}
-	if o.Baseline == 0 {
-		o.Baseline = defaultSoakBaseline
-	}
 	if o.Scopes > 0 {
 		o.Baseline = o.Scopes
 	}
-	if o.Pool == 0 {
-		o.Pool = defaultSoakPool
+	o.SoakParams.defaults()
+}
+
+// defaults fills the zero fields of p (Duration has none).
+func (p *SoakParams) defaults() {
+	if p.Window <= 0 {
+		p.Window = DefaultSoakWindow
 	}
-	if o.MaxExtra == 0 {
-		o.MaxExtra = defaultSoakMaxExtra
+	if p.Hosts == 0 {
+		p.Hosts = defaultSoakHosts
 	}
-	if o.SampleInterval <= 0 {
-		o.SampleInterval = defaultSoakInterval
+	if p.Baseline == 0 {
+		p.Baseline = defaultSoakBaseline
 	}
-	if o.StepsPerWindow == 0 {
-		o.StepsPerWindow = DefaultStepsPerWindow(o.Window)
+	if p.Pool == 0 {
+		p.Pool = defaultSoakPool
+	}
+	if p.MaxExtra == 0 {
+		p.MaxExtra = defaultSoakMaxExtra
+	}
+	if p.SampleInterval <= 0 {
+		p.SampleInterval = defaultSoakInterval
+	}
+	if p.StepsPerWindow == 0 {
+		p.StepsPerWindow = DefaultStepsPerWindow(p.Window)
 	}
 }
 
@@ -114,38 +119,53 @@ func DefaultStepsPerWindow(window time.Duration) int {
 }
 
 // Validate reports what is wrong with the soak options, their defaults
-// applied.
+// applied: the run's options (target, testbed, engine) and the soak's
+// params; RunSoak starts nothing when it fails.
 func (o *SoakOptions) Validate() error {
 	c := *o
 	c.soakDefaults()
 	return c.validate()
 }
 
+// validate is Validate on options whose defaults are applied.
 func (o *SoakOptions) validate() error {
+	return errors.Join(o.Options.validateRun(), o.SoakParams.validate())
+}
+
+// Validate reports what is wrong with the soak's params, their defaults
+// applied (the same as SoakOptions.Validate reports of them).
+func (p SoakParams) Validate() error {
+	p.defaults()
+	return p.validate()
+}
+
+// validate is Validate on params whose defaults are applied. Fields are
+// named as gitchaos soak's flags spell them.
+func (p *SoakParams) validate() error {
 	var errs []error
-	if err := o.Options.Validate(); err != nil {
-		errs = append(errs, err)
+	if p.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("soak: duration %v: must be > 0", p.Duration))
 	}
-	if o.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("soak: duration %v: must be > 0", o.Duration))
+	if p.Window < time.Second {
+		errs = append(errs, fmt.Errorf("soak: window %v: must be >= 1s", p.Window))
 	}
-	if o.Window < time.Second {
-		errs = append(errs, fmt.Errorf("soak: window %v: must be >= 1s", o.Window))
+	if p.Duration > 0 && p.Duration < p.Window {
+		errs = append(errs, fmt.Errorf("soak: duration %v is shorter than one window (%v)", p.Duration, p.Window))
 	}
-	if o.Duration > 0 && o.Duration < o.Window {
-		errs = append(errs, fmt.Errorf("soak: duration %v is shorter than one window (%v)", o.Duration, o.Window))
+	if p.Hosts < 1 || p.Hosts > 3 {
+		errs = append(errs, fmt.Errorf("soak: hosts %d: want 1 to 3", p.Hosts))
 	}
-	if o.Hosts < 1 || o.Hosts > 3 {
-		errs = append(errs, fmt.Errorf("soak: hosts %d: want 1 to 3", o.Hosts))
+	if p.Baseline < 1 || p.Pool < 1 || p.MaxExtra < 1 {
+		errs = append(errs, fmt.Errorf("soak: baseline %d, pool %d, max extra %d: each must be >= 1", p.Baseline, p.Pool, p.MaxExtra))
 	}
-	if o.Baseline < 1 || o.Pool < 1 || o.MaxExtra < 1 {
-		errs = append(errs, fmt.Errorf("soak: baseline %d, pool %d, max extra %d: each must be >= 1", o.Baseline, o.Pool, o.MaxExtra))
+	if p.StepsPerWindow < 1 {
+		errs = append(errs, fmt.Errorf("soak: steps per window %d: must be >= 1", p.StepsPerWindow))
 	}
-	if o.StepsPerWindow < 1 {
-		errs = append(errs, fmt.Errorf("soak: steps per window %d: must be >= 1", o.StepsPerWindow))
+	if p.SampleInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("soak: sample interval %v: must be >= 10ms", p.SampleInterval))
 	}
-	if o.SampleInterval < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("soak: sample interval %v: must be >= 10ms", o.SampleInterval))
-	}
-	return errors.Join(errs...)
+	c := paramCheck{gate: "soak"}
+	c.budgets("budgets", p.Budgets)
+	c.budgets("total_budgets", p.TotalBudgets)
+	return errors.Join(append(errs, c.err())...)
 }

@@ -115,7 +115,7 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 	if dirs, known := k.CloneDirs(); known && len(dirs)-k.baseDirs > k.dirsWorst {
 		k.dirsWorst, k.dirsWhy = len(dirs)-k.baseDirs, fmt.Sprintf("quiet point %d: %d clone dirs, baseline %d: %s", w, len(dirs), k.baseDirs, joinIDs(dirs))
 	}
-	if _, out := k.served(ctx, k.baseIDs, k.baseWant, 30*time.Second); !out.OK && ctx.Err() == nil {
+	if _, out := k.scopes.Served(ctx, k.baseIDs, k.baseWant, 30*time.Second); !out.OK && ctx.Err() == nil {
 		k.unserved++
 		if k.unservedWhy == "" {
 			k.unservedWhy = fmt.Sprintf("quiet point %d: %s", w, out.Describe())
@@ -152,7 +152,7 @@ func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 		return
 	}
 	k.restarts++
-	if _, out := k.served(qctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
+	if _, out := k.scopes.Served(qctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
 		k.stepErr(ctx, soakStep{N: -1, Kind: stepRestart}, fmt.Errorf("baseline not served after restart: %s", out.Describe()))
 		return
 	}

@@ -99,7 +99,7 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (st
 		return "", nil
 	},
 	stepPush: func(k *soak, ctx context.Context, st soakStep) (string, error) {
-		return "", k.Push(ctx, k.pool[st.Host][st.Pick])
+		return "", k.scopes.Push(ctx, k.pool[st.Host][st.Pick])
 	},
 	stepFlap:      (*soak).hostFault,
 	stepBlackhole: (*soak).hostFault,
@@ -134,7 +134,7 @@ func (k *soak) putExtra(ctx context.Context, st soakStep) (string, error) {
 		cands = k.pool[st.Host]
 	}
 	r := cands[st.Pick%len(cands)]
-	id := k.ScopeID(k.nextID)
+	id := k.scopes.ID(k.nextID)
 	k.nextID++
 	err := k.Client.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
 	var se *target.StatusError
@@ -177,7 +177,7 @@ func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
 
 // hostFault flaps or blackholes the step's host for the step's life.
 func (k *soak) hostFault(ctx context.Context, st soakStep) (string, error) {
-	host := k.Host(st.Host)
+	host := k.scopes.Host(st.Host)
 	key := host.Name
 	if k.busy(key) {
 		return key + " already faulted", nil
@@ -196,7 +196,7 @@ func (k *soak) hostFault(ctx context.Context, st soakStep) (string, error) {
 
 // repoFault hangs a pool repo, or has it answer 500, for the step's life.
 func (k *soak) repoFault(ctx context.Context, st soakStep) (string, error) {
-	host := k.Host(st.Host)
+	host := k.scopes.Host(st.Host)
 	r := k.pool[st.Host][st.Pick]
 	key := host.Name + "/" + r.Name
 	if k.busy(key) {

@@ -25,6 +25,21 @@ type TimeoutParams struct {
 // GateName names the gate these params are for ("timeout").
 func (TimeoutParams) GateName() string { return "timeout" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *TimeoutParams) Validate() error {
+	c := paramCheck{gate: "timeout"}
+	c.atLeast("clones", p.Clones, 0, "")
+	c.atLeast("fetches", p.Fetches, 0, "")
+	if p.Clones == 0 && p.Fetches == 0 {
+		c.fail("clones", p.Clones, ">= 1 when fetches is 0 (the gate times hung clones and fetches)")
+	}
+	c.nonNegative("grace", p.Grace)
+	c.spec("stall", p.Stall)
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 // This scenario checks that every hung clone and fetch ends within
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in
@@ -55,7 +70,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	p := pp.(*TimeoutParams)
 	T := s.Settings.GitTimeout
 	limit := time.Duration(float64(T)*1.1) + 100*time.Millisecond
-	hClone, hFetch, hStall := s.Host(0), s.Host(1), s.Host(2)
+	hClone, hFetch, hStall := s.scopes.Host(0), s.scopes.Host(1), s.scopes.Host(2)
 
 	base, err := s.baseline(ctx)
 	if err != nil {
@@ -63,7 +78,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 
 	// Phase 1: clones that hang inside the server.
-	cloneRepos, err := s.CreateRepos(ctx, hClone, 0, p.Clones, p.Spec)
+	cloneRepos, err := s.scopes.CreateRepos(ctx, hClone, 0, p.Clones, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -74,10 +89,10 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 	var ids, urls []string
 	for i, r := range cloneRepos {
-		ids, urls = append(ids, s.ScopeID(i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
 	s.Mark(result.MarkerPhase, "hung clones")
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
 	// Ask again while they hang: a correct fetcher skips (single flight).
@@ -87,15 +102,15 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	cloneDurs, cloneOpen := s.watchOps(ctx, hClone, repoNames(cloneRepos), watchWindow(T))
 
 	// Phase 2: fetches that hang inside the server.
-	fetchRepos, err := s.CreateRepos(ctx, hFetch, p.Clones, p.Fetches, p.Spec)
+	fetchRepos, err := s.scopes.CreateRepos(ctx, hFetch, p.Clones, p.Fetches, p.Spec)
 	if err != nil {
 		return err
 	}
 	ids, urls = nil, nil
 	for i, r := range fetchRepos {
-		ids, urls = append(ids, s.ScopeID(p.Clones+i)), append(urls, r.URL())
+		ids, urls = append(ids, s.scopes.ID(p.Clones+i)), append(urls, r.URL())
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
 	// A healthy scope put beside the hung clones must serve: a target whose
@@ -104,7 +119,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	// Every hung clone is past its timeout by now, so a correct target's
 	// workers are free: one clone's time, with room for a loaded machine.
 	serveWait := max(10*time.Second, 3*T)
-	_, fout := s.served(ctx, ids, nil, serveWait)
+	_, fout := s.scopes.Served(ctx, ids, nil, serveWait)
 	s.CheckTrue("healthy scope served beside hung operations", fout.OK, fout.Describe(), "within "+serveWait.String(),
 		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
 	diskBase, diskKnown := s.DirBytes()
@@ -117,7 +132,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 
 	// Phase 3: a clone that stalls mid-transfer leaves no partial data.
-	stallRepo, err := s.CreateRepos(ctx, hStall, p.Clones+p.Fetches, 1, p.Stall)
+	stallRepo, err := s.scopes.CreateRepos(ctx, hStall, p.Clones+p.Fetches, 1, p.Stall)
 	if err != nil {
 		return err
 	}
@@ -126,7 +141,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 	s.Mark(result.MarkerPhase, "stalled clone")
 	stallStart := time.Now()
-	if err := s.PutScopes(ctx, []string{s.ScopeID(p.Clones + p.Fetches)}, []string{stallRepo[0].URL()}); err != nil {
+	if err := s.scopes.Put(ctx, []string{s.scopes.ID(p.Clones + p.Fetches)}, []string{stallRepo[0].URL()}); err != nil {
 		return err
 	}
 
@@ -195,7 +210,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 		return nil, nil, fmt.Errorf("reset counters: %w", err)
 	}
 	for i := range fetchRepos {
-		if err := s.Push(ctx, &fetchRepos[i]); err != nil {
+		if err := s.scopes.Push(ctx, &fetchRepos[i]); err != nil {
 			return nil, nil, err
 		}
 		if _, err := s.RepoFault(ctx, hFetch, fetchRepos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {

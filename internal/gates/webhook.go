@@ -23,6 +23,17 @@ type WebhookStormParams struct {
 // GateName names the gate these params are for ("webhook-storm").
 func (WebhookStormParams) GateName() string { return "webhook-storm" }
 
+// Validate reports what is wrong with the params: every error names the
+// field as suite files spell it and its value.
+func (p *WebhookStormParams) Validate() error {
+	c := paramCheck{gate: "webhook-storm"}
+	c.between("scopes", p.Scopes, 1, webhookStormGate.Hosts, "one host each")
+	c.atLeast("per_scope", p.PerScope, 2, "")
+	c.atLeast("wave", p.Wave, 0, "")
+	c.spec("spec", p.Spec)
+	return c.err()
+}
+
 func (p *WebhookStormParams) setScopes(n int) { p.Scopes = min(n, 3) }
 
 // This scenario fires many refresh calls at once while each scope's
@@ -51,23 +62,20 @@ var webhookStormGate = &Gate{
 
 func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	p := pp.(*WebhookStormParams)
-	if p.Scopes < 1 || p.Scopes > 3 || p.PerScope < 2 || p.Wave < 0 {
-		return fmt.Errorf("webhook-storm: scopes %d (want 1..3) per_scope %d (want >= 2) wave %d (want >= 0)", p.Scopes, p.PerScope, p.Wave)
-	}
 	var repos []Repo
 	var ids, urls []string
 	for i := range p.Scopes {
-		r, err := s.CreateRepos(ctx, s.Host(i), i, 1, p.Spec)
+		r, err := s.scopes.CreateRepos(ctx, s.scopes.Host(i), i, 1, p.Spec)
 		if err != nil {
 			return err
 		}
 		repos = append(repos, r[0])
-		ids, urls = append(ids, s.ScopeID(i)), append(urls, r[0].URL())
+		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r[0].URL())
 	}
-	if err := s.PutScopes(ctx, ids, urls); err != nil {
+	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
-	if _, out := s.ready(ctx, ids, nil); !out.OK {
+	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("webhook-storm: scopes never served: %s", out.Describe())
 	}
 	want := map[string]string{}
@@ -76,7 +84,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		if err := repos[i].Host.Admin.ResetCounters(ctx); err != nil {
 			return fmt.Errorf("reset counters: %w", err)
 		}
-		if err := s.Push(ctx, &repos[i]); err != nil {
+		if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 			return err
 		}
 		want[ids[i]] = repos[i].Head
@@ -131,7 +139,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		explain += fmt.Sprintf(" (first: %v)", errs[0])
 	}
 	s.CheckEQ("refresh calls rejected", float64(len(errs)), 0, unitCount, explain)
-	_, so := s.served(ctx, ids, want, 5*time.Second+2*s.Settings.GitTimeout)
+	_, so := s.scopes.Served(ctx, ids, want, 5*time.Second+2*s.Settings.GitTimeout)
 	if err := s.settleInFlight(ctx, 5*time.Second+2*s.Settings.GitTimeout); err != nil {
 		return fmt.Errorf("webhook-storm: %w", err)
 	}
