@@ -129,9 +129,6 @@ func (o *Options) validateRun() error {
 	if o.Scopes < 0 {
 		return fmt.Errorf("scenarios: scopes %d: must be >= 1", o.Scopes)
 	}
-	if err := o.Settings.Validate(); err != nil {
-		return fmt.Errorf("scenarios: settings: %w", err)
-	}
 	if err := o.Engine.Validate(); err != nil {
 		return fmt.Errorf("scenarios: git server %w", err)
 	}
