@@ -112,7 +112,7 @@ func (s *S) servedFrom(ctx context.Context, ids []string, want map[string]string
 	defer func() {
 		if nudges > 0 {
 			s.Logf("asked the target again %d times for scopes not served after %v (POST /scopes/{id}/refresh)", nudges, nudge)
-			s.Mark(result.MarkerPhase, fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
+			s.rec.Mark(result.MarkerPhase, fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)

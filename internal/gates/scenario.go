@@ -80,6 +80,7 @@ type S struct {
 	start  time.Time
 	mu     sync.Mutex
 	res    *result.Scenario
+	rec    *recorder // checks, series and markers, each check a declared one
 	undo   []func(context.Context) error
 	scopes []string // scope ids put, for cleanup on targets that outlive the scenario
 	// cleanup, when set by the run, deletes what else it put on a target
@@ -92,27 +93,6 @@ func (s *S) since() result.Seconds { return result.Secs(time.Since(s.start)) }
 // Logf logs a line to the scenario's logger.
 func (s *S) Logf(format string, args ...any) {
 	s.Logger.Info(fmt.Sprintf(format, args...), "scenario", s.Name)
-}
-
-// Mark adds a marker (cycle, fault-on, fault-off, phase).
-func (s *S) Mark(kind, label string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Markers = append(s.res.Markers, result.Marker{At: s.since(), Label: label, Kind: kind})
-}
-
-// AddSeries records a series.
-func (s *S) AddSeries(series result.Series) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Series = append(s.res.Series, series)
-}
-
-// AddCheck records a check as it is.
-func (s *S) AddCheck(c result.Check) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Checks = append(s.res.Checks, c)
 }
 
 // Inject applies a network fault to a host and records it; it is undone
@@ -150,7 +130,7 @@ func (s *S) logFault(host, repo, fault, action string) {
 	if repo != "" {
 		name += "/" + repo
 	}
-	s.Mark(kind, fault+" "+name)
+	s.rec.Mark(kind, fault+" "+name)
 }
 
 // recoverAll undoes every fault still applied, newest first.
