@@ -18,15 +18,15 @@ import (
 var (
 	churnScopesServed = declare("churn", "scopes-served", "scopes served every cycle", "",
 		"every cycle's scopes are served (the churn cannot be judged otherwise)").
-		sometimes("only when a cycle's scopes are never served (it then fails and churn stops)")
+		sometimes("only when a cycle's scopes are never served: it fails and churn stops")
 	churnRefreshNewest = declare("churn", "refresh-newest", "refresh serves the newest commit", "",
 		"refresh all brings every scope of the cycle to its newest commit").
-		sometimes("only when a cycle's refresh does not bring the newest commit (it then fails and churn stops)")
+		sometimes("only when a cycle's refresh does not bring the newest commit: it fails and churn stops")
 	churnCachesDrain = declare("churn", "caches-drain", "caches drain to zero after delete", unitCount,
 		"deleting every scope empties repo_locks, repos and repos_last_fetched (no cache left behind)")
 	churnDirsRemoved = declare("churn", "dirs-removed", "clone dirs removed after delete", unitCount,
 		"deleting every scope removes its clone dir")
-	churnFlat = declarePerMetric("churn", "flat", "%s flat across churn cycles", leakMetrics, perCycleUnit,
+	churnFlat = declarePerMetric("churn", "flat", "%s flat across churn cycles", leakMetrics, perUnit("cycle"),
 		"%s do not grow with scope churn (nothing a deleted scope held is kept)")
 )
 

@@ -147,11 +147,13 @@ func Unrecorded(res *result.Scenario) []*Check {
 	return out
 }
 
-// perCycleUnit, perWindowUnit and totalUnit are the units of the
-// per-metric check families: a slope per cycle or per window (as
-// flat.TrendResult.Check writes it), a growth in bytes or a count.
-func perCycleUnit(m string) string  { return orDefault(flat.UnitOf(m), unitCount) + "/cycle" }
-func perWindowUnit(m string) string { return orDefault(flat.UnitOf(m), unitCount) + "/window" }
+// perUnit is the unit of a flatness check family: a slope per cycle,
+// round or window (as flat.TrendResult.Check writes it).
+func perUnit(per string) func(m string) string {
+	return func(m string) string { return orDefault(flat.UnitOf(m), unitCount) + "/" + per }
+}
+
+// totalUnit is the unit of a total-growth check: bytes or a count.
 func totalUnit(m string) string {
 	if flat.UnitOf(m) == unitBytes {
 		return unitBytes

@@ -21,7 +21,7 @@ var (
 		"last-fetched is stamped with the fetch's start: a refresh asked for during a fetch fetches again")
 	recoveryNothingStuck = declare("recovery", "nothing-stuck", "nothing stuck after flapping", "",
 		"no operation stays in flight after a host stops flapping").
-		sometimes("only when operations are still in flight after the flapping (it then fails)")
+		sometimes("only when operations are still in flight after the flapping: it fails")
 	recoveryConsistent = declare("recovery", "consistent-after-flap", "consistent state after flapping", unitSeconds,
 		"after a flapping host, every scope reaches its newest commit within the settle budget")
 )

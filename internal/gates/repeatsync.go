@@ -18,7 +18,7 @@ var (
 	repeatSyncFetchedOnce = declare("repeat-sync", "fetched-once", "each source fetched once per refresh-all", unitCount,
 		"refresh all fetches each shared source once (pass one), not once per scope")
 	repeatSyncFlat = declarePerMetric("repeat-sync", "flat", "%s flat across refresh-all rounds",
-		without(leakMetrics, probe.Disk), perCycleUnit,
+		without(leakMetrics, probe.Disk), perUnit("round"),
 		"%s do not grow with repeated refresh-all rounds")
 )
 

@@ -27,11 +27,11 @@ var (
 		"only the baseline scopes' clone dirs exist at every quiet point of the soak")
 	soakBaselineServed = declare("soak", "baseline-served", "baseline scopes served at every quiet point", unitCount,
 		"the baseline scopes serve their commit at every quiet point of the soak")
-	soakFlat = declarePerMetric("soak", "flat", "%s flat across soak windows", leakMetrics, perWindowUnit,
+	soakFlat = declarePerMetric("soak", "flat", "%s flat across soak windows", leakMetrics, perUnit("window"),
 		"%s do not grow from soak window to soak window")
 	soakTotal = declarePerMetric("soak", "total", "%s total growth over the soak", leakMetrics, totalUnit,
 		"%s grow less than the total budget over the whole soak, however long").
-		sometimes("only for a metric with a total budget (default: heap_bytes, rss_bytes; not RSS of an in-process target) that the target measures")
+		sometimes("only for a measured metric with a total budget, by default heap_bytes and rss_bytes, RSS not on an in-process target")
 )
 
 // soakScope is a live extra scope.
