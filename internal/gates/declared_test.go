@@ -390,3 +390,22 @@ func nearest(id string) string {
 	}
 	return "; did you mean " + best + "?"
 }
+
+// TestChecksDocumented: docs/gates.md's "Checks by ID" table has a row for
+// every declared check, with its title.
+func TestChecksDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot, "docs", "gates.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, c := range declared {
+		if slices.Contains(testGates, c.Gate) {
+			continue
+		}
+		row := "| `" + c.ID + "` | " + strings.ReplaceAll(c.Title, "|", `\|`) + " |"
+		if !strings.Contains(doc, row) {
+			t.Errorf("docs/gates.md has no row %q (gitchaos checks prints it)", row)
+		}
+	}
+}

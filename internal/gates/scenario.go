@@ -2,6 +2,21 @@
 // offline, timeout, recovery, churn, repeat-sync, delete-hang,
 // webhook-storm, crash-restart), the runner that gives each a fresh testbed
 // and target, and the suite and matrix that gitchaos and go test run.
+//
+// # Adding a check
+//
+//  1. Declare it in its gate's file, in the gate's var block of checks:
+//     bootFirstHealthy = declare("boot", "first-healthy", "time to first healthy scope served", unitSeconds, "what it guards")
+//     (declarePerMetric for one check per metric; .sometimes("when") if a
+//     run without error may lack it).
+//  2. Record it in the gate's body through the recorder, never by title:
+//     s.rec.LE(bootFirstHealthy, value, budget, explain) (GE, EQ, True,
+//     Skip, Error, Add for a check built elsewhere).
+//  3. Add its row to docs/gates.md's "Checks by ID" table (gitchaos checks
+//     prints it); refer to it by ID elsewhere (fetcher's mutant table,
+//     docs/opal/expected.yaml). TestDeclaredChecksReferences,
+//     TestDeclaredChecksEmitted and TestChecksDocumented fail on a missed
+//     step.
 package gates
 
 import (
