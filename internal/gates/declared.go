@@ -25,6 +25,7 @@ type Check struct {
 	Metric string `json:"metric,omitempty"` // the metric of a per-metric check (flatness, totals, baselines)
 }
 
+// String is the check's ID.
 func (c *Check) String() string { return c.ID }
 
 // declared lists every declared check in declaration order; byID indexes it.
