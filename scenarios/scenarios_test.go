@@ -42,13 +42,17 @@ func selfProcess(t *testing.T, mutants ...string) *target.Exec {
 }
 
 // TestGatesPassOnCorrectFetcher runs every gate against the correct
-// in-process reference fetcher (crash-restart against it as a process).
+// in-process reference fetcher (crash-restart against it as a process),
+// and every check a gate declares as always recorded comes out.
 func TestGatesPassOnCorrectFetcher(t *testing.T) {
 	for _, g := range scenarios.Suite() {
 		t.Run(g.GateName(), func(t *testing.T) {
 			res := scenarios.Check(t, &target.InProcess{TempDir: t.TempDir()}, g, scenarios.WithCrashTarget(selfProcess(t)))
 			if res.Verdict() != result.Pass {
 				t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), gates.Explain(res))
+			}
+			for _, c := range gates.Unrecorded(res) {
+				t.Errorf("gate %s declares check %s (%q) but did not record it", res.Name, c.ID, c.Title)
 			}
 		})
 	}
