@@ -18,7 +18,7 @@ func TestCatchShown(t *testing.T) {
 	fd := run.Scenarios[0].Checks[0].Name // churn's failing fds check
 	run.Catch = &result.Catch{
 		Mutant: "fd-leak-on-delete", Seam: "purge", Upstream: "OPAL #923",
-		MustFail: []result.CheckRef{{Scenario: churn, Check: fd}, {Scenario: churn, Check: "caches drain to zero"}},
+		MustFail: []result.CheckRef{{Scenario: churn, ID: run.Scenarios[0].Checks[0].ID, Check: fd}, {Scenario: churn, ID: "sample.caches-drain", Check: "caches drain to zero"}},
 	}
 	run.Catch.Judge(run)
 	if run.Catch.Caught() {

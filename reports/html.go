@@ -167,6 +167,7 @@ body{font-family:"Liberation Sans",Arial,Helvetica,sans-serif;margin:0 auto;max-
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ccc;padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
 a{color:#0b57d0}
 code{font-family:"Liberation Mono",monospace;font-size:13px}
+code.id{color:#666;font-size:11px}
 table{border-collapse:collapse;margin:6px 0 12px;width:100%}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
@@ -220,7 +221,7 @@ footer{margin-top:32px;color:#777;font-size:12px}
 <table>
 <thead><tr><th>check that must fail</th><th>verdict</th></tr></thead>
 <tbody>
-{{range .MustFail}}<tr><td>{{.Scenario}} / {{.Check}}</td><td>{{with print .Verdict}}{{.}}{{else}}not run{{end}}</td></tr>
+{{range .MustFail}}<tr><td>{{.Scenario}} / {{.Check}}{{with .ID}} <code>{{.}}</code>{{end}}</td><td>{{with print .Verdict}}{{.}}{{else}}not run{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 {{if .Collateral}}<p>Collateral (other failing checks): {{range $i, $c := .Collateral}}{{if $i}}; {{end}}{{$c.Scenario}} / {{$c.Check}}{{end}}</p>{{end}}
@@ -259,7 +260,7 @@ footer{margin-top:32px;color:#777;font-size:12px}
 <table>
 <thead><tr><th>check</th><th>verdict</th><th>measured</th><th>budget</th><th>explanation</th></tr></thead>
 <tbody>
-{{range .Checks}}<tr class="{{.Verdict}}"><td>{{if .ChartID}}<a href="#{{.ChartID}}">{{.C.Name}}</a>{{else}}{{.C.Name}}{{end}}</td><td><span class="badge {{.Verdict}}">{{upper .Verdict}}</span></td><td>{{.C.Measured}}</td><td>{{.C.Budget}}</td><td>{{.C.Explanation}}</td></tr>
+{{range .Checks}}<tr class="{{.Verdict}}"><td>{{if .ChartID}}<a href="#{{.ChartID}}">{{.C.Name}}</a>{{else}}{{.C.Name}}{{end}}{{with .C.ID}} <code class="id">{{.}}</code>{{end}}</td><td><span class="badge {{.Verdict}}">{{upper .Verdict}}</span></td><td>{{.C.Measured}}</td><td>{{.C.Budget}}</td><td>{{.C.Explanation}}</td></tr>
 {{else}}<tr><td colspan="5">no checks</td></tr>
 {{end}}</tbody>
 </table>

@@ -178,7 +178,7 @@ func junitProps(run *result.Run, s *result.Scenario) []junitProperty {
 	if c := run.Catch; c != nil {
 		var must, coll []string
 		for _, m := range c.MustFail {
-			must = append(must, m.String()+"="+string(m.Verdict))
+			must = append(must, orID(m)+"="+string(m.Verdict))
 		}
 		for _, x := range c.Collateral {
 			coll = append(coll, x.String())
@@ -246,4 +246,13 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// orID names a must-fail check by its ID when it has one (tools key on
+// it), else as scenario/title.
+func orID(m result.CheckRef) string {
+	if m.ID != "" {
+		return m.ID
+	}
+	return m.String()
 }

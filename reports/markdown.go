@@ -78,7 +78,7 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 			if v == "" {
 				v = "not run"
 			}
-			rows = append(rows, []string{m.Scenario, m.Check, v})
+			rows = append(rows, []string{m.Scenario, m.Check + idSuffix(m.ID), v})
 		}
 		mdTable(&b, MarkdownLimit-2048, []string{"scenario", "check that must fail", "verdict"}, rows, "must-fail")
 		if len(c.Collateral) > 0 {
@@ -188,4 +188,12 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %s", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// idSuffix is " (`id`)" for a check with a declared ID, "" without.
+func idSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (" + mdCode(id) + ")"
 }

@@ -33,8 +33,8 @@ func bootScenario(seed int64) *result.Scenario {
 		Name: "boot", Seed: seed, Started: sampleStart, Duration: 7.9,
 		Params: map[string]any{"scopes": 20, "hosts": 3},
 		Checks: []result.Check{
-			{Name: "all scopes served", Measured: "20/20", Budget: "20", Value: 20, Limit: 20, Unit: "count", Verdict: result.Pass, Series: "scopes served"},
-			{Name: "healthy scopes served before fault lifts", Measured: "14/14 by 2.4 s", Budget: "<= 5 s", Value: 2.4, Limit: 5, Unit: "s", Verdict: result.Pass},
+			{ID: "sample.all-served", Name: "all scopes served", Measured: "20/20", Budget: "20", Value: 20, Limit: 20, Unit: "count", Verdict: result.Pass, Series: "scopes served"},
+			{ID: "sample.healthy-before-lift", Name: "healthy scopes served before fault lifts", Measured: "14/14 by 2.4 s", Budget: "<= 5 s", Value: 2.4, Limit: 5, Unit: "s", Verdict: result.Pass},
 		},
 		Series: []result.Series{{Name: "scopes served", Metric: MetricScopesServed, Unit: "count", XUnit: XUnitSeconds, Points: served}},
 		Markers: []result.Marker{
@@ -61,7 +61,7 @@ func timeoutScenario(seed int64) *result.Scenario {
 	return &result.Scenario{
 		Name: "timeout precision", Seed: seed, Started: sampleStart.Add(8 * time.Second), Duration: 12.5,
 		Checks: []result.Check{{
-			Name: "overshoot max", Measured: fmt.Sprintf("%.0f ms", worst*1e3), Budget: "<= 100 ms",
+			ID: "sample.overshoot", Name: "overshoot max", Measured: fmt.Sprintf("%.0f ms", worst*1e3), Budget: "<= 100 ms",
 			Value: worst, Limit: 0.1, Unit: "s", Verdict: result.Pass, Series: "timeout overshoot",
 			Explanation: "every fetch through the blackhole returned within 100 ms of its deadline",
 		}},
@@ -89,7 +89,7 @@ func churnScenario(seed int64, fdLeak float64) *result.Scenario {
 		return &result.Fit{Method: "theil-sen", Slope: slope, Intercept: icpt, Low: lo, High: hi, FromX: 4, ToX: cycles, Budget: budget}
 	}
 	fdFit := fit(0, -0.02, 0.03, 40.3, 0)
-	fdCheck := result.Check{Name: "fds flat", Measured: "+0 fds/cycle", Budget: "<= 0 fds/cycle", Value: 0, Limit: 0, Unit: "fds/cycle", Verdict: result.Pass, Series: "fds per cycle",
+	fdCheck := result.Check{ID: "sample.fds-flat", Name: "fds flat", Measured: "+0 fds/cycle", Budget: "<= 0 fds/cycle", Value: 0, Limit: 0, Unit: "fds/cycle", Verdict: result.Pass, Series: "fds per cycle",
 		Explanation: "fd count returned to 40 after every cycle"}
 	name := "churn"
 	if fdLeak > 0 {
@@ -105,11 +105,11 @@ func churnScenario(seed int64, fdLeak float64) *result.Scenario {
 		Params: map[string]any{"cycles": cycles, "scopes_per_cycle": 5, "warmup": 3},
 		Checks: []result.Check{
 			fdCheck,
-			{Name: "rss flat", Measured: "+3.1 KiB/cycle", Budget: "<= 64 KiB/cycle", Value: 3174, Limit: 65536, Unit: "bytes/cycle", Verdict: result.Pass, Series: "rss per cycle"},
-			{Name: "heap flat", Measured: "+0.8 KiB/cycle", Budget: "<= 32 KiB/cycle", Value: 819, Limit: 32768, Unit: "bytes/cycle", Verdict: result.Pass, Series: "heap per cycle"},
-			{Name: "goroutines return", Measured: "23", Budget: "<= 24", Value: 23, Limit: 24, Unit: "count", Verdict: result.Pass, Series: "goroutines per cycle"},
-			{Name: "caches drain to zero", Measured: "repos=0 locks=0 last_fetched=0", Budget: "0", Verdict: result.Pass},
-			{Name: "threads flat", Verdict: result.Skip, Explanation: "target exposes no thread count"},
+			{ID: "sample.rss-flat", Name: "rss flat", Measured: "+3.1 KiB/cycle", Budget: "<= 64 KiB/cycle", Value: 3174, Limit: 65536, Unit: "bytes/cycle", Verdict: result.Pass, Series: "rss per cycle"},
+			{ID: "sample.heap-flat", Name: "heap flat", Measured: "+0.8 KiB/cycle", Budget: "<= 32 KiB/cycle", Value: 819, Limit: 32768, Unit: "bytes/cycle", Verdict: result.Pass, Series: "heap per cycle"},
+			{ID: "sample.goroutines-return", Name: "goroutines return", Measured: "23", Budget: "<= 24", Value: 23, Limit: 24, Unit: "count", Verdict: result.Pass, Series: "goroutines per cycle"},
+			{ID: "sample.caches-drain", Name: "caches drain to zero", Measured: "repos=0 locks=0 last_fetched=0", Budget: "0", Verdict: result.Pass},
+			{ID: "sample.threads-flat", Name: "threads flat", Verdict: result.Skip, Explanation: "target exposes no thread count"},
 		},
 		Series: []result.Series{
 			{Name: "fds per cycle", Metric: "fds", Unit: "fds", XUnit: XUnitCycle, Points: fds, Fit: fdFit},
@@ -134,7 +134,7 @@ func samplePassingRun() *result.Run {
 // of the page), a check that errored and a scenario that could not start.
 func sampleFailingRun() *result.Run {
 	churn := churnScenario(44, 1.02)
-	churn.Checks = append(churn.Checks, result.Check{Name: "heap profile captured", Verdict: result.Error, Explanation: "pprof endpoint: connection refused"})
+	churn.Checks = append(churn.Checks, result.Check{ID: "sample.heap-profile", Name: "heap profile captured", Verdict: result.Error, Explanation: "pprof endpoint: connection refused"})
 	return &result.Run{
 		ID: "gate-20261123-091500", Kind: "gate", Seed: 42,
 		Target: "in-process reffetcher (mutants: fd-leak-on-delete)", Testbed: "local",
@@ -183,7 +183,7 @@ func sampleSoakRun(n int) *result.Run {
 		Scenarios: []*result.Scenario{{
 			Name: "soak", Seed: 9, Started: sampleStart, Duration: result.Seconds(float64(n) * 0.5),
 			Checks: []result.Check{
-				{Name: "fds flat over windows", Measured: "+0 fds/window", Budget: "<= 0 fds/window", Verdict: result.Pass, Series: "fds"},
+				{ID: "sample.fds-flat-windows", Name: "fds flat over windows", Measured: "+0 fds/window", Budget: "<= 0 fds/window", Verdict: result.Pass, Series: "fds"},
 			},
 			Faults:  faults,
 			Markers: markers,

@@ -25,18 +25,19 @@ import (
 //     waits behind every round of hung ones: "healthy scope serves while a
 //     host hangs" fails.
 
-// Check names the cases assert on.
+// The checks the cases assert on, by declared ID (`gitchaos checks`;
+// internal/gates' TestDeclaredChecksReferences reads these constants).
 const (
-	chkOvershoot = "hung operations end within timeout×1.1+100ms"
-	chkChildren  = "no child process outlives its operation"
-	chkPartial   = "partial clone data removed"
-	chkCaches    = "caches drain to zero after delete"
-	chkFDs       = "fds flat across churn cycles"
-	chkRSS       = "rss_bytes flat across churn cycles"
-	chkThreads   = "threads flat across churn cycles"
-	chkProcs     = "processes flat across churn cycles"
-	chkAllServed = "time to all healthy scopes served"
-	chkHealthy   = "healthy scope serves while a host hangs"
+	chkOvershoot = "timeout.hung-ops-end"      // hung operations end within timeout×1.1+100ms
+	chkChildren  = "timeout.no-child-outlives" // no child process outlives its operation
+	chkPartial   = "timeout.partial-removed"   // partial clone data removed
+	chkCaches    = "churn.caches-drain"        // caches drain to zero after delete
+	chkFDs       = "churn.fds-flat"            // fds flat across churn cycles
+	chkRSS       = "churn.rss-bytes-flat"      // rss_bytes flat across churn cycles
+	chkThreads   = "churn.threads-flat"        // threads flat across churn cycles
+	chkProcs     = "churn.processes-flat"      // processes flat across churn cycles
+	chkAllServed = "boot.all-healthy"          // time to all healthy scopes served
+	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
 )
 
 // pyopalCase is one run of a gate against server.py. With check empty the
@@ -240,9 +241,9 @@ func suiteGate(t *testing.T, name string) scenarios.Gate {
 }
 
 // findCheck returns the named check of a result.
-func findCheck(res *result.Scenario, name string) (result.Check, bool) {
+func findCheck(res *result.Scenario, id string) (result.Check, bool) {
 	for _, c := range res.Checks {
-		if c.Name == name {
+		if c.ID == id {
 			return c, true
 		}
 	}

@@ -43,13 +43,17 @@ func selfProcess(t *testing.T, mutants ...string) *target.Exec {
 }
 
 // TestGatesPassOnCorrectFetcher runs every gate against the correct
-// in-process reference fetcher (crash-restart against it as a process).
+// in-process reference fetcher (crash-restart against it as a process),
+// and every check a gate declares as always recorded comes out.
 func TestGatesPassOnCorrectFetcher(t *testing.T) {
 	for _, g := range scenarios.Suite() {
 		t.Run(g.GateName(), func(t *testing.T) {
 			res := scenarios.Check(t, &inprocess.Factory{TempDir: t.TempDir()}, g, scenarios.WithCrashTarget(selfProcess(t)))
 			if res.Verdict() != result.Pass {
 				t.Errorf("verdict %s, want pass:\n%s", res.Verdict(), gates.Explain(res))
+			}
+			for _, c := range gates.Unrecorded(res) {
+				t.Errorf("gate %s declares check %s (%q) but did not record it", res.Name, c.ID, c.Title)
 			}
 		})
 	}
@@ -79,12 +83,12 @@ func TestGatesCatchTheirMutants(t *testing.T) {
 				}
 				got := result.Verdict("")
 				for _, c := range res.Checks {
-					if c.Name == want.Check {
+					if c.ID == want.ID {
 						got = c.Verdict
 					}
 				}
 				if got != result.Fail {
-					t.Errorf("gate %s against mutant %s: check %q %s, want fail (the check that guards the bug):\n%s", tc.gate, tc.mutant, want.Check, orNotRun(got), gates.Explain(res))
+					t.Errorf("gate %s against mutant %s: check %s %s, want fail (the check that guards the bug):\n%s", tc.gate, tc.mutant, want.ID, orNotRun(got), gates.Explain(res))
 				}
 			}
 		})
@@ -122,11 +126,16 @@ func TestGateAgainstProcessTarget(t *testing.T) {
 		if c.Verdict == result.Skip && strings.Contains(c.Name, "fds") {
 			t.Errorf("fds check skipped against a process target: %s", c.Explanation)
 		}
-		if strings.Contains(c.Name, "flat across churn cycles") && c.Verdict != result.Skip && !stop.MatchString(c.Explanation) {
+		if isChurnFlat(c) && c.Verdict != result.Skip && !stop.MatchString(c.Explanation) {
 			t.Errorf("%s: the explanation does not say how many cycles ran and why it stopped: %s", c.Name, c.Explanation)
 		}
-		if strings.Contains(c.Name, "flat across churn cycles") && c.Verdict == result.Skip && !strings.Contains(c.Explanation, "UNDECIDED") && !strings.Contains(c.Explanation, "unavailable") {
+		if isChurnFlat(c) && c.Verdict == result.Skip && !strings.Contains(c.Explanation, "UNDECIDED") && !strings.Contains(c.Explanation, "unavailable") {
 			t.Errorf("%s: skipped, but not as undecided at the cap: %s", c.Name, c.Explanation)
 		}
 	}
+}
+
+// isChurnFlat: c is one of churn's flatness checks (ids churn.<metric>-flat).
+func isChurnFlat(c result.Check) bool {
+	return strings.HasPrefix(c.ID, "churn.") && strings.HasSuffix(c.ID, "-flat")
 }

@@ -1,5 +1,5 @@
-// Command gitchaos is the gitchaos CLI: gate, matrix, soak, testbed, fault
-// and report. Exit codes: 0 all gates passed, 1 a gate failed, 2 usage or
+// Command gitchaos is the gitchaos CLI: gate, matrix, soak, testbed, fault,
+// report and checks. Exit codes: 0 all gates passed, 1 a gate failed, 2 usage or
 // setup error.
 package main
 
@@ -39,6 +39,7 @@ func commands() []command {
 		{"testbed", "testbed up: start a testbed and print its description", cmdTestbed},
 		{"fault", "fault add|rm|list on a running testbed or the compose stack", cmdFault},
 		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},
+		{"checks", "list every declared check: id, gate, title, unit, what it guards", cmdChecks},
 		{"gitserver", "serve bare git repos over smart HTTP (the git server image's entrypoint)", cmdGitServer},
 		{"toxiproxy-server", "toxiproxy's server with gitchaos's toxics (the toxiproxy image's entrypoint)", cmdToxiproxy},
 	}

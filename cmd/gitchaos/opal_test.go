@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -25,8 +26,9 @@ type expectedVerdicts struct {
 }
 
 type expectedCheck struct {
-	Scenario string `yaml:"scenario"`
-	Check    string `yaml:"check"`
+	// Check is the check's declared ID ("churn.fds-flat"; gitchaos checks
+	// lists them), which names its scenario too.
+	Check string `yaml:"check"`
 	// Verdict is pass, fail or skip; alternatives ("fail|pass",
 	// "fail|skip": a leak verdict undecided at its cap is a skip) only
 	// with a Margin saying why the check sits at its budget on this machine.
@@ -58,10 +60,15 @@ func loadExpected(t *testing.T, path string) map[string]expectedCheck {
 	return m
 }
 
-// parseExpected reads an expected-verdicts file, keyed "scenario / check",
-// and rejects a pin that checks less than it claims: an unknown verdict,
+// parseExpected reads an expected-verdicts file, keyed by check ID, and
+// rejects a pin that checks less than it claims: a check that is not an
+// ID (internal/gates' TestDeclaredChecksReferences checks each is
+// declared), an unknown verdict,
 // alternatives without a margin, a fail without its cause, every verdict
 // allowed without a value_max, a check listed twice.
+// checkID is the shape of a check ID.
+var checkID = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9][a-z0-9-]*$`)
+
 func parseExpected(b []byte) (map[string]expectedCheck, error) {
 	var ev expectedVerdicts
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -71,7 +78,10 @@ func parseExpected(b []byte) (map[string]expectedCheck, error) {
 	}
 	m := map[string]expectedCheck{}
 	for _, c := range ev.Checks {
-		k := c.Scenario + " / " + c.Check
+		k := c.Check
+		if !checkID.MatchString(k) {
+			return nil, fmt.Errorf("check %q: want a declared check id, <gate>.<slug> (gitchaos checks)", k)
+		}
 		vs := strings.Split(c.Verdict, "|")
 		for _, v := range vs {
 			switch result.Verdict(v) {
@@ -173,9 +183,9 @@ func compareVerdicts(run *result.Run, want map[string]expectedCheck) []string {
 			diffs = append(diffs, fmt.Sprintf("%s: scenario error: %s", sc.Name, sc.Error))
 		}
 		for _, c := range sc.Checks {
-			k := sc.Name + " / " + c.Name
-			seen[k] = true
-			e, ok := want[k]
+			seen[c.ID] = true
+			e, ok := want[c.ID]
+			k := c.ID + " (" + sc.Name + " / " + c.Name + ")"
 			switch {
 			case !ok:
 				diffs = append(diffs, fmt.Sprintf("%s: new check, %s (measured %s, budget %s): add it to docs/opal/expected.yaml", k, c.Verdict, c.Measured, c.Budget))

@@ -19,13 +19,14 @@ type Mutant struct {
 	MustFail []CheckRef
 }
 
-// CheckRef names one check of one gate (scenario).
+// CheckRef names one check of one gate (scenario) by its declared ID
+// (internal/gates: `gitchaos checks` lists them), e.g. "churn.fds-flat".
 type CheckRef struct {
-	Gate  string `json:"gate"`
-	Check string `json:"check"`
+	Gate string `json:"gate"`
+	ID   string `json:"id"`
 }
 
-func (c CheckRef) String() string { return c.Gate + "/" + c.Check }
+func (c CheckRef) String() string { return c.ID }
 
 // Gates lists the distinct gates of m's checks, in order.
 func (m Mutant) Gates() []string {
@@ -44,7 +45,12 @@ type mutant struct {
 	apply func(*strategies)
 }
 
-func chk(gate, check string) CheckRef { return CheckRef{Gate: gate, Check: check} }
+// chk refers to the check with id "<gate>.<slug>"; internal/gates'
+// TestDeclaredChecksReferences fails on an id no gate declares.
+func chk(id string) CheckRef {
+	gate, _, _ := strings.Cut(id, ".")
+	return CheckRef{Gate: gate, ID: id}
+}
 
 // Upstream pull requests the seeds name.
 const (
@@ -58,17 +64,17 @@ const (
 var mutantTable = []mutant{
 	{Mutant{"no-timeout", "runner", pr924 + ": clone/fetch ran through run_sync with no timeout",
 		"clone/fetch run without a deadline: a blackholed clone never returns",
-		[]CheckRef{chk("timeout", "hung operations end within timeout×1.1+100ms"), chk("boot", "offline scopes reported failed")}},
+		[]CheckRef{chk("timeout.hung-ops-end"), chk("boot.offline-failed")}},
 		func(s *strategies) { s.newRunner = func(f *Fetcher) opRunner { return noDeadlineRunner{f: f} } }},
 	{Mutant{"soft-timeout", "runner", pr924 + ": asyncio.wait_for over a pool thread (the final fix, a soft timeout)",
 		"the caller stops waiting at the timeout but the git operation goes on, holding its worker and (by the in-flight guard) its source",
-		[]CheckRef{chk("timeout", "hung operations end within timeout×1.1+100ms"), chk("timeout", "no git operation in flight after timeout + grace")}},
+		[]CheckRef{chk("timeout.hung-ops-end"), chk("timeout.no-inflight")}},
 		func(s *strategies) {
 			s.newRunner = func(f *Fetcher) opRunner { return softTimeoutRunner{f: f, timeout: f.cfg.GitTimeout, keepSource: true} }
 		}},
 	{Mutant{"no-inflight-guard", "runner (+ reuse)", pr924 + ": before the in-flight guard, the per-source lock was released at the wait_for timeout while the pygit2 call kept running",
 		"soft timeout whose source lock is released at the timeout: the timed-out operation keeps running and the next cycle starts a second one beside it",
-		[]CheckRef{chk("timeout", "no two operations on one repo overlap")}},
+		[]CheckRef{chk("timeout.no-overlap")}},
 		func(s *strategies) {
 			s.newRunner = func(f *Fetcher) opRunner { return softTimeoutRunner{f: f, timeout: f.cfg.GitTimeout} }
 			// Each operation works on its own handle, so the overlap collides
@@ -78,67 +84,67 @@ var mutantTable = []mutant{
 		}},
 	{Mutant{"shared-pool", "bundles", pr924 + ": git work ran on the default executor that also served bundles",
 		"bundle building takes a git worker (the per-host bulkhead stays): when every worker hangs, bundles wait",
-		[]CheckRef{chk("offline", "bundle served while every git worker hangs")}},
+		[]CheckRef{chk("offline.bundle-while-workers-hang")}},
 		func(s *strategies) { s.bundles = onGitWorkers{} }},
 	{Mutant{"no-host-bulkhead", "pool", pr924 + ": one FIFO pool, the upstream design",
 		"one FIFO pool, no per-host cap or breaker: a healthy clone waits behind every round of hung ones",
-		[]CheckRef{chk("offline", "healthy scope serves while a host hangs")}},
+		[]CheckRef{chk("offline.healthy-serves")}},
 		func(s *strategies) { s.newPool = func(c Config) gitPool { return newFIFOPool(c) } }},
 	{Mutant{"serial-sync", "planner", pr924 + ": boot synced scopes one after another",
 		"boot and sync-all run one source at a time",
-		[]CheckRef{chk("boot", "time to all healthy scopes served")}},
+		[]CheckRef{chk("boot.all-healthy")}},
 		func(s *strategies) { s.planner = serialPlan{} }},
 	{Mutant{"no-fetch-dedupe", "planner", "OPAL sync_scopes: every scope force-fetches its source",
 		"every scope fetches its source during sync (no pass-one/pass-two dedupe)",
-		[]CheckRef{chk("boot", "each distinct source fetched once"), chk("repeat-sync", "each source fetched once per refresh-all")}},
+		[]CheckRef{chk("boot.fetched-once"), chk("repeat-sync.fetched-once")}},
 		func(s *strategies) { s.planner = fetchEveryScope{} }},
 	{Mutant{"no-purge-on-delete", "purge", pr923 + ": delete_scope removed the clone dir only",
 		"delete leaves repos (open), repos_last_fetched and repo_locks cached",
-		[]CheckRef{chk("churn", "caches drain to zero after delete"), chk("delete-hang", "nothing comes back after the hang ends")}},
+		[]CheckRef{chk("churn.caches-drain"), chk("delete-hang.nothing-back")}},
 		func(s *strategies) { s.purger = purgeDirOnly{} }},
 	{Mutant{"fd-leak-on-delete", "purge", pr923 + ": forget_repo without Repository.free() (pygit2 keeps descriptors until free)",
 		"delete drops the repository from the caches without freeing it: its pack descriptors stay open",
-		[]CheckRef{chk("churn", "fds flat across churn cycles")}},
+		[]CheckRef{chk("churn.fds-flat")}},
 		func(s *strategies) { s.purger = purgeNoFree{heap: s.nativeHeap()} }},
 	{Mutant{"reopen-per-sync", "reuse", "pygit2 Repository(path) per sync, never freed",
 		"every sync opens the repository again and drops the old handle without freeing it: descriptors grow per round",
-		[]CheckRef{chk("repeat-sync", "fds flat across refresh-all rounds"), chk("churn", "fds flat across churn cycles")}},
+		[]CheckRef{chk("repeat-sync.fds-flat"), chk("churn.fds-flat")}},
 		func(s *strategies) { s.reuse = reopenNoFree{heap: s.nativeHeap()} }},
 	{Mutant{"delete-wrong-scope", "delete scan", pr923 + ": delete_scope's sibling loop shadowed the deleted scope, so the clone path came from the last scope iterated",
 		"delete releases the source of the last other scope scanned instead of the deleted scope's own",
-		[]CheckRef{chk("churn", "clone dirs removed after delete")}},
+		[]CheckRef{chk("churn.dirs-removed")}},
 		func(s *strategies) { s.scan = lastScanned{} }},
 	{Mutant{"sibling-by-url", "delete scan", pr923 + " review: the sibling check by url instead of source id (wrong with SCOPES_REPO_CLONES_SHARDS > 1)",
 		"delete keeps the clone when another scope has the same url, though on another branch shard it has another source",
-		[]CheckRef{chk("delete-hang", "a deleted scope's clone goes beside a same-url scope on another shard")}},
+		[]CheckRef{chk("delete-hang.same-url-other-shard")}},
 		func(s *strategies) { s.scan = siblingByURL{} }},
 	{Mutant{"stamp-before-fetch", "stamp", pr924 + ": repos_last_fetched set before the fetch",
 		"last-fetched stamped before the fetch, so a failed fetch suppresses the next force fetch",
-		[]CheckRef{chk("recovery", "one refresh recovers from a failed fetch")}},
+		[]CheckRef{chk("recovery.one-refresh")}},
 		func(s *strategies) { s.stamp = stampBefore{} }},
 	{Mutant{"stamp-at-completion", "stamp", pr924 + ": repos_last_fetched set after the fetch with its completion time",
 		"last-fetched stamped with the completion time, so a force fetch requested while a fetch was in flight is suppressed",
-		[]CheckRef{chk("recovery", "force fetch requested during a fetch is not suppressed")}},
+		[]CheckRef{chk("recovery.force-fetch-not-suppressed")}},
 		func(s *strategies) { s.stamp = stampCompletion{} }},
 	{Mutant{"webhook-task-leak", "task list", pr923 + ": _on_webhook removed finished tasks while iterating the list",
 		"finished tasks are swept when a task is added, by remove-while-iterating: each removal skips the next task",
-		[]CheckRef{chk("webhook-storm", "after a trailing webhook only running tasks remain")}},
+		[]CheckRef{chk("webhook-storm.trailing-running-only")}},
 		func(s *strategies) { s.newTaskList = func() taskList { return &sweepSkipping{} } }},
 	{Mutant{"sweep-only-on-add", "task list", pr923 + ": the fixed _on_webhook rebuilds the list only when a webhook arrives (the upstream design)",
 		"finished tasks are swept only when a task is added: with no further webhook they stay",
-		[]CheckRef{chk("webhook-storm", "task list returns to zero")}},
+		[]CheckRef{chk("webhook-storm.tasks-zero")}},
 		func(s *strategies) { s.newTaskList = func() taskList { return &sweptOnAdd{} } }},
 	{Mutant{"trust-partial-clone", "verify", "pygit2 clone_repository into the final path: a timed-out or killed clone leaves its dir",
 		"a half-written clone (crash or timed-out clone, whose partial dir is now left) is trusted instead of cloned again",
-		[]CheckRef{chk("crash-restart", "no corrupt clone kept"), chk("timeout", "partial clone data removed")}},
+		[]CheckRef{chk("crash-restart.no-corrupt"), chk("timeout.partial-removed")}},
 		func(s *strategies) { s.verify = trustExisting{} }},
 	{Mutant{"delete-waits", "delete", pr923 + ": delete takes the source lock a hung fetch holds",
 		"delete blocks on the source lock until the hung operation ends instead of canceling it",
-		[]CheckRef{chk("delete-hang", "delete returns promptly during a hang")}},
+		[]CheckRef{chk("delete-hang.delete-prompt")}},
 		func(s *strategies) { s.deleter = waitThenPurge{} }},
 	{Mutant{"resurrect-on-delete", "delete + commit", "the delete/fetch race PR2 deferred (PR4)",
 		"delete neither cancels nor locks; an operation ending afterwards puts its repo, stamp and clone back",
-		[]CheckRef{chk("delete-hang", "nothing comes back after the hang ends")}},
+		[]CheckRef{chk("delete-hang.nothing-back")}},
 		func(s *strategies) { s.commit, s.deleter = commitAlways{}, purgeNow{} }},
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestMutantTable(t *testing.T) {
 		}
 		seen[m.Name] = true
 		for _, c := range m.MustFail {
-			if c.Gate == "" || c.Check == "" {
+			if c.Gate == "" || c.ID == "" || !strings.HasPrefix(c.ID, c.Gate+".") {
 				t.Errorf("mutant %s: incomplete check %+v", m.Name, c)
 			}
 		}

@@ -59,10 +59,12 @@ type Catch struct {
 	Collateral []CheckRef `json:"collateral,omitempty"`
 }
 
-// CheckRef names one check of one scenario, with its verdict.
+// CheckRef names one check of one scenario by its ID, with its title and
+// its verdict.
 type CheckRef struct {
 	Scenario string  `json:"scenario"`
-	Check    string  `json:"check"`
+	ID       string  `json:"id"`
+	Check    string  `json:"check"` // the title
 	Verdict  Verdict `json:"verdict,omitempty"`
 }
 
@@ -81,17 +83,19 @@ func (c *Catch) Caught() bool {
 // Judge fills the verdicts of c.MustFail from run and lists the other
 // failing checks as collateral.
 func (c *Catch) Judge(run *Run) {
-	must := map[CheckRef]int{}
+	type key struct{ scenario, id string }
+	must := map[key]int{}
 	for i := range c.MustFail {
 		c.MustFail[i].Verdict = ""
-		must[CheckRef{Scenario: c.MustFail[i].Scenario, Check: c.MustFail[i].Check}] = i
+		must[key{c.MustFail[i].Scenario, c.MustFail[i].ID}] = i
 	}
 	c.Collateral = nil
 	for _, sc := range run.Scenarios {
 		for _, ch := range sc.Checks {
-			ref := CheckRef{Scenario: sc.Name, Check: ch.Name}
-			if i, ok := must[ref]; ok {
+			ref := CheckRef{Scenario: sc.Name, ID: ch.ID, Check: ch.Name}
+			if i, ok := must[key{sc.Name, ch.ID}]; ok {
 				c.MustFail[i].Verdict = ch.Verdict
+				c.MustFail[i].Check = ch.Name
 			} else if ch.Verdict == Fail {
 				ref.Verdict = Fail
 				c.Collateral = append(c.Collateral, ref)
@@ -138,6 +142,9 @@ type Scenario struct {
 
 // Check is one assertion with its numbers.
 type Check struct {
+	// ID is the check's declared identity ("churn.fds-flat"): tools key
+	// on it; Name is the title people read and may change.
+	ID          string  `json:"id"`
 	Name        string  `json:"name"`
 	Measured    string  `json:"measured"`       // human-readable measured value, e.g. "1.23 s", "+412 KiB/cycle"
 	Budget      string  `json:"budget"`         // e.g. "<= 1.5 s", "0 fds/cycle"
@@ -264,6 +271,13 @@ func (s *Scenario) Verdict() Verdict {
 // from skip into fail.
 const StrictPrefix = "--strict: a skipped check fails: "
 
+// The check Strict adds to a scenario that recorded none (declared among
+// the runner's checks in internal/gates).
+const (
+	StrictNoCheckID    = "runner.no-check"
+	StrictNoCheckTitle = "(scenario)"
+)
+
 // Strict turns every skipped check of the scenario into a failure (the
 // reason kept after StrictPrefix), and a scenario that recorded no check
 // and no error into a failed one: under --strict a gate that cannot see
@@ -276,7 +290,7 @@ func (s *Scenario) Strict() {
 		}
 	}
 	if len(s.Checks) == 0 && s.Error == "" {
-		s.Checks = append(s.Checks, Check{Name: "(scenario)", Measured: "no check", Budget: ">= 1 check", Verdict: Fail,
+		s.Checks = append(s.Checks, Check{ID: StrictNoCheckID, Name: StrictNoCheckTitle, Measured: "no check", Budget: ">= 1 check", Verdict: Fail,
 			Explanation: StrictPrefix + "the scenario recorded no check"})
 	}
 }

@@ -120,3 +120,25 @@ func TestCycleValues(t *testing.T) {
 		t.Errorf("CycleValues = %v, want fds [3 4] and rss_bytes [9] only", got)
 	}
 }
+
+// TestCatchJudgesByID: a must-fail check is found by its ID whatever its
+// title says now; the title is taken from the run.
+func TestCatchJudgesByID(t *testing.T) {
+	run := &Run{Scenarios: []*Scenario{{Name: "churn", Checks: []Check{
+		{ID: "churn.fds-flat", Name: "fds flat (renamed)", Verdict: Fail},
+		{ID: "churn.caches-drain", Name: "caches drain", Verdict: Fail},
+		{ID: "churn.dirs-removed", Name: "dirs", Verdict: Pass},
+	}}}}
+	c := &Catch{MustFail: []CheckRef{{Scenario: "churn", ID: "churn.fds-flat", Check: "fds flat across churn cycles"}}}
+	c.Judge(run)
+	if !c.Caught() || c.MustFail[0].Check != "fds flat (renamed)" {
+		t.Fatalf("must fail %+v: want caught, titled as in the run", c.MustFail)
+	}
+	if len(c.Collateral) != 1 || c.Collateral[0].ID != "churn.caches-drain" {
+		t.Errorf("collateral %+v, want churn.caches-drain", c.Collateral)
+	}
+	c.MustFail = append(c.MustFail, CheckRef{Scenario: "churn", ID: "churn.dirs-removed"})
+	if c.Judge(run); c.Caught() {
+		t.Error("caught although churn.dirs-removed passed")
+	}
+}

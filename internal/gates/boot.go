@@ -67,7 +67,20 @@ var bootGate = &Gate{
 	Run: runBoot,
 }
 
-var bootChecks = []string{"time to first answer on /healthcheck", "time to first healthy scope served", "time to all healthy scopes served", "offline scopes reported failed", "each distinct source fetched once"}
+// The boot gate's checks.
+var (
+	bootFirstAnswer = declare("boot", "first-answer", "time to first answer on /healthcheck", unitSeconds,
+		"a cold-started server answers its health check within the all-scopes budget")
+	bootFirstHealthy = declare("boot", "first-healthy", "time to first healthy scope served", unitSeconds,
+		"boot serves a first scope early, before every clone is done")
+	bootAllHealthy = declare("boot", "all-healthy", "time to all healthy scopes served", unitSeconds,
+		"boot syncs scopes in parallel (not one after another) and a dead host does not hold it up")
+	bootOfflineFailed = declare("boot", "offline-failed", "offline scopes reported failed", unitSeconds,
+		"scopes on an unreachable host are reported failed (clones time out) instead of hanging boot")
+	bootFetchedOnce = declare("boot", "fetched-once", "each distinct source fetched once", unitCount,
+		"boot fetches each source shared by several scopes once, not once per scope")
+	bootChecks = []*Check{bootFirstAnswer, bootFirstHealthy, bootAllHealthy, bootOfflineFailed, bootFetchedOnce}
+)
 
 // healthAt is when a target first answered /healthcheck.
 type healthAt struct {
@@ -96,7 +109,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	p := pp.(*BootParams)
 	if !s.Fresh {
 		for _, c := range bootChecks {
-			s.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")
+			s.rec.Skip(c, "boot needs a target the harness starts and restarts (in-process or --target-cmd)")
 		}
 		return nil
 	}
@@ -117,7 +130,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	cs, ok := s.Target.(target.ColdStarter)
 	if !ok {
 		for _, c := range bootChecks {
-			s.Skip(c, s.Target.Describe()+" cannot be started cold by the harness")
+			s.rec.Skip(c, s.Target.Describe()+" cannot be started cold by the harness")
 		}
 		return nil
 	}
@@ -142,7 +155,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	// die with it), remove its clone state, then, while it is down, make
 	// one host dead and the others slow and zero the server counters;
 	// start it and start the clock at the spawn.
-	s.Mark(result.MarkerPhase, "cold start")
+	s.rec.Mark(result.MarkerPhase, "cold start")
 	bootStart, err := cs.ColdStart(ctx, func(ctx context.Context) error {
 		if dirs, _ := s.CloneDirs(); len(dirs) > 0 {
 			return fmt.Errorf("boot: %d clone dirs exist after the target stopped and its clone state was removed (%s)", len(dirs), joinIDs(dirs))
@@ -167,10 +180,10 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	at, out := s.scopes.ServedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
 	s.progressSeries(at, 0)
 	if h := <-health; h.ok {
-		s.CheckLE(bootChecks[0], h.at.Seconds(), p.AllBudget.Seconds(), unitSeconds,
+		s.rec.LE(bootFirstAnswer, h.at.Seconds(), p.AllBudget.Seconds(),
 			fmt.Sprintf("first answer of /healthcheck %v after the process was spawned (a server that syncs before it listens answers only after its boot sync; budget: the all-scopes budget)", h.at.Round(time.Millisecond)))
 	} else {
-		s.CheckTrue(bootChecks[0], false, h.last, "<= "+p.AllBudget.String(), "the restarted target never answered /healthcheck")
+		s.rec.True(bootFirstAnswer, false, h.last, "<= "+p.AllBudget.String(), "the restarted target never answered /healthcheck")
 	}
 	var times []time.Duration
 	for _, d := range at {
@@ -178,16 +191,16 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	if len(times) == 0 {
-		s.CheckTrue("time to first healthy scope served", false, out.Describe(), "<= "+p.FirstBudget.String(), "no healthy scope was ever served")
+		s.rec.True(bootFirstHealthy, false, out.Describe(), "<= "+p.FirstBudget.String(), "no healthy scope was ever served")
 	} else {
-		s.CheckLE("time to first healthy scope served", times[0].Seconds(), p.FirstBudget.Seconds(), unitSeconds, fmt.Sprintf("first of %d healthy scopes served %v after the process was spawned", len(ids), times[0].Round(time.Millisecond)))
+		s.rec.LE(bootFirstHealthy, times[0].Seconds(), p.FirstBudget.Seconds(), fmt.Sprintf("first of %d healthy scopes served %v after the process was spawned", len(ids), times[0].Round(time.Millisecond)))
 	}
 	if out.OK {
-		s.CheckLE("time to all healthy scopes served", times[len(times)-1].Seconds(), p.AllBudget.Seconds(), unitSeconds,
+		s.rec.LE(bootAllHealthy, times[len(times)-1].Seconds(), p.AllBudget.Seconds(),
 			fmt.Sprintf("since the spawn: %d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d",
 				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency))
 	} else {
-		s.CheckTrue("time to all healthy scopes served", false, out.Describe(), "<= "+p.AllBudget.String(), "not every healthy scope was served")
+		s.rec.True(bootAllHealthy, false, out.Describe(), "<= "+p.AllBudget.String(), "not every healthy scope was served")
 	}
 
 	// Offline scopes are reported failed, and the boot finishes.
@@ -210,11 +223,11 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	})
 	switch {
 	case !sawKey && fo.OK:
-		s.Skip("offline scopes reported failed", "the health endpoint has no scopes_failed key")
+		s.rec.Skip(bootOfflineFailed, "the health endpoint has no scopes_failed key")
 	case fo.OK:
-		s.CheckLE("offline scopes reported failed", time.Since(bootStart).Seconds(), failedBudget.Seconds(), unitSeconds, fo.Observed+" (seconds since the cold start)")
+		s.rec.LE(bootOfflineFailed, time.Since(bootStart).Seconds(), failedBudget.Seconds(), fo.Observed+" (seconds since the cold start)")
 	default:
-		s.CheckTrue("offline scopes reported failed", false, fo.Describe(), fmt.Sprintf("%d failed within %v", p.Offline, failedBudget), "boot never reported the scopes on the dead host as failed")
+		s.rec.True(bootOfflineFailed, false, fo.Describe(), fmt.Sprintf("%d failed within %v", p.Offline, failedBudget), "boot never reported the scopes on the dead host as failed")
 	}
 
 	// Each distinct source was fetched exactly once. A conversation the
@@ -230,7 +243,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 			worst, worstRepo = float64(c.Fetches()), fmt.Sprintf("%s/%s: %d fetches (%d ref advertisements, %d upload-packs, %d requests abandoned by the client)", r.Host.Name, r.Name, c.Fetches(), c.InfoRefs, c.UploadPacks, c.Abandoned)
 		}
 	}
-	s.CheckLE("each distinct source fetched once", worst, 1, unitCount,
+	s.rec.LE(bootFetchedOnce, worst, 1,
 		orDefault(worstRepo, "")+fmt.Sprintf(" (max over %d repos shared by %d scopes)", len(repos), len(ids)))
 	return nil
 }
@@ -246,5 +259,5 @@ func (s *S) progressSeries(at map[string]time.Duration, offset time.Duration) {
 	for i, d := range ts {
 		pts = append(pts, result.Point{X: (d + offset).Seconds(), Y: float64(i + 1)})
 	}
-	s.AddSeries(result.Series{Name: "scopes served", Metric: "scopes_served", Unit: "scopes", XUnit: "s", Points: pts})
+	s.rec.Series(result.Series{Name: "scopes served", Metric: "scopes_served", Unit: "scopes", XUnit: "s", Points: pts})
 }

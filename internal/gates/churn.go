@@ -14,6 +14,22 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// The churn gate's checks.
+var (
+	churnScopesServed = declare("churn", "scopes-served", "scopes served every cycle", "",
+		"every cycle's scopes are served (the churn cannot be judged otherwise)").
+		sometimes("only when a cycle's scopes are never served: it fails and churn stops")
+	churnRefreshNewest = declare("churn", "refresh-newest", "refresh serves the newest commit", "",
+		"refresh all brings every scope of the cycle to its newest commit").
+		sometimes("only when a cycle's refresh does not bring the newest commit: it fails and churn stops")
+	churnCachesDrain = declare("churn", "caches-drain", "caches drain to zero after delete", unitCount,
+		"deleting every scope empties repo_locks, repos and repos_last_fetched (no cache left behind)")
+	churnDirsRemoved = declare("churn", "dirs-removed", "clone dirs removed after delete", unitCount,
+		"deleting every scope removes its clone dir")
+	churnFlat = declarePerMetric("churn", "flat", "%s flat across churn cycles", leakMetrics, perUnit("cycle"),
+		"%s do not grow with scope churn (nothing a deleted scope held is kept)")
+)
+
 // ChurnParams size the churn gate.
 type ChurnParams struct {
 	Cycles int `json:"cycles" yaml:"cycles"` // put → sync → refresh → delete cycles
@@ -70,11 +86,11 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 	worstCaches, worstDirs, maxServedDirs := 0.0, 0, 0
 	var cacheWhy, dirWhy string
 	cacheMissing := "" // why the caches cannot be judged
-	judge := leakJudge{what: "churn cycles", budgets: p.Budgets, scopeBudgets: p.ScopeBudgets, scopes: p.Scopes,
+	judge := leakJudge{checks: churnFlat, budgets: p.Budgets, scopeBudgets: p.ScopeBudgets, scopes: p.Scopes,
 		min: p.Cycles, max: capCycles(p.Cycles, p.MaxCycles)}
 	stop, cycles := "", 0
 	for c := 0; stop == ""; c++ {
-		s.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
+		s.rec.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
 		ids := make([]string, p.Scopes)
 		urls := make([]string, p.Scopes)
 		for i := range ids {
@@ -85,7 +101,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			return err
 		}
 		if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
-			s.CheckTrue("scopes served every cycle", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d: scopes never served", c))
+			s.rec.True(churnScopesServed, false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d: scopes never served", c))
 			return nil
 		}
 		want := map[string]string{}
@@ -99,7 +115,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			return fmt.Errorf("cycle %d: refresh all: %w", c, err)
 		}
 		if _, out := s.scopes.Ready(ctx, ids, want); !out.OK {
-			s.CheckTrue("refresh serves the newest commit", false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d", c))
+			s.rec.True(churnRefreshNewest, false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d", c))
 			return nil
 		}
 		if dirs, _ := s.CloneDirs(); len(dirs) > maxServedDirs {
@@ -153,17 +169,17 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		}
 	}
 	if cacheMissing == "" {
-		s.CheckLE("caches drain to zero after delete", worstCaches, 0, unitCount, orDefault(cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched were 0 after each of %d cycles", cycles)))
+		s.rec.LE(churnCachesDrain, worstCaches, 0, orDefault(cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched were 0 after each of %d cycles", cycles)))
 	} else {
-		s.Skip("caches drain to zero after delete", cacheMissing)
+		s.rec.Skip(churnCachesDrain, cacheMissing)
 	}
 	switch _, known := s.CloneDirs(); {
 	case !known:
-		s.Skip("clone dirs removed after delete", "target's base dir unknown")
+		s.rec.Skip(churnDirsRemoved, "target's base dir unknown")
 	case maxServedDirs == 0:
-		s.Skip("clone dirs removed after delete", fmt.Sprintf("no clone dir ever appeared under %s while scopes were served: the target keeps its clones elsewhere", filepath.Join(s.Target.BaseDir(), "git_sources")))
+		s.rec.Skip(churnDirsRemoved, fmt.Sprintf("no clone dir ever appeared under %s while scopes were served: the target keeps its clones elsewhere", filepath.Join(s.Target.BaseDir(), "git_sources")))
 	default:
-		s.CheckLE("clone dirs removed after delete", float64(worstDirs), 0, unitCount, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
+		s.rec.LE(churnDirsRemoved, float64(worstDirs), 0, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
 	}
 	s.judge(series, judge, stop)
 	return nil

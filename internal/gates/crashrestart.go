@@ -58,7 +58,14 @@ var crashRestartGate = &Gate{
 	Run:      runCrashRestart,
 }
 
-var crashChecks = []string{"every scope serves after the restart", "no corrupt clone kept"}
+// The crash-restart gate's checks.
+var (
+	crashAllServe = declare("crash-restart", "all-serve", "every scope serves after the restart", unitSeconds,
+		"after a SIGKILL mid-clone and a restart, every scope serves its newest commit")
+	crashNoCorrupt = declare("crash-restart", "no-corrupt", "no corrupt clone kept", unitCount,
+		"a half-written clone left by the crash is detected and cloned again, never kept")
+	crashChecks = []*Check{crashAllServe, crashNoCorrupt}
+)
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	p := pp.(*CrashRestartParams)
@@ -66,7 +73,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if !ok {
 		if s.Crash == nil {
 			for _, c := range crashChecks {
-				s.Skip(c, fmt.Sprintf("%s cannot be killed and no process target was given (--target-cmd)", s.Target.Describe()))
+				s.rec.Skip(c, fmt.Sprintf("%s cannot be killed and no process target was given (--target-cmd)", s.Target.Describe()))
 			}
 			return nil
 		}
@@ -133,14 +140,14 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("crash-restart: clones never reached the server: %s", out.Describe())
 	}
 	before, _ := s.CloneDirs()
-	s.Mark(result.MarkerPhase, "SIGKILL")
+	s.rec.Mark(result.MarkerPhase, "SIGKILL")
 	if err := k.Kill(ctx); err != nil {
 		return fmt.Errorf("crash-restart: kill: %w", err)
 	}
 	if err := s.recoverAll(ctx); err != nil {
 		return fmt.Errorf("crash-restart: clear faults: %w", err)
 	}
-	s.Mark(result.MarkerPhase, "restart")
+	s.rec.Mark(result.MarkerPhase, "restart")
 	restart := time.Now()
 	if err := k.Start(ctx); err != nil {
 		return fmt.Errorf("crash-restart: start again: %w", err)
@@ -157,10 +164,10 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		for _, d := range at {
 			last = max(last, d)
 		}
-		s.CheckLE(crashChecks[0], last.Seconds(), budget.Seconds(), unitSeconds,
+		s.rec.LE(crashAllServe, last.Seconds(), budget.Seconds(),
 			budgetWhy+"; "+fmt.Sprintf("%d scopes (%d cloned before the crash, %d put and not served at the SIGKILL, %d of them held mid-clone in the git server, %d clone dirs on disk at the kill) serve their newest commit", len(ids), p.Healthy, p.MidClone, nHeld, len(before)))
 	} else {
-		s.CheckTrue(crashChecks[0], false, sout.Describe(), "all within "+budget.String()+" ("+budgetWhy+")",
+		s.rec.True(crashAllServe, false, sout.Describe(), "all within "+budget.String()+" ("+budgetWhy+")",
 			fmt.Sprintf("after SIGKILL mid-clone and restart (%v ago), not every scope serves its newest commit", time.Since(restart).Round(time.Millisecond)))
 	}
 	if idle := s.waitIdle(ctx, 10*time.Second); !idle.OK {
@@ -168,7 +175,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	bad := corruptClones(s.Target.BaseDir())
 	dirs, _ := s.CloneDirs()
-	s.CheckEQ(crashChecks[1], float64(len(bad)), 0, unitCount,
+	s.rec.EQ(crashNoCorrupt, float64(len(bad)), 0,
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))
 	return nil
 }

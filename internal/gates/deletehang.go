@@ -18,6 +18,16 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// The delete-hang gate's checks.
+var (
+	deleteHangPrompt = declare("delete-hang", "delete-prompt", "delete returns promptly during a hang", unitSeconds,
+		"deleting a scope whose fetch hangs does not wait for the fetch")
+	deleteHangNothingBack = declare("delete-hang", "nothing-back", "nothing comes back after the hang ends", unitCount,
+		"a fetch that ends after its scope was deleted leaves no clone, cache entry or scope behind")
+	deleteHangSameURL = declare("delete-hang", "same-url-other-shard", "a deleted scope's clone goes beside a same-url scope on another shard", unitCount,
+		"delete decides on the source id (url and shard), not the url: a same-url scope on another shard keeps nothing alive")
+)
+
 // DeleteHangParams size the delete-during-a-hang gate.
 type DeleteHangParams struct {
 	Scopes       int           `json:"scopes" yaml:"scopes"`               // scopes whose fetch hangs when deleted
@@ -102,7 +112,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if !out.OK {
 		return fmt.Errorf("delete-hang: fetches never reached the hang: %s", out.Describe())
 	}
-	s.Mark(result.MarkerPhase, "delete while hanging")
+	s.rec.Mark(result.MarkerPhase, "delete while hanging")
 	worst := time.Duration(0)
 	var slow []string
 	for _, id := range ids {
@@ -121,7 +131,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if len(slow) > 0 {
 		explain += ": " + strings.Join(slow, ", ")
 	}
-	s.CheckLE("delete returns promptly during a hang", worst.Seconds(), p.DeleteBudget.Seconds(), unitSeconds, explain)
+	s.rec.LE(deleteHangPrompt, worst.Seconds(), p.DeleteBudget.Seconds(), explain)
 
 	// End the hang, then watch for a while: nothing may come back.
 	for _, c := range clears {
@@ -154,7 +164,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if _, known := s.CloneDirs(); !known {
 		seen = strings.Replace(seen, " or clone dir", "", 1) + " (clone dirs not watched: base dir unknown)"
 	}
-	s.CheckEQ("nothing comes back after the hang ends", float64(len(back)), 0, unitCount,
+	s.rec.EQ(deleteHangNothingBack, float64(len(back)), 0,
 		orDefault(strings.Join(back, "; "), fmt.Sprintf("no %s seen for %v after the hang ended", seen, watch)))
 	return s.shardSibling(ctx, p)
 }
@@ -163,14 +173,13 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 // another shard), deletes a and checks that a's clone dir went: with more
 // than one shard they have different source ids, so b shares no clone with a.
 func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
-	const name = "a deleted scope's clone goes beside a same-url scope on another shard"
 	shards := s.Settings.Shards
 	if shards < 2 {
-		s.Skip(name, fmt.Sprintf("the target runs with SCOPES_REPO_CLONES_SHARDS=%d: every branch of a url shares one clone", shards))
+		s.rec.Skip(deleteHangSameURL, fmt.Sprintf("the target runs with SCOPES_REPO_CLONES_SHARDS=%d: every branch of a url shares one clone", shards))
 		return nil
 	}
 	if _, known := s.CloneDirs(); !known {
-		s.Skip(name, "target's base dir unknown")
+		s.rec.Skip(deleteHangSameURL, "target's base dir unknown")
 		return nil
 	}
 	branch := ""
@@ -189,7 +198,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 		return fmt.Errorf("add branch %s to %s: %w", branch, r.Name, err)
 	}
 	a, b := s.scopes.ID(p.Scopes), s.scopes.ID(p.Scopes+1)
-	s.Mark(result.MarkerPhase, "delete beside a same-url scope")
+	s.rec.Mark(result.MarkerPhase, "delete beside a same-url scope")
 	for _, sc := range []struct{ id, branch string }{{a, "main"}, {b, branch}} {
 		if err := s.scopes.PutBranch(ctx, sc.id, r.URL(), sc.branch); err != nil {
 			return err
@@ -200,7 +209,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 	}
 	dirA := sourceDir(r.URL(), "main", shards)
 	if dirs, _ := s.CloneDirs(); !slices.Contains(dirs, dirA) {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("clone dir %s of scope %s not found before the delete (dirs: %s): the target's source ids differ from sha256(url)-shard", dirA, a, joinIDs(dirs))})
+		s.rec.Error(deleteHangSameURL, fmt.Errorf("clone dir %s of scope %s not found before the delete (dirs: %s): the target's source ids differ from sha256(url)-shard", dirA, a, joinIDs(dirs)))
 		return nil
 	}
 	if err := s.Client.DeleteScope(ctx, a); err != nil {
@@ -214,7 +223,7 @@ func (s *S) shardSibling(ctx context.Context, p *DeleteHangParams) error {
 	if !gone.OK {
 		left = 1
 	}
-	s.CheckEQ(name, left, 0, unitCount, fmt.Sprintf("scope %s (main) deleted while %s (same url, branch %s, another of %d shards) lives: %s", a, b, branch, shards, gone.Describe()))
+	s.rec.EQ(deleteHangSameURL, left, 0, fmt.Sprintf("scope %s (main) deleted while %s (same url, branch %s, another of %d shards) lives: %s", a, b, branch, shards, gone.Describe()))
 	if err := s.Client.DeleteScope(ctx, b); err != nil {
 		return fmt.Errorf("delete %s: %w", b, err)
 	}

@@ -15,7 +15,7 @@ import (
 // timeout in the middle of a cycle and errored instead), and not before.
 func TestDoneStopsBeforeTheDeadline(t *testing.T) {
 	s := &S{} // fds only: the target is not asked (it is for RSS)
-	j := leakJudge{what: "churn cycles", min: 12, max: 60}
+	j := leakJudge{checks: churnFlat, min: 12, max: 60}
 	noisy := newCycleSeries(probe.FDs)
 	for i := range 12 {
 		noisy.values[probe.FDs] = append(noisy.values[probe.FDs], float64(10+6*(i%2)-3*(i%3)))

@@ -148,7 +148,7 @@ func (ss *scopeSet) ServedFrom(ctx context.Context, ids []string, want map[strin
 	defer func() {
 		if nudges > 0 {
 			s.Logf("asked the target again %d times for scopes not served after %v (POST /scopes/{id}/refresh)", nudges, nudge)
-			s.Mark(result.MarkerPhase, fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
+			s.rec.Mark(result.MarkerPhase, fmt.Sprintf("%d scope refreshes re-requested by the harness", nudges))
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)

@@ -12,6 +12,18 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// The offline gate's checks.
+var (
+	offlineHealthyServes = declare("offline", "healthy-serves", "healthy scope serves while a host hangs", unitSeconds,
+		"a never-cloned scope on a healthy host is served while clones hang on a dead host (per-host bulkhead)")
+	offlineAPIP99 = declare("offline", "api-p99", "API p99 latency during the hang", unitSeconds,
+		"API calls stay fast while git work hangs (git work off the API's executor)")
+	offlineAPIErrors = declare("offline", "api-errors", "API errors during the hang", unitCount,
+		"API calls do not fail while git work hangs")
+	offlineBundleWhileHung = declare("offline", "bundle-while-workers-hang", "bundle served while every git worker hangs", unitSeconds,
+		"bundles are built off the git worker pool: a warm scope serves when every git worker hangs")
+)
+
 // OfflineParams size the offline-isolation gate.
 type OfflineParams struct {
 	HungFactor  int           `json:"hung_factor" yaml:"hung_factor"`   // hung repos = factor × the target's workers
@@ -145,9 +157,9 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 	at, out := s.scopes.Served(ctx, []string{cold}, nil, max(10*p.ServeBudget, 2*time.Duration(p.HungFactor+1)*s.Settings.GitTimeout))
 	explain := fmt.Sprintf("never-cloned scope on a healthy host, put while %d clones hang on a blackholed host (%d workers, git timeout %v)", hung, s.Settings.MaxWorkers, s.Settings.GitTimeout)
 	if out.OK {
-		s.CheckLE("healthy scope serves while a host hangs", at[cold].Seconds(), p.ServeBudget.Seconds(), unitSeconds, explain)
+		s.rec.LE(offlineHealthyServes, at[cold].Seconds(), p.ServeBudget.Seconds(), explain)
 	} else {
-		s.CheckTrue("healthy scope serves while a host hangs", false, out.Describe(), "<= "+p.ServeBudget.String(), explain)
+		s.rec.True(offlineHealthyServes, false, out.Describe(), "<= "+p.ServeBudget.String(), explain)
 	}
 	// Keep probing until the window since the hang started is over.
 	t := time.NewTimer(max(0, time.Until(hangStart.Add(window))))
@@ -167,16 +179,16 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 	for i, d := range lat {
 		pts[i] = result.Point{X: float64(latAt[i]), Y: d.Seconds()}
 	}
-	s.AddSeries(result.Series{Name: "API latency during the hang", Metric: "api_latency", Unit: "s", XUnit: "s", Points: pts})
+	s.rec.Series(result.Series{Name: "API latency during the hang", Metric: "api_latency", Unit: "s", XUnit: "s", Points: pts})
 	explain = fmt.Sprintf("%d API calls (healthcheck, warm scope's bundle, scope list) over %v of hang; max %v; %d errors", len(lat), window, percentile(lat, 100).Round(time.Millisecond), probeErrs)
 	if lastErr != nil {
 		explain += fmt.Sprintf(" (last: %v)", lastErr)
 	}
 	if len(lat) < 10 {
-		s.CheckTrue("API p99 latency during the hang", false, fmt.Sprintf("%d calls", len(lat)), ">= 10 calls answered", "the API answered too few calls to judge: "+explain)
+		s.rec.True(offlineAPIP99, false, fmt.Sprintf("%d calls", len(lat)), ">= 10 calls answered", "the API answered too few calls to judge: "+explain)
 	} else {
-		s.CheckLE("API p99 latency during the hang", p99.Seconds(), p.P99Budget.Seconds(), unitSeconds, explain)
-		s.CheckEQ("API errors during the hang", float64(probeErrs), 0, unitCount, explain)
+		s.rec.LE(offlineAPIP99, p99.Seconds(), p.P99Budget.Seconds(), explain)
+		s.rec.EQ(offlineAPIErrors, float64(probeErrs), 0, explain)
 	}
 	return s.fillGitWorkers(ctx, p, warm)
 }
@@ -186,9 +198,8 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 // the per-host cap; the warm scope's bundle must still be served within
 // the latency budget (an executor shared with git work makes it wait).
 func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) error {
-	const name = "bundle served while every git worker hangs"
 	hosts := s.Testbed.Hosts()[2 : 2+p.FillHosts]
-	s.Mark(result.MarkerPhase, "every git worker hung")
+	s.rec.Mark(result.MarkerPhase, "every git worker hung")
 	var ids, urls []string
 	for i, h := range hosts {
 		if _, err := s.Inject(ctx, h, fault("blackhole")); err != nil {
@@ -214,10 +225,10 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 	})
 	switch {
 	case !known:
-		s.Skip(name, "the target's stats have no in_flight key: cannot tell that every git worker hangs")
+		s.rec.Skip(offlineBundleWhileHung, "the target's stats have no in_flight key: cannot tell that every git worker hangs")
 		return nil
 	case !busy.OK:
-		s.Skip(name, fmt.Sprintf("never saw all %d git workers busy with %d clones hung on %d dead hosts (%s): a per-host cap above %d needs more fill_hosts",
+		s.rec.Skip(offlineBundleWhileHung, fmt.Sprintf("never saw all %d git workers busy with %d clones hung on %d dead hosts (%s): a per-host cap above %d needs more fill_hosts",
 			s.Settings.MaxWorkers, len(ids), len(hosts), busy.Describe(), s.Settings.MaxWorkers/len(hosts)))
 		return nil
 	}
@@ -250,6 +261,6 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 		explain += fmt.Sprintf("; %d errors (first: %s)", len(errs), errs[0])
 		worst = max(worst, s.Settings.GitTimeout)
 	}
-	s.CheckLE(name, worst.Seconds(), p.P99Budget.Seconds(), unitSeconds, explain)
+	s.rec.LE(offlineBundleWhileHung, worst.Seconds(), p.P99Budget.Seconds(), explain)
 	return nil
 }

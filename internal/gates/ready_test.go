@@ -13,6 +13,12 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
+// The checks of TestReadyAsksAgain's own gate (a test gate: testGates).
+var (
+	readyPlain = declare("ready-asks-again", "plain", "served without asking again", "", "the reference fetcher does not retry a failed clone by itself")
+	readyAsked = declare("ready-asks-again", "asked", "served once asked again", "", "a setup wait asks again and gets the scope served")
+)
+
 // TestReadyAsksAgain: a scope whose first clone fails (the git server
 // answers 500 once) stays unserved on the reference fetcher, which does not
 // retry by itself; a setup wait (ready) asks again and gets it served, a
@@ -43,9 +49,9 @@ func TestReadyAsksAgain(t *testing.T) {
 			// Longer than the first nudge of ready: the difference is the
 			// asking again, not the time waited.
 			_, out := s.scopes.Served(ctx, []string{plain}, nil, s.scopes.nudgeEvery()+2*time.Second)
-			s.CheckTrue("served without asking again", !out.OK, out.Describe(), "not served (the fetcher does not retry)", "")
+			s.rec.True(readyPlain, !out.OK, out.Describe(), "not served (the fetcher does not retry)", "")
 			_, out = s.scopes.Ready(ctx, []string{asked}, nil)
-			s.CheckTrue("served once asked again", out.OK, out.Describe(), "served", "")
+			s.rec.True(readyAsked, out.OK, out.Describe(), "served", "")
 			return nil
 		},
 	}

@@ -11,6 +11,21 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
+// The recovery gate's checks.
+var (
+	recoveryNewestAfterBack = declare("recovery", "newest-after-back", "newest commit after the host comes back", "",
+		"a host back from offline: one refresh brings every scope to the newest commit")
+	recoveryOneRefresh = declare("recovery", "one-refresh", "one refresh recovers from a failed fetch", "",
+		"a fetch that failed never counts as fresh: the same refresh still ends on the newest commit")
+	recoveryForceNotSuppressed = declare("recovery", "force-fetch-not-suppressed", "force fetch requested during a fetch is not suppressed", "",
+		"last-fetched is stamped with the fetch's start: a refresh asked for during a fetch fetches again")
+	recoveryNothingStuck = declare("recovery", "nothing-stuck", "nothing stuck after flapping", "",
+		"no operation stays in flight after a host stops flapping").
+		sometimes("only when operations are still in flight after the flapping: it fails")
+	recoveryConsistent = declare("recovery", "consistent-after-flap", "consistent state after flapping", unitSeconds,
+		"after a flapping host, every scope reaches its newest commit within the settle budget")
+)
+
 // RecoveryParams size the recovery and flapping gate.
 type RecoveryParams struct {
 	Scopes   int           `json:"scopes" yaml:"scopes"`       // scopes sharing each repo (pass two of sync re-checks them)
@@ -105,7 +120,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("refresh all after recovery: %w", err)
 	}
 	_, out := s.scopes.Served(ctx, ids, want, wait)
-	s.CheckTrue("newest commit after the host comes back", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
+	s.rec.True(recoveryNewestAfterBack, out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh", "host offline, commit pushed, refresh failed, host back, one refresh")
 
 	// 2. The first fetch of a refresh fails once: the same refresh still
 	// ends on the newest commit (pass two re-fetches; a fetch that failed
@@ -123,7 +138,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("refresh all with a failing fetch: %w", err)
 	}
 	_, out = s.scopes.Served(ctx, ids, want, refreshWait)
-	s.CheckTrue("one refresh recovers from a failed fetch", out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
+	s.rec.True(recoveryOneRefresh, out.OK, out.Describe(), "every scope on "+short(r.Head)+" after one refresh",
 		fmt.Sprintf("the first git request of the refresh answered 500; %d scopes share the source", p.Scopes))
 
 	// 3. A refresh requested while a fetch runs: that fetch read the refs
@@ -169,7 +184,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return err
 	}
 	if err := s.settleInFlight(ctx, wait); err != nil {
-		s.CheckTrue("nothing stuck after flapping", false, err.Error(), "in_flight == 0", "operations still in flight after the host stopped flapping")
+		s.rec.True(recoveryNothingStuck, false, err.Error(), "in_flight == 0", "operations still in flight after the host stopped flapping")
 	}
 	fwant := map[string]string{fids[0]: frepos[0].Head, fids[1]: frepos[1].Head}
 	// A per-host breaker opened by the flapping may fail refreshes fast
@@ -186,10 +201,10 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		return o.OK, o.Observed, nil
 	})
 	if out.OK {
-		s.CheckLE("consistent state after flapping", time.Since(settled).Seconds(), p.Settle.Seconds(), unitSeconds,
+		s.rec.LE(recoveryConsistent, time.Since(settled).Seconds(), p.Settle.Seconds(),
 			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes and pushes; every scope served its newest commit after %d refresh-all calls", p.FlapUp, p.FlapDown, p.Flap, refreshes))
 	} else {
-		s.CheckTrue("consistent state after flapping", false, out.Describe(), "every scope on its newest commit within "+p.Settle.String(),
+		s.rec.True(recoveryConsistent, false, out.Describe(), "every scope on its newest commit within "+p.Settle.String(),
 			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes; %d refresh-all calls after it stopped", p.FlapUp, p.FlapDown, p.Flap, refreshes))
 	}
 	return nil
@@ -199,7 +214,6 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 // read), pushes, refreshes scope id and releases the fetch: id must end on
 // the pushed commit.
 func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Duration) error {
-	const name = "force fetch requested during a fetch is not suppressed"
 	if err := s.scopes.Push(ctx, r); err != nil { // gives the held fetch a pack to get
 		return err
 	}
@@ -212,7 +226,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 		return err
 	}
 	defer func() { _ = clear(ctx) }()
-	s.Mark(result.MarkerPhase, "refresh during a fetch")
+	s.rec.Mark(result.MarkerPhase, "refresh during a fetch")
 	if err := s.Client.Refresh(ctx, id); err != nil {
 		return fmt.Errorf("refresh %s: %w", id, err)
 	}
@@ -224,7 +238,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 		return c.InFlight > 0 && c.UploadPacks > before.UploadPacks, fmt.Sprintf("in flight %d, upload-packs %d (was %d)", c.InFlight, c.UploadPacks, before.UploadPacks), nil
 	})
 	if !held.OK {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "the refresh's fetch never reached upload-pack: " + held.Describe()})
+		s.rec.Error(recoveryForceNotSuppressed, fmt.Errorf("the refresh's fetch never reached upload-pack: %s", held.Describe()))
 		return nil
 	}
 	old := r.Head
@@ -238,7 +252,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 		return err
 	}
 	_, out := s.scopes.Served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
-	s.CheckTrue(name, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
+	s.rec.True(recoveryForceNotSuppressed, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
 		fmt.Sprintf("a fetch held in upload-pack after reading the refs (%s), a commit pushed, a refresh requested, the fetch released", short(old)))
 	return nil
 }

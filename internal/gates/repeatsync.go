@@ -10,6 +10,22 @@ import (
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
+// The repeat-sync gate's checks. Its per-round series leave disk out
+// (runRepeatSync's newCycleSeries), so its flatness family does too.
+// repeatSyncMetrics are the leak metrics repeat-sync judges: every round
+// pushes, so what grows with fetches (disk use) is left out.
+var repeatSyncMetrics = metric.Names(func(r metric.Row) bool { return r.Leak && !r.GrowsWithFetches })
+
+var (
+	repeatSyncNewest = declare("repeat-sync", "newest-every-round", "newest commit served every round", unitCount,
+		"every refresh-all round brings every scope to its newest commit")
+	repeatSyncFetchedOnce = declare("repeat-sync", "fetched-once", "each source fetched once per refresh-all", unitCount,
+		"refresh all fetches each shared source once (pass one), not once per scope")
+	repeatSyncFlat = declarePerMetric("repeat-sync", "flat", "%s flat across refresh-all rounds",
+		repeatSyncMetrics, perUnit("round"),
+		"%s do not grow with repeated refresh-all rounds")
+)
+
 // RepeatSyncParams size the repeat-sync gate.
 type RepeatSyncParams struct {
 	Scopes int `json:"scopes" yaml:"scopes"` // scopes, spread over Repos (sharing sources)
@@ -79,18 +95,18 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		return err
 	}
 	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
-		s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", "scopes never served after put")
+		s.rec.True(repeatSyncNewest, false, out.Describe(), "all within 30 s", "scopes never served after put")
 		return nil
 	}
 	// Disk use is not judged: every round's fetch adds the pushed objects.
-	series := newCycleSeries(metric.Names(func(r metric.Row) bool { return r.Leak && !r.GrowsWithFetches })...)
+	series := newCycleSeries(repeatSyncMetrics...)
 	series.each("round")
 	worstFetches, worstWhy := 0.0, ""
 	servedRounds := 0
-	judge := leakJudge{what: "refresh-all rounds", budgets: p.Budgets, min: p.Rounds, max: capCycles(p.Rounds, p.MaxRounds)}
+	judge := leakJudge{checks: repeatSyncFlat, budgets: p.Budgets, min: p.Rounds, max: capCycles(p.Rounds, p.MaxRounds)}
 	stop, rounds := "", 0
 	for r := 0; stop == ""; r++ {
-		s.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
+		s.rec.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
 		want := map[string]string{}
 		for i := range repos {
 			if err := s.scopes.Push(ctx, &repos[i]); err != nil {
@@ -107,7 +123,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 			return fmt.Errorf("round %d: refresh all: %w", r, err)
 		}
 		if _, out := s.scopes.Served(ctx, ids, want, 30*time.Second); !out.OK {
-			s.CheckTrue("newest commit served every round", false, out.Describe(), "all within 30 s", fmt.Sprintf("round %d: refresh all did not bring the newest commit", r))
+			s.rec.True(repeatSyncNewest, false, out.Describe(), "all within 30 s", fmt.Sprintf("round %d: refresh all did not bring the newest commit", r))
 			return nil
 		}
 		servedRounds++
@@ -137,9 +153,9 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 			stop = why
 		}
 	}
-	s.CheckEQ("newest commit served every round", float64(servedRounds), float64(rounds), unitCount,
+	s.rec.EQ(repeatSyncNewest, float64(servedRounds), float64(rounds),
 		fmt.Sprintf("rounds in which all %d scopes (over %d repos) served the commit just pushed, within 30 s of refresh all", p.Scopes, p.Repos))
-	s.CheckLE("each source fetched once per refresh-all", worstFetches, 1, unitCount,
+	s.rec.LE(repeatSyncFetchedOnce, worstFetches, 1,
 		orDefault(worstWhy, fmt.Sprintf("max ref advertisements of one repo in one round, %d scopes over %d repos", p.Scopes, p.Repos)))
 	s.judge(series, judge, stop)
 	return nil

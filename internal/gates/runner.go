@@ -184,7 +184,7 @@ func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger
 		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
 		Logger:   logger,
 		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
-		start: start, res: res,
+		start: start, res: res, rec: newRecorder(name, start, res),
 	}
 	s.scopes = &scopeSet{s: s}
 	return s
@@ -222,10 +222,21 @@ func (s *S) exitCheck(t target.Target) {
 		return
 	}
 	if why := er.Exited(); why != "" {
-		s.AddCheck(result.Check{Name: "target process stays up", Measured: firstLine(why), Budget: "runs until the harness stops it",
+		s.rec.Add(runnerTargetUp, result.Check{Measured: firstLine(why), Budget: "runs until the harness stops it",
 			Verdict: result.Fail, Explanation: why})
 	}
 }
+
+// The runner's own checks, recorded in any gate's scenario.
+var (
+	runnerTargetUp = declare("runner", "target-up", "target process stays up", "",
+		"a process target does not exit or crash while the harness drives it").
+		sometimes("only when a process target exited without the harness stopping it")
+	// runnerNoCheck is result.Scenario.Strict's check (result.StrictNoCheckID).
+	runnerNoCheck = declare("runner", "no-check", result.StrictNoCheckTitle, "",
+		"under --strict, a scenario that recorded no check fails instead of passing quietly").
+		sometimes("only under --strict, when the scenario recorded no check and no error")
+)
 
 // keptFiles are the paths that still exist (a target's logs outlive it
 // only in an artifact dir).

@@ -107,7 +107,7 @@ func (c *cycleSeries) add(smp probe.Sample) {
 // long the gate runs: at least min cycles, then on until every waited-for
 // verdict is decisive (flat or leak) or max cycles ran.
 type leakJudge struct {
-	what         string             // "churn cycles", "refresh-all rounds"
+	checks       perMetric          // the gate's flatness checks, one per metric ("fds flat across churn cycles")
 	budgets      map[string]float64 // per cycle; win over scopeBudgets
 	scopeBudgets map[string]float64 // per deleted scope (with scopes > 0)
 	scopes       int                // scopes deleted per cycle (0: none)
@@ -199,36 +199,36 @@ func (s *S) done(ctx context.Context, c *cycleSeries, j leakJudge, n int) (bool,
 // target). stop ends every explanation.
 func (s *S) judge(c *cycleSeries, j leakJudge, stop string) {
 	for _, m := range c.metrics {
-		name := fmt.Sprintf("%s flat across %s", m, j.what)
+		chk := j.checks.of(m)
 		vals := c.values[m]
 		if m == probe.RSS && race.Enabled && s.Target.InProcess() {
-			s.Skip(name, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
+			s.rec.Skip(chk, "RSS of an in-process target is not judged under the race detector: its shadow memory grows with every allocation and is never returned (heap is judged)")
 			continue
 		}
 		if len(vals) == 0 {
-			s.Skip(name, fmt.Sprintf("%s unavailable on %s: %s", m, s.Target.Describe(), c.unavailable[m]))
+			s.rec.Skip(chk, fmt.Sprintf("%s unavailable on %s: %s", m, s.Target.Describe(), c.unavailable[m]))
 			continue
 		}
 		series := c.series(m)
 		tr, err := flat.Trend(vals, s.trendOptions(c, m, j))
 		if err != nil {
-			s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error(), Series: series.Name})
-			s.AddSeries(series)
+			s.rec.Add(chk, result.Check{Verdict: result.Error, Explanation: err.Error(), Series: series.Name})
+			s.rec.Series(series)
 			continue
 		}
 		tr.Stop = stop
 		if tr.Outcome == flat.Undecided && !s.waited(c, m) {
 			tr.Stop += "; not waited for: RSS of an in-process target is the harness's own process (heap is judged)"
 		}
-		chk := tr.Check(name)
-		chk.Budget = "CI <= " + strings.TrimPrefix(chk.Budget, "lower bound <= ")
+		rc := tr.Check("")
+		rc.Budget = "CI <= " + strings.TrimPrefix(rc.Budget, "lower bound <= ")
 		if tr.Outcome == flat.Undecided && s.waited(c, m) && !j.soak {
-			chk.Verdict = result.Skip
+			rc.Verdict = result.Skip
 		}
-		chk.Series = series.Name
-		s.AddCheck(chk)
+		rc.Series = series.Name
+		s.rec.Add(chk, rc)
 		series.Fit = tr.Fit()
-		s.AddSeries(series)
+		s.rec.Series(series)
 	}
 }
 

@@ -19,6 +19,21 @@
 //
 // To run it against OPAL, add it to docs/opal/suite.yaml and pin its
 // checks in docs/opal/expected.yaml.
+//
+// # Adding a check
+//
+//  1. Declare it in its gate's file, in the gate's var block of checks:
+//     bootFirstHealthy = declare("boot", "first-healthy", "time to first healthy scope served", unitSeconds, "what it guards")
+//     (declarePerMetric for one check per metric; .sometimes("when") if a
+//     run without error may lack it).
+//  2. Record it in the gate's body through the recorder, never by title:
+//     s.rec.LE(bootFirstHealthy, value, budget, explain) (GE, EQ, True,
+//     Skip, Error, Add for a check built elsewhere).
+//  3. Add its row to docs/gates.md's "Checks by ID" table (gitchaos checks
+//     prints it); refer to it by ID elsewhere (fetcher's mutant table,
+//     docs/opal/expected.yaml). TestDeclaredChecksReferences,
+//     TestDeclaredChecksEmitted and TestChecksDocumented fail on a missed
+//     step.
 package gates
 
 import (
@@ -98,6 +113,7 @@ type S struct {
 	start  time.Time
 	mu     sync.Mutex
 	res    *result.Scenario
+	rec    *recorder // checks, series and markers, each check a declared one
 	undo   []func(context.Context) error
 	scopes *scopeSet // the scenario's scopes and repos: names, creates, waits, cleans up
 }
@@ -107,27 +123,6 @@ func (s *S) since() result.Seconds { return result.Secs(time.Since(s.start)) }
 // Logf logs a line to the scenario's logger.
 func (s *S) Logf(format string, args ...any) {
 	s.Logger.Info(fmt.Sprintf(format, args...), "scenario", s.Name)
-}
-
-// Mark adds a marker (cycle, fault-on, fault-off, phase).
-func (s *S) Mark(kind, label string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Markers = append(s.res.Markers, result.Marker{At: s.since(), Label: label, Kind: kind})
-}
-
-// AddSeries records a series.
-func (s *S) AddSeries(series result.Series) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Series = append(s.res.Series, series)
-}
-
-// AddCheck records a check as it is.
-func (s *S) AddCheck(c result.Check) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.res.Checks = append(s.res.Checks, c)
 }
 
 // Inject applies a network fault to a host and records it; it is undone
@@ -165,7 +160,7 @@ func (s *S) logFault(host, repo, fault, action string) {
 	if repo != "" {
 		name += "/" + repo
 	}
-	s.Mark(kind, fault+" "+name)
+	s.rec.Mark(kind, fault+" "+name)
 }
 
 // recoverAll undoes every fault still applied, newest first.

@@ -15,6 +15,25 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// The soak's checks (gitchaos soak; the soak is not a gate of the suite).
+var (
+	soakFullDuration = declare("soak", "full-duration", "soak ran its full duration", unitCount,
+		"the soak ran every planned window (an interrupted soak judged less)")
+	soakNoStepError = declare("soak", "no-step-error", "no step error", unitCount,
+		"every step and quiet point of the soak ran without an error")
+	soakCachesBaseline = declare("soak", "caches-baseline", "caches back to baseline at every quiet point", unitCount,
+		"the caches return to their baseline at every quiet point of the soak")
+	soakDirsBaseline = declare("soak", "dirs-baseline", "clone dirs back to baseline at every quiet point", unitCount,
+		"only the baseline scopes' clone dirs exist at every quiet point of the soak")
+	soakBaselineServed = declare("soak", "baseline-served", "baseline scopes served at every quiet point", unitCount,
+		"the baseline scopes serve their commit at every quiet point of the soak")
+	soakFlat = declarePerMetric("soak", "flat", "%s flat across soak windows", leakMetrics, perUnit("window"),
+		"%s do not grow from soak window to soak window")
+	soakTotal = declarePerMetric("soak", "total", "%s total growth over the soak", leakMetrics, totalUnit,
+		"%s grow less than the total budget over the whole soak, however long").
+		sometimes("only for a measured metric with a total budget, by default heap_bytes and rss_bytes, RSS not on an in-process target")
+)
+
 // soakScope is a live extra scope.
 type soakScope struct {
 	id   string
@@ -204,7 +223,7 @@ func (k *soak) setup(ctx context.Context) error {
 		k.baseDirs = len(dirs)
 	}
 	k.setLive()
-	k.Mark(result.MarkerPhase, fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
+	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
 	return nil
 }
 
@@ -254,9 +273,9 @@ func (k *soak) setLive() {
 
 // interrupted records that the soak ended early.
 func (k *soak) interrupted(after time.Duration) {
-	k.Skip("soak ran its full duration", fmt.Sprintf("interrupted after %v of %v: judged %d of %d windows",
+	k.rec.Skip(soakFullDuration, fmt.Sprintf("interrupted after %v of %v: judged %d of %d windows",
 		after.Round(time.Second), k.o.Duration, len(k.series.values[probe.FDs]), int(k.o.Duration/k.o.Window)))
-	k.Mark(result.MarkerPhase, fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
+	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
 	k.mu.Lock()
 	k.res.Params["interrupted_after"] = after.Round(time.Second).String()
 	k.mu.Unlock()
@@ -299,25 +318,25 @@ func (k *soak) finish(ctx context.Context) {
 		k.interrupted(elapsed)
 	} else {
 		planned := int(k.o.Duration / k.o.Window)
-		k.CheckGE("soak ran its full duration", float64(k.windows), float64(planned), unitCount,
+		k.rec.GE(soakFullDuration, float64(k.windows), float64(planned),
 			fmt.Sprintf("windows reached in %v of %v: %d steps (%d ran, %d skipped, %d errors) in %d windows of %d steps, %d restarts", elapsed.Round(time.Second), k.o.Duration, k.steps, k.ran, k.skipped, k.stepErrs, k.windows, k.o.StepsPerWindow, k.restarts))
 	}
 	windows := len(k.series.values[probe.FDs])
-	k.CheckLE("no step error", float64(k.stepErrs), 0, unitCount,
+	k.rec.LE(soakNoStepError, float64(k.stepErrs), 0,
 		orDefault(strings.Join(k.firstErrs, "; "), fmt.Sprintf("every one of %d steps and %d quiet points ran without an error", k.steps, windows)))
 	if k.statsOK {
-		k.CheckLE("caches back to baseline at every quiet point", k.cacheWorst, 0, unitCount,
+		k.rec.LE(soakCachesBaseline, k.cacheWorst, 0,
 			orDefault(k.cacheWhy, fmt.Sprintf("repo_locks, repos and repos_last_fetched equalled their baseline (%s) at each of %d quiet points", statsLabel(k.baseStats), windows)))
 	} else {
-		k.Skip("caches back to baseline at every quiet point", k.statsWhy)
+		k.rec.Skip(soakCachesBaseline, k.statsWhy)
 	}
 	if _, known := k.CloneDirs(); known {
-		k.CheckLE("clone dirs back to baseline at every quiet point", float64(k.dirsWorst), 0, unitCount,
+		k.rec.LE(soakDirsBaseline, float64(k.dirsWorst), 0,
 			orDefault(k.dirsWhy, fmt.Sprintf("%d baseline clone dirs and no other at each of %d quiet points", k.baseDirs, windows)))
 	} else {
-		k.Skip("clone dirs back to baseline at every quiet point", "target's base dir unknown")
+		k.rec.Skip(soakDirsBaseline, "target's base dir unknown")
 	}
-	k.CheckLE("baseline scopes served at every quiet point", float64(k.unserved), 0, unitCount,
+	k.rec.LE(soakBaselineServed, float64(k.unserved), 0,
 		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
 	k.judgeWindows()
 	k.judgeTotal()

@@ -34,18 +34,14 @@ func (k *soak) judgeTotal() {
 		if !ok || len(vals) == 0 || (m == probe.RSS && k.Target.InProcess()) {
 			continue
 		}
-		name := m + " total growth over the soak"
+		chk := soakTotal.of(m)
 		if len(vals) < 2 {
-			k.Skip(name, fmt.Sprintf("%d window judged, need 2", len(vals)))
+			k.rec.Skip(chk, fmt.Sprintf("%d window judged, need 2", len(vals)))
 			continue
 		}
 		w := min(soakTotalFloor, len(vals)/2)
 		first, last := slices.Min(vals[:w]), slices.Min(vals[len(vals)-w:])
-		u := flat.UnitOf(m)
-		if u != "bytes" {
-			u = unitCount
-		}
-		k.CheckLE(name, last-first, b, u, fmt.Sprintf("floor of the last %d windows minus floor of the first %d, over %d windows: %s -> %s",
+		k.rec.LE(chk, last-first, b, fmt.Sprintf("floor of the last %d windows minus floor of the first %d, over %d windows: %s -> %s",
 			w, w, len(vals), flatFmt(m, first), flatFmt(m, last)))
 	}
 }
@@ -130,9 +126,9 @@ func (k *soak) judgeWindows() {
 	for _, m := range k.series.metrics {
 		vals := k.series.values[m]
 		if len(vals) > 0 && len(vals) < k.need(m) {
-			k.Skip(m+" flat across soak windows", fmt.Sprintf("%d windows judged, %s needs %d (warm-up %d, floor %d, min %d): run longer or use a shorter --window",
+			k.rec.Skip(soakFlat.of(m), fmt.Sprintf("%d windows judged, %s needs %d (warm-up %d, floor %d, min %d): run longer or use a shorter --window",
 				len(vals), m, k.need(m), flat.DefaultWarmup, flat.Floors[m], flat.DefaultMinCycles))
-			k.AddSeries(k.series.series(m))
+			k.rec.Series(k.series.series(m))
 			continue
 		}
 		enough.values[m] = vals
@@ -144,5 +140,5 @@ func (k *soak) judgeWindows() {
 		}
 	}
 	enough.metrics = ms
-	k.judge(enough, leakJudge{what: "soak windows", budgets: k.o.Budgets, soak: true}, "")
+	k.judge(enough, leakJudge{checks: soakFlat, budgets: k.o.Budgets, soak: true}, "")
 }

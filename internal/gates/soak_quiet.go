@@ -23,7 +23,7 @@ import (
 // quietPoint ends window w: every fault off, extra scopes deleted, caches
 // back to the baseline, the baseline scopes served, one settled sample.
 func (k *soak) quietPoint(ctx context.Context, w int) {
-	k.Mark(result.MarkerPhase, fmt.Sprintf("quiet point %d", w))
+	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("quiet point %d", w))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	if err := k.recoverAll(rctx); err != nil {
 		k.stepErr(ctx, soakStep{N: -1, Kind: "recover all"}, err)
@@ -141,7 +141,7 @@ func (k *soak) addWindow(smp probe.Sample) {
 // step the restart itself caused, so a leak that a restart resets still
 // reads as growth.
 func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
-	k.Mark(result.MarkerPhase, "restart")
+	k.rec.Mark(result.MarkerPhase, "restart")
 	err := k.Target.Restart(qctx, false)
 	if errors.Is(err, target.ErrUnsupported) {
 		k.restartLog = append(k.restartLog, "restart unsupported by "+k.Target.Describe()+": skipped")
@@ -181,7 +181,7 @@ func (k *soak) restart(ctx, qctx context.Context, pre probe.Sample) {
 	}
 	line := fmt.Sprintf("restart %d at %.0fs: %s", k.restarts, time.Since(k.start).Seconds(), strings.Join(parts, ", "))
 	k.restartLog = append(k.restartLog, line)
-	k.Mark(result.MarkerPhase, line)
+	k.rec.Mark(result.MarkerPhase, line)
 }
 
 // sampleTimeline samples the target every interval until ctx ends.

@@ -40,7 +40,7 @@ func (k *soak) step(ctx context.Context, st soakStep) {
 	default:
 		k.ran++
 	}
-	k.Mark(result.MarkerStep, st.String()+" → "+outcome)
+	k.rec.Mark(result.MarkerStep, st.String()+" → "+outcome)
 }
 
 // errClass is the part of a step error that does not depend on timing or

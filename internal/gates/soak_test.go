@@ -50,9 +50,9 @@ func shortSoakTotal(t *testing.T, ctx context.Context, d, window time.Duration, 
 	return run
 }
 
-func check(sc *result.Scenario, name string) (result.Check, bool) {
+func check(sc *result.Scenario, id string) (result.Check, bool) {
 	for _, c := range sc.Checks {
-		if c.Name == name {
+		if c.ID == id {
 			return c, true
 		}
 	}
@@ -98,7 +98,7 @@ func TestSoakPassesOnCorrectFetcher(t *testing.T) {
 	if v := sc.Verdict(); v != result.Pass {
 		t.Fatalf("verdict %s, want pass:\n%s", v, gates.Explain(sc))
 	}
-	c, ok := check(sc, "fds flat across soak windows")
+	c, ok := check(sc, "soak.fds-flat")
 	if !ok || c.Verdict != result.Pass {
 		t.Errorf("fds flatness check %+v (found %v), want a pass:\n%s", c, ok, gates.Explain(sc))
 	}
@@ -131,7 +131,7 @@ func TestSoakCatchesFDLeakOnDelete(t *testing.T) {
 	if v := run.Verdict(); v != result.Fail {
 		t.Fatalf("verdict %s, want fail:\n%s", v, gates.Explain(sc))
 	}
-	c, ok := check(sc, "fds flat across soak windows")
+	c, ok := check(sc, "soak.fds-flat")
 	if !ok || c.Verdict != result.Fail {
 		t.Fatalf("fds flatness check %+v (found %v), want a failure:\n%s", c, ok, gates.Explain(sc))
 	}
@@ -139,10 +139,10 @@ func TestSoakCatchesFDLeakOnDelete(t *testing.T) {
 		t.Errorf("fd slope %v, want > 0", c.Value)
 	}
 	t.Logf("fds check: %s — %s", c.Measured, c.Explanation)
-	if tc, ok := check(sc, "fds total growth over the soak"); !ok || tc.Verdict != result.Fail || tc.Value <= 0 {
+	if tc, ok := check(sc, "soak.fds-total"); !ok || tc.Verdict != result.Fail || tc.Value <= 0 {
 		t.Errorf("fds total growth check %+v (found %v), want a failure with growth > 0", tc, ok)
 	}
-	if hc, ok := check(sc, "heap_bytes total growth over the soak"); !ok || hc.Verdict != result.Pass {
+	if hc, ok := check(sc, "soak.heap-bytes-total"); !ok || hc.Verdict != result.Pass {
 		t.Errorf("heap total growth check %+v (found %v), want a pass (the mutant leaks fds)", hc, ok)
 	}
 }
@@ -248,7 +248,7 @@ func TestSoakCancelReturnsPartialReport(t *testing.T) {
 		t.Errorf("soak took %v to end after cancel, want < 20 s", d)
 	}
 	sc := run.Scenarios[0]
-	c, ok := check(sc, "soak ran its full duration")
+	c, ok := check(sc, "soak.full-duration")
 	if !ok || c.Verdict != result.Skip || !strings.Contains(c.Explanation, "interrupted after") {
 		t.Errorf("duration check %+v (found %v), want a skip saying interrupted after", c, ok)
 	}
@@ -258,7 +258,7 @@ func TestSoakCancelReturnsPartialReport(t *testing.T) {
 	if v := run.Verdict(); v != result.Pass {
 		t.Errorf("partial run verdict %s, want pass (nothing failed so far):\n%s", v, gates.Explain(sc))
 	}
-	if _, ok := check(sc, "fds flat across soak windows"); !ok {
+	if _, ok := check(sc, "soak.fds-flat"); !ok {
 		t.Errorf("no fds verdict in the partial report:\n%s", gates.Explain(sc))
 	}
 	hasTimeline(t, sc, "fds", 4)

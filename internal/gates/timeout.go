@@ -13,6 +13,23 @@ import (
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
+// The timeout gate's checks (timeoutBaseline, per metric, is in
+// timeout_checks.go).
+var (
+	timeoutHealthyBeside = declare("timeout", "healthy-beside-hung", "healthy scope served beside hung operations", "",
+		"hung clones and fetches do not starve a healthy scope's sync")
+	timeoutHungEnd = declare("timeout", "hung-ops-end", "hung operations end within timeout×1.1+100ms", unitSeconds,
+		"every clone and fetch really ends at the git timeout (a deadline, not a soft wait)")
+	timeoutNoOverlap = declare("timeout", "no-overlap", "no two operations on one repo overlap", unitCount,
+		"a source with an operation still running is never touched by a second one (in-flight guard)")
+	timeoutNoInflight = declare("timeout", "no-inflight", "no git operation in flight after timeout + grace", "",
+		"timed-out operations are gone, not left running in the background")
+	timeoutNoChild = declare("timeout", "no-child-outlives", "no child process outlives its operation", unitCount,
+		"a timed-out git command takes its children (remote helpers) with it, and finished children are reaped")
+	timeoutPartialRemoved = declare("timeout", "partial-removed", "partial clone data removed", unitBytes,
+		"a clone that timed out mid-transfer leaves no partial data on disk")
+)
+
 // TimeoutParams size the timeout-precision gate.
 type TimeoutParams struct {
 	Clones  int           `json:"clones" yaml:"clones"`   // clones that hang inside the git server
@@ -91,7 +108,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	for i, r := range cloneRepos {
 		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
-	s.Mark(result.MarkerPhase, "hung clones")
+	s.rec.Mark(result.MarkerPhase, "hung clones")
 	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
@@ -120,7 +137,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	// workers are free: one clone's time, with room for a loaded machine.
 	serveWait := max(10*time.Second, 3*T)
 	_, fout := s.scopes.Served(ctx, ids, nil, serveWait)
-	s.CheckTrue("healthy scope served beside hung operations", fout.OK, fout.Describe(), "within "+serveWait.String(),
+	s.rec.True(timeoutHealthyBeside, fout.OK, fout.Describe(), "within "+serveWait.String(),
 		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
 	diskBase, diskKnown := s.DirBytes()
 	var fetchDurs []time.Duration
@@ -139,7 +156,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	if _, err := s.Inject(ctx, hStall, fault("stall:after=65536")); err != nil {
 		return err
 	}
-	s.Mark(result.MarkerPhase, "stalled clone")
+	s.rec.Mark(result.MarkerPhase, "stalled clone")
 	stallStart := time.Now()
 	if err := s.scopes.Put(ctx, []string{s.scopes.ID(p.Clones + p.Fetches)}, []string{stallRepo[0].URL()}); err != nil {
 		return err
@@ -157,9 +174,9 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	for i, o := range overs {
 		pts[i] = result.Point{X: float64(i), Y: o}
 	}
-	s.AddSeries(result.Series{Name: "timeout overshoot", Metric: "timeout_overshoot", Unit: "s", XUnit: "operation", Points: pts})
+	s.rec.Series(result.Series{Name: "timeout overshoot", Metric: "timeout_overshoot", Unit: "s", XUnit: "operation", Points: pts})
 	if len(all) == 0 && len(open) == 0 {
-		s.CheckTrue("hung operations end within timeout×1.1+100ms", false, "0 operations", ">= 1 operation seen", "no hung clone or fetch reached the git server")
+		s.rec.True(timeoutHungEnd, false, "0 operations", ">= 1 operation seen", "no hung clone or fetch reached the git server")
 	} else {
 		worst := 0.0
 		if len(all) > 0 {
@@ -170,7 +187,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 			worst = watchWindow(T).Seconds()
 			explain = fmt.Sprintf("%d operations never ended (%s); ", len(open), strings.Join(open, ", ")) + explain
 		}
-		s.CheckLE("hung operations end within timeout×1.1+100ms", worst, limit.Seconds(), unitSeconds, explain)
+		s.rec.LE(timeoutHungEnd, worst, limit.Seconds(), explain)
 	}
 
 	// Nothing lingers after timeout + grace.
@@ -198,7 +215,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 			}
 		}
 	}
-	s.CheckLE("no two operations on one repo overlap", worst, 1, unitCount, fmt.Sprintf("highest concurrent git requests on one repo: %g (%s), while each was asked again during its hang", worst, orDefault(where, "none")))
+	s.rec.LE(timeoutNoOverlap, worst, 1, fmt.Sprintf("highest concurrent git requests on one repo: %g (%s), while each was asked again during its hang", worst, orDefault(where, "none")))
 	return nil
 }
 
@@ -217,7 +234,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 			return nil, nil, err
 		}
 	}
-	s.Mark(result.MarkerPhase, "hung fetches")
+	s.rec.Mark(result.MarkerPhase, "hung fetches")
 	for _, id := range ids {
 		if err := s.Client.Refresh(ctx, id); err != nil {
 			return nil, nil, fmt.Errorf("refresh %s: %w", id, err)

@@ -14,6 +14,12 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// timeoutBaseline are the timeout gate's "back to baseline" checks, one
+// per metric it may judge.
+var timeoutBaseline = declarePerMetric("timeout", "baseline", "%s back to baseline", []string{probe.Goroutines, probe.Threads},
+	func(string) string { return unitCount }, "%s return to their count before the hangs once the operations time out").
+	sometimes("one of the two: goroutines where the target reports them, else threads")
+
 // baselineValues are measured before any fault.
 type baselineValues struct {
 	sample probe.Sample
@@ -63,9 +69,8 @@ func (s *S) processes() (map[int]proctree.Proc, string) {
 // that was not there before the hangs remains (git children, remote
 // helpers, zombies nobody reaped), polled for grace.
 func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Duration) {
-	const name = "no child process outlives its operation"
 	if base.procs == nil {
-		s.Skip(name, "the target's processes are unknown: "+base.procsWhy)
+		s.rec.Skip(timeoutNoChild, "the target's processes are unknown: "+base.procsWhy)
 		return
 	}
 	var left []string
@@ -86,7 +91,7 @@ func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Dura
 		return len(left) == 0, fmt.Sprintf("%d new processes", len(left)), nil
 	})
 	if why != "" && !out.OK {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "listing the target's processes: " + why})
+		s.rec.Error(timeoutNoChild, fmt.Errorf("listing the target's processes: %s", why))
 		return
 	}
 	scope := s.Target.(target.ProcessLister).ProcessScope()
@@ -94,7 +99,7 @@ func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Dura
 	if len(left) > 0 {
 		explain = fmt.Sprintf("still there %v after timeout + grace: %s; ", grace, joinIDs(left)) + explain
 	}
-	s.CheckEQ(name, float64(len(left)), 0, unitCount, explain)
+	s.rec.EQ(timeoutNoChild, float64(len(left)), 0, explain)
 }
 
 // leakedStacks renders the target's goroutines that are more now than at
@@ -120,13 +125,13 @@ func (s *S) leakedStacks(base baselineValues) string {
 func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
 	out, inflightKnown := s.statsZero(ctx, grace, target.StatInFlight)
 	if inflightKnown {
-		s.CheckTrue("no git operation in flight after timeout + grace", out.OK, out.Describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
+		s.rec.True(timeoutNoInflight, out.OK, out.Describe(), "in_flight == 0", fmt.Sprintf("read from the stats endpoint for %v after timeout + grace", grace))
 	} else {
-		s.Skip("no git operation in flight after timeout + grace", "the target's stats have no in_flight key")
+		s.rec.Skip(timeoutNoInflight, "the target's stats have no in_flight key")
 	}
 	smp, err := s.settledSample(ctx)
 	if err != nil {
-		s.AddCheck(result.Check{Name: "goroutines back to baseline", Verdict: result.Error, Explanation: err.Error()})
+		s.rec.Error(timeoutBaseline.of(probe.Goroutines), err)
 		return
 	}
 	metric := probe.Goroutines
@@ -144,9 +149,9 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 		if v > b+slack {
 			explain += s.leakedStacks(base)
 		}
-		s.CheckLE(metric+" back to baseline", v, b+slack, unitCount, explain)
+		s.rec.LE(timeoutBaseline.of(metric), v, b+slack, explain)
 	} else {
-		s.Skip(metric+" back to baseline", "neither goroutines nor threads are measured for "+s.Target.Describe())
+		s.rec.Skip(timeoutBaseline.of(metric), "neither goroutines nor threads are measured for "+s.Target.Describe())
 	}
 	s.childCheck(ctx, base, grace)
 	if diskKnown {
@@ -155,8 +160,8 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 			return d <= diskBase, result.FormatValue(d, unitBytes), nil
 		})
 		d, _ := s.DirBytes()
-		s.CheckLE("partial clone data removed", d-diskBase, 0, unitBytes, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed))
+		s.rec.LE(timeoutPartialRemoved, d-diskBase, 0, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed))
 	} else {
-		s.Skip("partial clone data removed", "target's base dir unknown and no --target-watch-dir given")
+		s.rec.Skip(timeoutPartialRemoved, "target's base dir unknown and no --target-watch-dir given")
 	}
 }

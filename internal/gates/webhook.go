@@ -12,6 +12,20 @@ import (
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
+// The webhook-storm gate's checks.
+var (
+	webhookNoneRejected = declare("webhook-storm", "none-rejected", "refresh calls rejected", unitCount,
+		"a storm of refresh webhooks is accepted, none answered with an error")
+	webhookTasksZero = declare("webhook-storm", "tasks-zero", "task list returns to zero", "",
+		"every finished webhook task leaves the task list")
+	webhookSingleFlight = declare("webhook-storm", "single-flight", "single flight per source under the storm", unitCount,
+		"at most one fetch per source at a time however many webhooks ask")
+	webhookNewestAfter = declare("webhook-storm", "newest-after", "newest commit served after the storm", "",
+		"after the storm every scope serves its newest commit")
+	webhookTrailing = declare("webhook-storm", "trailing-running-only", "after a trailing webhook only running tasks remain", unitCount,
+		"adding a task sweeps every finished one (no remove-while-iterating that keeps half)")
+)
+
 // WebhookStormParams size the webhook-storm gate.
 type WebhookStormParams struct {
 	Scopes   int          `json:"scopes" yaml:"scopes"`       // scopes, one repo each, one host each (at most 3)
@@ -94,7 +108,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		}
 		clears = append(clears, c)
 	}
-	s.Mark(result.MarkerPhase, "storm")
+	s.rec.Mark(result.MarkerPhase, "storm")
 	calls := 0
 	var errs []error
 	storm := func(per int) {
@@ -123,7 +137,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	// while the other scopes' tasks still run.
 	out, _ := s.waitHeld(ctx, repos, len(repos), 5*time.Second, 5*time.Millisecond)
 	s.Logf("storm: %s", out.Describe())
-	s.Mark(result.MarkerPhase, "staggered release")
+	s.rec.Mark(result.MarkerPhase, "staggered release")
 	released := time.Now()
 	for i, c := range clears {
 		if err := c(ctx); err != nil {
@@ -138,16 +152,16 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	if len(errs) > 0 {
 		explain += fmt.Sprintf(" (first: %v)", errs[0])
 	}
-	s.CheckEQ("refresh calls rejected", float64(len(errs)), 0, unitCount, explain)
+	s.rec.EQ(webhookNoneRejected, float64(len(errs)), 0, explain)
 	_, so := s.scopes.Served(ctx, ids, want, 5*time.Second+2*s.Settings.GitTimeout)
 	if err := s.settleInFlight(ctx, 5*time.Second+2*s.Settings.GitTimeout); err != nil {
 		return fmt.Errorf("webhook-storm: %w", err)
 	}
 	to, tasksKnown := s.statsZero(ctx, 2*time.Second, target.StatWebhookTasks)
 	if tasksKnown {
-		s.CheckTrue("task list returns to zero", to.OK, to.Describe(), "webhook_tasks == 0", fmt.Sprintf("after %d refresh calls finished, with no further webhook", calls))
+		s.rec.True(webhookTasksZero, to.OK, to.Describe(), "webhook_tasks == 0", fmt.Sprintf("after %d refresh calls finished, with no further webhook", calls))
 	} else {
-		s.Skip("task list returns to zero", "the target's stats have no webhook_tasks key")
+		s.rec.Skip(webhookTasksZero, "the target's stats have no webhook_tasks key")
 	}
 	s.trailingWebhook(ctx, repos[0], ids[0], calls)
 	worst, where := 0.0, ""
@@ -160,8 +174,8 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 			worst, where = float64(c.MaxInFlight), fmt.Sprintf("%s/%s: %d git requests served, at most %d at once", r.Host.Name, r.Name, c.InfoRefs+c.UploadPacks, c.MaxInFlight)
 		}
 	}
-	s.CheckLE("single flight per source under the storm", worst, 1, unitCount, where)
-	s.CheckTrue("newest commit served after the storm", so.OK, so.Describe(), "every scope on its newest commit", "the storm's fetches hung in the git server, then were released one scope at a time")
+	s.rec.LE(webhookSingleFlight, worst, 1, where)
+	s.rec.True(webhookNewestAfter, so.OK, so.Describe(), "every scope on its newest commit", "the storm's fetches hung in the git server, then were released one scope at a time")
 	return nil
 }
 
@@ -169,33 +183,32 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 // earlier task finished: the list may then hold only that running task
 // (a list swept by remove-while-iterating keeps about half the finished ones).
 func (s *S) trailingWebhook(ctx context.Context, r Repo, id string, before int) {
-	const name = "after a trailing webhook only running tasks remain"
 	st, ok, err := s.Stats(ctx)
 	if _, has := st[target.StatWebhookTasks]; err != nil || !ok || !has {
-		s.Skip(name, "the target's stats have no webhook_tasks key")
+		s.rec.Skip(webhookTrailing, "the target's stats have no webhook_tasks key")
 		return
 	}
 	idle := st[target.StatWebhookTasks]
 	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang})
 	if err != nil {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: err.Error()})
+		s.rec.Error(webhookTrailing, err)
 		return
 	}
 	defer func() { _ = clear(ctx) }()
-	s.Mark(result.MarkerPhase, "trailing webhook")
+	s.rec.Mark(result.MarkerPhase, "trailing webhook")
 	if err := s.Client.Refresh(ctx, id); err != nil {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("trailing refresh of %s: %v", id, err)})
+		s.rec.Error(webhookTrailing, fmt.Errorf("trailing refresh of %s: %v", id, err))
 		return
 	}
 	if out, _ := s.waitHeld(ctx, []Repo{r}, 1, 5*time.Second, 5*time.Millisecond); !out.OK {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: "the trailing refresh's fetch never reached the git server: " + out.Describe()})
+		s.rec.Error(webhookTrailing, fmt.Errorf("the trailing refresh's fetch never reached the git server: %s", out.Describe()))
 		return
 	}
 	st, ok, err = s.Stats(ctx)
 	if err != nil || !ok {
-		s.AddCheck(result.Check{Name: name, Verdict: result.Error, Explanation: fmt.Sprintf("stats after the trailing refresh: %v", err)})
+		s.rec.Error(webhookTrailing, fmt.Errorf("stats after the trailing refresh: %v", err))
 		return
 	}
-	s.CheckLE(name, st[target.StatWebhookTasks], 1, unitCount,
+	s.rec.LE(webhookTrailing, st[target.StatWebhookTasks], 1,
 		fmt.Sprintf("webhook_tasks after one refresh (its fetch hangs: 1 task running) once all %d earlier tasks had finished; %g before it", before, idle))
 }
