@@ -179,13 +179,15 @@ func hashName(s string) uint64 {
 
 // newS is the state of a scenario running on tb against t.
 func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger *slog.Logger, start time.Time, res *result.Scenario) *S {
-	return &S{
+	s := &S{
 		Name: name, Testbed: tb, Target: t, Client: t.Client(), Seed: opts.Seed,
 		Rand:     rand.New(rand.NewPCG(uint64(opts.Seed), hashName(name))),
 		Logger:   logger,
 		Settings: t.Settings(), Crash: opts.Crash, Fresh: opts.Targets.Fresh(),
 		start: start, res: res,
 	}
+	s.faults = newFaultStack(s.logFault)
+	return s
 }
 
 // teardown ends a scenario: faults first (a target whose git work hangs
@@ -196,7 +198,7 @@ func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger
 func (s *S) teardown(ctx context.Context, t target.Target) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := s.recoverAll(cctx); err != nil {
+	if err := s.faults.recoverAll(cctx); err != nil {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
 	}
 	if !s.Fresh {

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -80,7 +79,7 @@ type S struct {
 	start  time.Time
 	mu     sync.Mutex
 	res    *result.Scenario
-	undo   []func(context.Context) error
+	faults *faultStack
 	scopes []string // scope ids put, for cleanup on targets that outlive the scenario
 	// cleanup, when set by the run, deletes what else it put on a target
 	// that outlives it (the soak's extra scopes), before the scopes above.
@@ -115,29 +114,8 @@ func (s *S) AddCheck(c result.Check) {
 	s.res.Checks = append(s.res.Checks, c)
 }
 
-// Inject applies a network fault to a host and records it; it is undone
-// when the scenario ends if the scenario does not undo it first.
-func (s *S) Inject(ctx context.Context, h *testbed.Host, f faults.Fault) (func(context.Context) error, error) {
-	undo, err := h.Inject(ctx, f)
-	if err != nil {
-		return nil, fmt.Errorf("inject %s on %s: %w", f.Name(), h.Name, err)
-	}
-	s.logFault(h.Name, "", f.Name(), result.FaultInject)
-	var once sync.Once
-	var uerr error
-	wrapped := func(ctx context.Context) error {
-		once.Do(func() {
-			uerr = undo(ctx)
-			s.logFault(h.Name, "", f.Name(), result.FaultRecover)
-		})
-		return uerr
-	}
-	s.mu.Lock()
-	s.undo = append(s.undo, wrapped)
-	s.mu.Unlock()
-	return wrapped, nil
-}
-
+// logFault records a fault event and its marker (fault-on, fault-off);
+// the fault stack calls it for every inject and recover.
 func (s *S) logFault(host, repo, fault, action string) {
 	s.mu.Lock()
 	s.res.Faults = append(s.res.Faults, result.FaultEvent{At: s.since(), Host: host, Repo: repo, Fault: fault, Action: action})
@@ -151,19 +129,4 @@ func (s *S) logFault(host, repo, fault, action string) {
 		name += "/" + repo
 	}
 	s.Mark(kind, fault+" "+name)
-}
-
-// recoverAll undoes every fault still applied, newest first.
-func (s *S) recoverAll(ctx context.Context) error {
-	s.mu.Lock()
-	undo := s.undo
-	s.undo = nil
-	s.mu.Unlock()
-	var first error
-	for i := len(undo) - 1; i >= 0; i-- {
-		if err := undo[i](ctx); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }

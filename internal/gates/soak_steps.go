@@ -11,7 +11,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
@@ -186,7 +185,7 @@ func (k *soak) hostFault(ctx context.Context, st soakStep) (string, error) {
 	if st.Kind == stepFlap {
 		spec = fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down)
 	}
-	undo, err := k.Inject(ctx, host, fault(spec))
+	undo, err := k.S.faults.Inject(ctx, host, "", fault(spec))
 	if err != nil {
 		return "", err
 	}
@@ -202,11 +201,11 @@ func (k *soak) repoFault(ctx context.Context, st soakStep) (string, error) {
 	if k.busy(key) {
 		return key + " already faulted", nil
 	}
-	mode := gitserver.FaultHang
+	spec := "hang"
 	if st.Kind == stepRepo500 {
-		mode = gitserver.FaultHTTP500
+		spec = "http500"
 	}
-	undo, err := k.RepoFault(ctx, host, r.Name, gitserver.Fault{Mode: mode})
+	undo, err := k.S.faults.Inject(ctx, host, r.Name, fault(spec))
 	if err != nil {
 		return "", err
 	}
