@@ -291,3 +291,17 @@ func TestFaultSpecsInDocs(t *testing.T) {
 		t.Errorf("found %d fault specs in the docs, want the ones docs/testbed.md shows", n)
 	}
 }
+
+// TestFaultCatalogInDocs: docs/testbed.md has a table row for every fault
+// of the catalog (the network table, or the admin API's mode table).
+func TestFaultCatalogInDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/testbed.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range faults.Names() {
+		if !strings.Contains(string(b), "\n| `"+name+"` |") {
+			t.Errorf("docs/testbed.md has no table row for fault %s (| `%s` | ...)", name, name)
+		}
+	}
+}
