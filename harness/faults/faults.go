@@ -13,18 +13,23 @@
 //
 // A network fault: a file here with its type (Name, String, Inject,
 // Recover; toxic.go's addToxics and removeToxicsFor do the toxiproxy
-// work), and one row in catalog.go's table (name, kind, doc, params, an
-// example, its parse function). An end-to-end test beside TestLatency in
-// faults_test.go shows it acts on a connection.
+// work), one row in catalog.go's table (name, kind, doc, params, an
+// example, its parse function), and a row in docs/testbed.md's fault
+// table. An end-to-end test beside TestLatency in faults_test.go shows it
+// acts on a connection.
 //
 // A repo fault: the mode in fixtures/gitserver (its constant and
 // FaultModes in admin_faults.go, its behaviour in server.go's serveGit),
-// and one row in catalog.go's table (parseRepo builds it).
+// one row in catalog.go's table (parseRepo builds it), and a row in
+// docs/testbed.md's mode table.
 //
-// TestCatalog fails on a row without a doc, documented params or an example
-// that parses back to itself, and on a gitserver mode without a row.
-// Nothing else lists faults: `gitchaos fault catalog` prints the table, and
-// the gates, the soak and `gitchaos fault add` go through ParseSpec.
+// Tests name what is missing: TestCatalog a row without a doc, documented
+// params or an example that parses back to itself, or a gitserver mode
+// without a row; gitserver's TestFaultModesListsEveryMode a mode left out
+// of FaultModes; cmd/gitchaos's TestFaultCatalogInDocs a fault without a
+// docs row. Nothing else lists faults: `gitchaos fault catalog` prints the
+// table, and the gates (s.faults.Inject), the soak and `gitchaos fault add`
+// go through ParseSpec.
 package faults
 
 import (
