@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
@@ -303,5 +305,41 @@ func TestFaultCatalogInDocs(t *testing.T) {
 		if !strings.Contains(string(b), "\n| `"+name+"` |") {
 			t.Errorf("docs/testbed.md has no table row for fault %s (| `%s` | ...)", name, name)
 		}
+	}
+}
+
+// TestFaultAddRepo: a repo fault goes through the host's admin API in the
+// catalog's grammar, fault list shows it in that form, rm --repo clears it.
+func TestFaultAddRepo(t *testing.T) {
+	srv := toxiFixture(t)
+	gs, err := gitserver.New(gitserver.Options{Root: t.TempDir(), Engine: gitserver.EngineGoGit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(gs)
+	t.Cleanup(func() {
+		hs.Close()
+		gs.Close()
+	})
+	ctx := context.Background()
+	if _, err := gitserver.NewAdminClient(hs.URL, nil).CreateRepo(ctx, gitserver.CreateRepoRequest{Name: "r000", Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	target := []string{"--toxiproxy=" + srv.URL, "--admin", "h0=" + hs.URL}
+	if code, out, errs := runFault(t, append([]string{"add", "--host", "h0", "--repo", "r000", "hang:op=git-upload-pack,count=2"}, target...)...); code != exitOK || !strings.Contains(out, "h0/r000: hang") {
+		t.Fatalf("add hang: exit %d, out %q, err %q", code, out, errs)
+	}
+	l := listJSON(t, target...)
+	if len(l.Repos) != 1 || l.Repos[0].Fault != (gitserver.Fault{Mode: gitserver.FaultHang, Count: 2, Op: gitserver.OpUploadPack}) {
+		t.Fatalf("repos after add = %+v", l.Repos)
+	}
+	if code, out, _ := runFault(t, append([]string{"list"}, target...)...); code != exitOK || !strings.Contains(out, "hang:count=2,op=git-upload-pack") {
+		t.Fatalf("fault list table: exit %d:\n%s", code, out)
+	}
+	if code, _, errs := runFault(t, append([]string{"rm", "--host", "h0", "--repo", "r000"}, target...)...); code != exitOK {
+		t.Fatalf("rm --repo: exit %d: %s", code, errs)
+	}
+	if l := listJSON(t, target...); len(l.Repos) != 0 {
+		t.Fatalf("repos after rm = %+v", l.Repos)
 	}
 }
