@@ -3,12 +3,18 @@ package gates
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
@@ -78,5 +84,47 @@ func TestFaultStack(t *testing.T) {
 		if _, err := fs.Inject(ctx, h, c.repo, fault(c.spec)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Inject(%q, %s): %v, want %q", c.repo, c.spec, err, c.want)
 		}
+	}
+}
+
+// TestBuiltinFaultSpecsParse: every fault("...") with a literal spec in the
+// gates and the soak is a catalog fault (fault panics at run time on one
+// that is not, minutes into a gate run).
+func TestBuiltinFaultSpecsParse(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(node ast.Node) bool {
+			call, ok := node.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
+				return true
+			}
+			if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "fault" {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			spec, err := strconv.Unquote(lit.Value)
+			if err == nil {
+				_, err = faults.ParseSpec(spec)
+			}
+			if err != nil {
+				t.Errorf("%s: fault(%s): %v", name, lit.Value, err)
+			}
+			n++
+			return true
+		})
+	}
+	if n < 10 {
+		t.Errorf("found %d literal fault specs, want the gates' (at least 10)", n)
 	}
 }
