@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/faults"
 )
 
@@ -15,21 +15,21 @@ const faultUsage = `usage:
       every proxy (host) with its state and toxics, and with admin URLs
       known (--testbed, --admin) every repo's server-side fault
   gitchaos fault add  [TARGET] --host H FAULT
-      network fault on host H's proxy; FAULT is one of the catalog
-      (gitchaos fault catalog), e.g. blackhole, offline,
-      latency:latency=2s, stall:bytes=1024. A flap runs its schedule in
-      this process: the command stays until Ctrl-C, then recovers it.
-  gitchaos fault add  [TARGET] --host H --repo R MODE
-      server-side fault on repo R of host H through its git server's admin
-      API; MODE is http500, gone, auth, hang or slow, with optional
-      parameters count=N (next N requests only) and, for slow,
-      bytes_per_sec=N, e.g. slow:bytes_per_sec=2048,count=4
+  gitchaos fault add  [TARGET] --host H --repo R FAULT
+      FAULT is one of the catalog (gitchaos fault catalog), written
+      NAME[:KEY=VALUE,...]. A network fault acts on host H's proxy, e.g.
+      blackhole, offline, latency:latency=2s, stall:after=1024; a flap
+      runs its schedule in this process: the command stays until Ctrl-C,
+      then recovers it. A repo fault acts on repo R through host H's git
+      server admin API, e.g. hang, http500:count=2, hang:op=git-upload-pack,
+      slow:bytes_per_sec=2048,count=4
   gitchaos fault rm   [TARGET] --host H FAULT|all
   gitchaos fault rm   [TARGET] --host H --repo R
   gitchaos fault rm   [TARGET] --all
       undo one fault, every fault of a host, or every fault everywhere
-  gitchaos fault catalog
-      list the network faults with their syntax
+  gitchaos fault catalog [FAULT...]
+      list every fault, network and repo, with its syntax and effect; with
+      names, those faults' parameters
 
 TARGET (default: the docker-compose stack's toxiproxy at http://127.0.0.1:8474):
   --testbed FILE    the JSON printed by "gitchaos testbed up" (toxiproxy and
@@ -55,7 +55,7 @@ func cmdFault(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "rm", "remove":
 		return faultRm(ctx, args[1:], stdout, stderr)
 	case "catalog":
-		return faultCatalog(stdout)
+		return faultCatalog(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, faultUsage)
 		return exitOK
@@ -65,27 +65,34 @@ func cmdFault(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 }
 
-func faultCatalog(stdout io.Writer) int {
+// faultCatalog prints the catalog, or with names, those faults' params.
+func faultCatalog(names []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAULT\tSYNTAX\tEFFECT")
-	for _, in := range faults.Catalog() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Name, in.Syntax, in.Doc)
+	defer tw.Flush()
+	if len(names) == 0 {
+		fmt.Fprintln(tw, "FAULT\tKIND\tSYNTAX\tEFFECT")
+		for _, in := range faults.Catalog() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", in.Name, in.Kind, in.Syntax, in.Doc)
+		}
+		return exitOK
 	}
-	fmt.Fprintln(tw, "\nREPO MODE\tSYNTAX\tEFFECT")
-	for _, m := range repoModes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.mode, m.syntax, m.doc)
+	for i, name := range names {
+		in, ok := faults.Lookup(name)
+		if !ok {
+			fmt.Fprintf(stderr, "gitchaos fault catalog: unknown fault %q (known: %s)\n", name, strings.Join(faults.Names(), ", "))
+			return exitUsage
+		}
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "%s (%s fault): %s\n  %s\n  e.g. %s\n", in.Name, in.Kind, in.Doc, in.Syntax, in.Example)
+		for _, p := range in.Params {
+			req := ""
+			if p.Required {
+				req = " (required)"
+			}
+			fmt.Fprintf(tw, "  %s=%s\t%s%s\n", p.Key, p.Value, p.Doc, req)
+		}
 	}
-	tw.Flush()
 	return exitOK
-}
-
-var repoModes = []struct {
-	mode        gitserver.FaultMode
-	syntax, doc string
-}{
-	{gitserver.FaultHTTP500, "http500[:count=N]", "git requests answer 500"},
-	{gitserver.FaultGone, "gone[:count=N]", "404, as if the repo were deleted"},
-	{gitserver.FaultAuth, "auth[:count=N]", "401 asking for credentials"},
-	{gitserver.FaultHang, "hang[:count=N]", "requests block until the fault is cleared"},
-	{gitserver.FaultSlow, "slow:bytes_per_sec=N[,count=N]", "upload-pack served at N bytes/s"},
 }

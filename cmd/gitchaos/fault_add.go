@@ -4,57 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/faults"
 )
-
-// parseRepoFault reads MODE[:key=value,...].
-func parseRepoFault(s string) (gitserver.Fault, error) {
-	name, rest, _ := strings.Cut(strings.TrimSpace(s), ":")
-	var f gitserver.Fault
-	known := make([]string, len(repoModes))
-	for i, m := range repoModes {
-		known[i] = string(m.mode)
-		if string(m.mode) == name {
-			f.Mode = m.mode
-		}
-	}
-	if f.Mode == "" {
-		return f, fmt.Errorf("unknown repo fault mode %q (known: %s)", name, strings.Join(known, ", "))
-	}
-	if rest != "" {
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			k = strings.TrimSpace(k)
-			if ok && k != "count" && k != "bytes_per_sec" {
-				return f, fmt.Errorf("repo fault %s: unknown key %q (known: count, bytes_per_sec)", name, k)
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if !ok || err != nil || n < 0 {
-				return f, fmt.Errorf("repo fault %s: parameter %q: want key=N with N >= 0", name, kv)
-			}
-			switch k {
-			case "count":
-				f.Count = n
-			case "bytes_per_sec":
-				if f.Mode != gitserver.FaultSlow {
-					return f, fmt.Errorf("repo fault %s: bytes_per_sec applies only to slow", name)
-				}
-				f.BytesPerSec = n
-			default:
-				return f, fmt.Errorf("repo fault %s: unknown key %q (known: count, bytes_per_sec)", name, k)
-			}
-		}
-	}
-	if f.Mode == gitserver.FaultSlow && f.BytesPerSec <= 0 {
-		return f, fmt.Errorf("repo fault slow: bytes_per_sec=N (N > 0) is required")
-	}
-	return f, nil
-}
 
 func faultAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newFaultFlags("add", stderr)
@@ -70,30 +23,47 @@ func faultAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
 		return exitUsage
 	}
-	spec := f.posArgs[0]
-	if f.repo != "" {
-		rf, err := parseRepoFault(spec)
-		if err != nil {
-			fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
-			return exitUsage
-		}
-		admin, err := t.admin(f.host)
-		if err != nil {
-			fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
-			return exitUsage
-		}
-		if err := admin.SetFault(ctx, f.repo, rf); err != nil {
-			fmt.Fprintf(stderr, "gitchaos fault add: %s/%s: %v\n", f.host, f.repo, err)
-			return exitFail
-		}
-		fmt.Fprintf(stdout, "%s/%s: %s\n", f.host, f.repo, spec)
-		return exitOK
-	}
-	nf, err := faults.Parse(spec)
+	sp, err := faults.ParseSpec(f.posArgs[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
 		return exitUsage
 	}
+	switch sp := sp.(type) {
+	case faults.RepoFault:
+		if f.repo == "" {
+			fmt.Fprintf(stderr, "gitchaos fault add: %s is a repo fault: give the repo with --repo R\n", sp.Name())
+			return exitUsage
+		}
+		return addRepoFault(ctx, t, f, sp, stdout, stderr)
+	case faults.Fault:
+		if f.repo != "" {
+			fmt.Fprintf(stderr, "gitchaos fault add: %s is a network fault: it acts on the whole host, drop --repo %s\n", sp.Name(), f.repo)
+			return exitUsage
+		}
+		return addNetworkFault(ctx, t, f, sp, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "gitchaos fault add: %s: a %T is neither a network nor a repo fault\n", sp.Name(), sp)
+	return exitFail
+}
+
+// addRepoFault sets rf on --repo through --host's git server admin API.
+func addRepoFault(ctx context.Context, t faultTarget, f *faultFlags, rf faults.RepoFault, stdout, stderr io.Writer) int {
+	admin, err := t.admin(f.host)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
+		return exitUsage
+	}
+	if err := admin.SetFault(ctx, f.repo, rf.Fault); err != nil {
+		fmt.Fprintf(stderr, "gitchaos fault add: %s/%s: %v\n", f.host, f.repo, err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s/%s: %s\n", f.host, f.repo, f.posArgs[0])
+	return exitOK
+}
+
+// addNetworkFault injects nf on --host's proxy; a flap's schedule runs in
+// this process until ctx ends, then it is recovered.
+func addNetworkFault(ctx context.Context, t faultTarget, f *faultFlags, nf faults.Fault, stdout, stderr io.Writer) int {
 	p, err := t.proxy(f.host)
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos fault add: %v\n", err)
@@ -103,7 +73,7 @@ func faultAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "gitchaos fault add: %s: %v\n", f.host, err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "%s: %s\n", f.host, spec)
+	fmt.Fprintf(stdout, "%s: %s\n", f.host, f.posArgs[0])
 	if nf.Name() != "flap" {
 		return exitOK
 	}

@@ -13,6 +13,7 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/faults"
 )
 
 // FaultListing is what `fault list --json` prints.
@@ -78,7 +79,7 @@ func faultList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(l.Repos) > 0 {
 		fmt.Fprintln(tw, "\nHOST/REPO\tFAULT")
 		for _, r := range l.Repos {
-			fmt.Fprintf(tw, "%s/%s\t%s count=%d bytes_per_sec=%d\n", r.Host, r.Repo, r.Fault.Mode, r.Fault.Count, r.Fault.BytesPerSec)
+			fmt.Fprintf(tw, "%s/%s\t%s\n", r.Host, r.Repo, faults.RepoFault{Fault: r.Fault})
 		}
 	}
 	tw.Flush()

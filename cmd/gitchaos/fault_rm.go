@@ -57,8 +57,14 @@ func faultRm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var nf faults.Fault
 	if f.posArgs[0] != "all" {
-		if nf, err = faults.Parse(f.posArgs[0]); err != nil {
+		sp, err := faults.ParseSpec(f.posArgs[0])
+		if err != nil {
 			fmt.Fprintf(stderr, "gitchaos fault rm: %v\n", err)
+			return exitUsage
+		}
+		var ok bool
+		if nf, ok = sp.(faults.Fault); !ok {
+			fmt.Fprintf(stderr, "gitchaos fault rm: %s is a repo fault: clear it with --host H --repo R\n", sp.Name())
 			return exitUsage
 		}
 	}

@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
 
@@ -136,6 +140,10 @@ func TestFaultErrors(t *testing.T) {
 		{[]string{"add", tx, "--host", "h9", "blackhole"}, exitFail, `no proxy "h9"`},
 		{[]string{"add", tx, "--host", "h0", "--repo", "r000", "hang"}, exitUsage, `no admin URL for host "h0"`},
 		{[]string{"add", tx, "--admin", "h0", "--host", "h0", "--repo", "r000", "hang"}, exitUsage, "HOST=URL"},
+		{[]string{"add", tx, "--host", "h0", "hang"}, exitUsage, "hang is a repo fault: give the repo with --repo R"},
+		{[]string{"add", tx, "--host", "h0", "--repo", "r000", "blackhole"}, exitUsage, "blackhole is a network fault"},
+		{[]string{"add", tx, "--host", "h0", "--repo", "r000", "slow"}, exitUsage, `slow: missing key "bytes_per_sec"`},
+		{[]string{"rm", tx, "--host", "h0", "hang"}, exitUsage, "hang is a repo fault: clear it with --host H --repo R"},
 		{[]string{"add", "--toxiproxy=localhost:8474", "--host", "h0", "blackhole"}, exitUsage, "want http://"},
 		{[]string{"rm", tx}, exitUsage, "--host"},
 		{[]string{"rm", tx, "--all", "--host", "h0"}, exitUsage, "--all takes no"},
@@ -151,33 +159,6 @@ func TestFaultErrors(t *testing.T) {
 	for _, h := range listJSON(t, tx).Hosts {
 		if !h.Enabled || len(h.Toxics) != 0 {
 			t.Errorf("host %+v changed by failed commands", h)
-		}
-	}
-}
-
-func TestParseRepoFault(t *testing.T) {
-	for in, want := range map[string]gitserver.Fault{
-		"hang":                          {Mode: gitserver.FaultHang},
-		"http500:count=2":               {Mode: gitserver.FaultHTTP500, Count: 2},
-		"slow:bytes_per_sec=512":        {Mode: gitserver.FaultSlow, BytesPerSec: 512},
-		"slow:bytes_per_sec=1,count=3 ": {Mode: gitserver.FaultSlow, BytesPerSec: 1, Count: 3},
-	} {
-		got, err := parseRepoFault(in)
-		if err != nil || got != want {
-			t.Errorf("parseRepoFault(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for in, want := range map[string]string{
-		"explode":                  "unknown repo fault mode",
-		"slow":                     "bytes_per_sec=N",
-		"hang:bytes_per_sec=3":     "only to slow",
-		"gone:count=-1":            "N >= 0",
-		"auth:colour=red":          "unknown key",
-		"http500:count":            "key=N",
-		"slow:bytes_per_sec=lots,": "key=N",
-	} {
-		if _, err := parseRepoFault(in); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parseRepoFault(%q) error = %v, want %q", in, err, want)
 		}
 	}
 }
@@ -213,10 +194,17 @@ func TestFaultTestbedFile(t *testing.T) {
 
 func TestFaultCatalog(t *testing.T) {
 	code, out, _ := runFault(t, "catalog")
-	for _, want := range []string{"blackhole", "offline", "stall", "flap", "http500", "bytes_per_sec"} {
+	for _, want := range []string{"blackhole", "offline", "stall", "flap", "http500", "bytes_per_sec", "repo", "network", "hang[:count=N][,op=info/refs|git-upload-pack]"} {
 		if code != exitOK || !strings.Contains(out, want) {
 			t.Fatalf("fault catalog: exit %d, output lacks %q:\n%s", code, want, out)
 		}
+	}
+	code, out, _ = runFault(t, "catalog", "slow")
+	if code != exitOK || !strings.Contains(out, "bytes_per_sec=N") || !strings.Contains(out, "(required)") || !strings.Contains(out, "e.g. slow:") {
+		t.Fatalf("fault catalog slow: exit %d:\n%s", code, out)
+	}
+	if code, _, errs := runFault(t, "catalog", "quake"); code != exitUsage || !strings.Contains(errs, `unknown fault "quake"`) {
+		t.Fatalf("fault catalog quake: exit %d, %q", code, errs)
 	}
 }
 
@@ -255,5 +243,103 @@ func TestFaultAddFlapRunsUntilInterrupted(t *testing.T) {
 	p, err := srv.Client().Proxy("h0")
 	if err != nil || !p.Enabled {
 		t.Fatalf("proxy h0 after the flap was interrupted: %+v, %v; want enabled", p, err)
+	}
+}
+
+// TestFaultSpecsInDocs: every `gitchaos fault add|rm ... FAULT` in the docs
+// and the usage text names a catalog fault in a form ParseSpec reads, of
+// the kind its --repo says.
+func TestFaultSpecsInDocs(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{"faultUsage": faultUsage}
+	for _, f := range append(files, "../../README.md") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
+	cmd := regexp.MustCompile(`fault (?:add|rm) +([^\n#` + "`" + `]*)`)
+	n := 0
+	for file, text := range texts {
+		for _, m := range cmd.FindAllStringSubmatch(text, -1) {
+			words := strings.Fields(m[1])
+			if len(words) == 0 {
+				continue
+			}
+			spec := words[len(words)-1]
+			if strings.HasPrefix(spec, "-") || spec == "FAULT" || spec == "all" || spec == "FAULT|all" || slices.Contains(words[:len(words)-1], "--all") {
+				continue
+			}
+			if i := slices.Index(words, "--repo"); i >= 0 && i == len(words)-2 {
+				continue // fault rm --repo R
+			}
+			sp, err := faults.ParseSpec(spec)
+			if err != nil {
+				t.Errorf("%s: fault %s: %v", file, m[1], err)
+				continue
+			}
+			_, isRepo := sp.(faults.RepoFault)
+			if isRepo != slices.Contains(words, "--repo") {
+				t.Errorf("%s: fault %s: %s is a repo fault: %v, given --repo: %v", file, m[1], sp.Name(), isRepo, !isRepo)
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("found %d fault specs in the docs, want the ones docs/testbed.md shows", n)
+	}
+}
+
+// TestFaultCatalogInDocs: docs/testbed.md has a table row for every fault
+// of the catalog (the network table, or the admin API's mode table).
+func TestFaultCatalogInDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/testbed.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range faults.Names() {
+		if !strings.Contains(string(b), "\n| `"+name+"` |") {
+			t.Errorf("docs/testbed.md has no table row for fault %s (| `%s` | ...)", name, name)
+		}
+	}
+}
+
+// TestFaultAddRepo: a repo fault goes through the host's admin API in the
+// catalog's grammar, fault list shows it in that form, rm --repo clears it.
+func TestFaultAddRepo(t *testing.T) {
+	srv := toxiFixture(t)
+	gs, err := gitserver.New(gitserver.Options{Root: t.TempDir(), Engine: gitserver.EngineGoGit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(gs)
+	t.Cleanup(func() {
+		hs.Close()
+		gs.Close()
+	})
+	ctx := context.Background()
+	if _, err := gitserver.NewAdminClient(hs.URL, nil).CreateRepo(ctx, gitserver.CreateRepoRequest{Name: "r000", Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	target := []string{"--toxiproxy=" + srv.URL, "--admin", "h0=" + hs.URL}
+	if code, out, errs := runFault(t, append([]string{"add", "--host", "h0", "--repo", "r000", "hang:op=git-upload-pack,count=2"}, target...)...); code != exitOK || !strings.Contains(out, "h0/r000: hang") {
+		t.Fatalf("add hang: exit %d, out %q, err %q", code, out, errs)
+	}
+	l := listJSON(t, target...)
+	if len(l.Repos) != 1 || l.Repos[0].Fault != (gitserver.Fault{Mode: gitserver.FaultHang, Count: 2, Op: gitserver.OpUploadPack}) {
+		t.Fatalf("repos after add = %+v", l.Repos)
+	}
+	if code, out, _ := runFault(t, append([]string{"list"}, target...)...); code != exitOK || !strings.Contains(out, "hang:count=2,op=git-upload-pack") {
+		t.Fatalf("fault list table: exit %d:\n%s", code, out)
+	}
+	if code, _, errs := runFault(t, append([]string{"rm", "--host", "h0", "--repo", "r000"}, target...)...); code != exitOK {
+		t.Fatalf("rm --repo: exit %d: %s", code, errs)
+	}
+	if l := listJSON(t, target...); len(l.Repos) != 0 {
+		t.Fatalf("repos after rm = %+v", l.Repos)
 	}
 }

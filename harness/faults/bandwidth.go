@@ -15,30 +15,21 @@ type Bandwidth struct {
 	Stream   Stream // "" means Downstream
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "bandwidth", Syntax: "bandwidth:rate=KBPS[,stream=downstream|upstream|both]",
-			Doc: "thin pipe: data flows at most at rate KB/s (1 KB = 1000 bytes)"},
-		keys: []string{"rate", "stream"},
-		parse: func(p *params) (Fault, error) {
-			if _, ok := p.values["rate"]; !ok {
-				return nil, fmt.Errorf("faults: bandwidth: missing key \"rate\" (KB/s, e.g. bandwidth:rate=100)")
-			}
-			r, err := p.integer("rate", 0)
-			if err != nil {
-				return nil, err
-			}
-			if r <= 0 {
-				return nil, p.errorf("rate", "must be > 0 KB/s")
-			}
-			s, err := p.stream("stream", Downstream)
-			if err != nil {
-				return nil, err
-			}
-			f := Bandwidth{RateKBps: r, Stream: s}
-			return f, f.Validate()
-		},
-	})
+// parseBandwidth builds a Bandwidth from its catalog row's keys.
+func parseBandwidth(p *params) (Spec, error) {
+	r, err := p.integer("rate", 0)
+	if err != nil {
+		return nil, err
+	}
+	if r <= 0 {
+		return nil, p.errorf("rate", "must be > 0 KB/s")
+	}
+	s, err := p.stream("stream", Downstream)
+	if err != nil {
+		return nil, err
+	}
+	f := Bandwidth{RateKBps: r, Stream: s}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

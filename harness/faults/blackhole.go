@@ -13,14 +13,6 @@ import (
 // removing it closes the held connections, so such a client then fails.
 type Blackhole struct{}
 
-func init() {
-	register(entry{
-		Info: Info{Name: "blackhole", Syntax: "blackhole",
-			Doc: "accepts connections and never answers (no data either way, nothing closed) until recovered"},
-		parse: func(*params) (Fault, error) { return Blackhole{}, nil },
-	})
-}
-
 // Name implements Fault.
 func (Blackhole) Name() string { return "blackhole" }
 

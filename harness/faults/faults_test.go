@@ -15,6 +15,7 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"go.uber.org/goleak"
 
+	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/testbed/toxiembed"
 )
@@ -459,9 +460,16 @@ func TestParse(t *testing.T) {
 		"slow-close:delay=2s":              "slow-close:delay=2s,stream=downstream",
 		"flap:up=1s,down=500ms":            "flap:up=1s,down=500ms,count=0",
 		"flap:up=1s, down=500ms, count=3":  "flap:up=1s,down=500ms,count=3",
+		"hang":                             "hang",
+		"http500:count=2":                  "http500:count=2",
+		"http500:count=0":                  "http500",
+		"hang:op=git-upload-pack":          "hang:op=git-upload-pack",
+		"auth:op=info/refs,count=1":        "auth:count=1,op=info/refs",
+		"slow:bytes_per_sec=512":           "slow:bytes_per_sec=512",
+		"slow:count=3, bytes_per_sec=1 ":   "slow:bytes_per_sec=1,count=3",
 	}
 	for in, want := range ok {
-		f, err := faults.Parse(in)
+		f, err := faults.ParseSpec(in)
 		if err != nil {
 			t.Errorf("Parse(%q): %v", in, err)
 			continue
@@ -471,7 +479,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %s, want %s", in, got, want)
 		}
 		// The String form parses back to the same fault.
-		again, err := faults.Parse(got)
+		again, err := faults.ParseSpec(got)
 		if err != nil || fmt.Sprint(again) != got {
 			t.Errorf("round trip of %q: %v, %v", got, again, err)
 		}
@@ -495,41 +503,100 @@ func TestParse(t *testing.T) {
 		"flap:up=1s":                           `flap: missing key "down"`,
 		"flap:up=1s,down=0s":                   "down 0s must be > 0",
 		"flap:up=1s,down=1s,count=-2":          `count="-2": must be >= 0`,
+		"explode":                              `unknown fault "explode"`,
+		"slow":                                 `slow: missing key "bytes_per_sec" (e.g. slow:bytes_per_sec=2048,count=4)`,
+		"slow:bytes_per_sec=0":                 `slow: bytes_per_sec="0": must be > 0`,
+		"hang:bytes_per_sec=3":                 `hang: unknown key "bytes_per_sec" (known: count, op)`,
+		"gone:count=-1":                        `gone: count="-1": must be >= 0`,
+		"auth:colour=red":                      `unknown key "colour"`,
+		"http500:count":                        `parameter "count" is not key=value`,
+		"slow:bytes_per_sec=lots":              `bytes_per_sec="lots": not an integer`,
+		"hang:op=push":                         `hang: fault: op "push": want "info/refs", "git-upload-pack" or empty`,
+		"slow:bytes_per_sec=1,op=info/refs":    `slow: unknown key "op"`,
 	}
 	for in, want := range bad {
-		_, err := faults.Parse(in)
+		_, err := faults.ParseSpec(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): error %v, want it to contain %q", in, err, want)
 		}
 	}
 }
 
+// TestCatalog checks every row of the catalog: a one-line doc, each param
+// documented, a syntax made from them, an example that parses to the row's
+// fault and whose String form parses back to the same; network rows build
+// a Fault, repo rows a RepoFault; and every gitserver mode has a repo row.
 func TestCatalog(t *testing.T) {
-	want := []string{"offline", "blackhole", "stall", "latency", "bandwidth", "reset", "slow-close", "flap"}
-	if got := faults.Names(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("Names() = %v, want %v", got, want)
-	}
+	seen := map[string]bool{}
 	for _, info := range faults.Catalog() {
-		if info.Doc == "" || !strings.HasPrefix(info.Syntax, info.Name) || strings.Contains(info.Doc, "\n") {
-			t.Errorf("catalog entry %+v: want a one-line doc and a syntax starting with the name", info)
+		if seen[info.Name] {
+			t.Errorf("%s: listed twice", info.Name)
 		}
-		f, err := faults.Parse(exampleOf(info.Name))
+		seen[info.Name] = true
+		if info.Doc == "" || strings.Contains(info.Doc, "\n") {
+			t.Errorf("%s: want a one-line doc, got %q", info.Name, info.Doc)
+		}
+		if !strings.HasPrefix(info.Syntax, info.Name) {
+			t.Errorf("%s: syntax %q does not start with the name", info.Name, info.Syntax)
+		}
+		for _, p := range info.Params {
+			if p.Key == "" || p.Value == "" || p.Doc == "" || strings.Contains(p.Doc, "\n") {
+				t.Errorf("%s: param %+v: want a key, a value form and a one-line doc", info.Name, p)
+			}
+			if !strings.Contains(info.Syntax, p.Key+"="+p.Value) {
+				t.Errorf("%s: syntax %q lacks %s=%s", info.Name, info.Syntax, p.Key, p.Value)
+			}
+		}
+		f, err := faults.ParseSpec(info.Example)
 		if err != nil || f.Name() != info.Name {
-			t.Errorf("%s: example does not parse to itself: %v %v", info.Name, f, err)
+			t.Errorf("%s: example %q does not parse to it: %v, %v", info.Name, info.Example, f, err)
+			continue
 		}
+		again, err := faults.ParseSpec(f.String())
+		if err != nil || again.String() != f.String() || fmt.Sprintf("%#v", again) != fmt.Sprintf("%#v", f) {
+			t.Errorf("%s: %q does not parse back to itself: %#v, %v", info.Name, f.String(), again, err)
+		}
+		switch f.(type) {
+		case faults.Fault:
+			if info.Kind != faults.KindNetwork {
+				t.Errorf("%s: builds a network Fault, row says kind %q", info.Name, info.Kind)
+			}
+		case faults.RepoFault:
+			if info.Kind != faults.KindRepo {
+				t.Errorf("%s: builds a RepoFault, row says kind %q", info.Name, info.Kind)
+			}
+		default:
+			t.Errorf("%s: builds a %T, neither a Fault nor a RepoFault", info.Name, f)
+		}
+	}
+	for _, m := range gitserver.FaultModes() {
+		if info, ok := faults.Lookup(string(m)); !ok || info.Kind != faults.KindRepo {
+			t.Errorf("gitserver mode %q has no repo row in the catalog", m)
+		}
+	}
+	if got := faults.Names(); len(got) != len(faults.Catalog()) || got[0] != "offline" {
+		t.Errorf("Names() = %v", got)
+	}
+	if in, _ := faults.Lookup("latency"); in.Syntax != "latency:latency=DUR[,jitter=DUR][,stream=downstream|upstream|both]" {
+		t.Errorf("latency syntax = %q", in.Syntax)
+	}
+	if in, _ := faults.Lookup("stall"); in.Syntax != "stall[:after=SIZE][,stream=downstream|upstream|both]" {
+		t.Errorf("stall syntax = %q", in.Syntax)
 	}
 }
 
-func exampleOf(name string) string {
-	switch name {
-	case "latency":
-		return "latency:latency=10ms"
-	case "bandwidth":
-		return "bandwidth:rate=10"
-	case "slow-close":
-		return "slow-close:delay=10ms"
-	case "flap":
-		return "flap:up=1s,down=1s"
+// TestParseKinds: Parse wants a network fault, ParseRepo a repo fault.
+func TestParseKinds(t *testing.T) {
+	if _, err := faults.Parse("hang"); err == nil || !strings.Contains(err.Error(), "hang is a repo fault, not a network fault") {
+		t.Errorf("Parse(hang): %v", err)
 	}
-	return name
+	if _, err := faults.ParseRepo("blackhole"); err == nil || !strings.Contains(err.Error(), "blackhole is a network fault, not a repo fault") {
+		t.Errorf("ParseRepo(blackhole): %v", err)
+	}
+	if f, err := faults.ParseRepo("hang:op=git-upload-pack"); err != nil || f.Fault != (gitserver.Fault{Mode: gitserver.FaultHang, Op: gitserver.OpUploadPack}) {
+		t.Errorf("ParseRepo(hang:op=git-upload-pack) = %+v, %v", f, err)
+	}
+	if f := faults.MustParse("blackhole"); f != (faults.Blackhole{}) {
+		t.Errorf("MustParse(blackhole) = %v", f)
+	}
 }

@@ -33,36 +33,25 @@ type flapRun struct {
 	errs []error // toggles that failed
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "flap", Syntax: "flap:up=DUR,down=DUR[,count=N]",
-			Doc: "host flapping: offline for down, online for up, repeated count times (0 or absent: until recovered)"},
-		keys: []string{"up", "down", "count"},
-		parse: func(p *params) (Fault, error) {
-			for _, k := range []string{"up", "down"} {
-				if _, ok := p.values[k]; !ok {
-					return nil, fmt.Errorf("faults: flap: missing key %q (e.g. flap:up=500ms,down=500ms)", k)
-				}
-			}
-			up, err := p.duration("up", 0)
-			if err != nil {
-				return nil, err
-			}
-			down, err := p.duration("down", 0)
-			if err != nil {
-				return nil, err
-			}
-			n, err := p.integer("count", 0)
-			if err != nil {
-				return nil, err
-			}
-			if n < 0 {
-				return nil, p.errorf("count", "must be >= 0")
-			}
-			f := &Flap{Up: up, Down: down, Count: int(n)}
-			return f, f.Validate()
-		},
-	})
+// parseFlap builds a Flap from its catalog row's keys.
+func parseFlap(p *params) (Spec, error) {
+	up, err := p.duration("up", 0)
+	if err != nil {
+		return nil, err
+	}
+	down, err := p.duration("down", 0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := p.integer("count", 0)
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, p.errorf("count", "must be >= 0")
+	}
+	f := &Flap{Up: up, Down: down, Count: int(n)}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

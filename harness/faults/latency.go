@@ -16,31 +16,22 @@ type Latency struct {
 	Stream  Stream        // "" means Downstream
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "latency", Syntax: "latency:latency=DUR[,jitter=DUR][,stream=downstream|upstream|both]",
-			Doc: "slow network: every chunk of data is delayed by latency ± jitter"},
-		keys: []string{"latency", "jitter", "stream"},
-		parse: func(p *params) (Fault, error) {
-			if _, ok := p.values["latency"]; !ok {
-				return nil, fmt.Errorf("faults: latency: missing key \"latency\" (e.g. latency:latency=50ms)")
-			}
-			l, err := p.duration("latency", 0)
-			if err != nil {
-				return nil, err
-			}
-			j, err := p.duration("jitter", 0)
-			if err != nil {
-				return nil, err
-			}
-			s, err := p.stream("stream", Downstream)
-			if err != nil {
-				return nil, err
-			}
-			f := Latency{Latency: l, Jitter: j, Stream: s}
-			return f, f.Validate()
-		},
-	})
+// parseLatency builds a Latency from its catalog row's keys.
+func parseLatency(p *params) (Spec, error) {
+	l, err := p.duration("latency", 0)
+	if err != nil {
+		return nil, err
+	}
+	j, err := p.duration("jitter", 0)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.stream("stream", Downstream)
+	if err != nil {
+		return nil, err
+	}
+	f := Latency{Latency: l, Jitter: j, Stream: s}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

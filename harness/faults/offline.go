@@ -11,14 +11,6 @@ import (
 // at once, and open connections through it are dropped.
 type Offline struct{}
 
-func init() {
-	register(entry{
-		Info: Info{Name: "offline", Syntax: "offline",
-			Doc: "host down: the proxy stops listening, connections are refused at once and open ones dropped"},
-		parse: func(*params) (Fault, error) { return Offline{}, nil },
-	})
-}
-
 // Name implements Fault.
 func (Offline) Name() string { return "offline" }
 

@@ -6,44 +6,7 @@ import (
 	"strings"
 )
 
-// Info describes one catalog entry, for --help and listings.
-type Info struct {
-	Name   string // catalog name, e.g. "latency"
-	Syntax string // e.g. "latency:latency=DUR[,jitter=DUR][,stream=S]"
-	Doc    string // one line: the observable effect
-}
-
-type entry struct {
-	Info
-	keys  []string                       // accepted parameter keys
-	parse func(p *params) (Fault, error) // builds the fault from validated keys
-}
-
-// catalog holds every fault, in listing order. Each fault's file adds its
-// entry from an init function.
-var catalog []entry
-
-func register(e entry) {
-	for _, have := range catalog {
-		if have.Name == e.Name {
-			panic("faults: duplicate fault " + e.Name)
-		}
-	}
-	catalog = append(catalog, e)
-	slices.SortStableFunc(catalog, func(a, b entry) int { return order(a.Name) - order(b.Name) })
-}
-
-// order is the catalog's listing order (init order across files is by
-// file name, which is not the order a reader expects).
-func order(name string) int {
-	i := slices.Index([]string{"offline", "blackhole", "stall", "latency", "bandwidth", "reset", "slow-close", "flap"}, name)
-	if i < 0 {
-		return 100
-	}
-	return i
-}
-
-// Names lists the catalog's fault names.
+// Names lists the catalog's fault names, in listing order.
 func Names() []string {
 	names := make([]string, len(catalog))
 	for i, e := range catalog {
@@ -52,11 +15,11 @@ func Names() []string {
 	return names
 }
 
-// Catalog lists every fault with its syntax and a one-line description.
+// Catalog lists every fault with its kind, syntax, doc and params.
 func Catalog() []Info {
 	infos := make([]Info, len(catalog))
 	for i, e := range catalog {
-		infos[i] = e.Info
+		infos[i] = e.info()
 	}
 	return infos
 }
@@ -65,16 +28,52 @@ func Catalog() []Info {
 func Lookup(name string) (Info, bool) {
 	for _, e := range catalog {
 		if e.Name == name {
-			return e.Info, true
+			return e.info(), true
 		}
 	}
 	return Info{}, false
 }
 
-// Parse builds a fault from its text form, "name" or
-// "name:key=value,key=value", e.g. "latency:latency=50ms,jitter=10ms".
-// Every fault's String method returns a form that Parse reads back.
-func Parse(s string) (Fault, error) {
+// info is the entry's Info with its Syntax: the name, then the required
+// params, then the optional ones in brackets.
+func (e entry) info() Info {
+	in := e.Info
+	in.Params = slices.Clone(e.Params)
+	var b strings.Builder
+	b.WriteString(e.Name)
+	sep := ":"
+	for _, required := range []bool{true, false} {
+		for _, p := range e.Params {
+			if p.Required != required {
+				continue
+			}
+			if required {
+				fmt.Fprintf(&b, "%s%s=%s", sep, p.Key, p.Value)
+			} else {
+				fmt.Fprintf(&b, "[%s%s=%s]", sep, p.Key, p.Value)
+			}
+			sep = ","
+		}
+	}
+	in.Syntax = b.String()
+	return in
+}
+
+func (e entry) keys() []string {
+	keys := make([]string, len(e.Params))
+	for i, p := range e.Params {
+		keys[i] = p.Key
+	}
+	return keys
+}
+
+// ParseSpec builds a fault of either kind from its text form, "name" or
+// "name:key=value,key=value", e.g. "latency:latency=50ms,jitter=10ms" or
+// "http500:count=1". It refuses an unknown name, an unknown, repeated or
+// missing required key and a bad value, naming the fault, the key and the
+// value. Every Spec's String method returns a form that ParseSpec reads
+// back.
+func ParseSpec(s string) (Spec, error) {
 	s = strings.TrimSpace(s)
 	name, rest, hasParams := strings.Cut(s, ":")
 	name = strings.TrimSpace(name)
@@ -86,6 +85,7 @@ func Parse(s string) (Fault, error) {
 		return nil, fmt.Errorf("faults: unknown fault %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	e := catalog[i]
+	keys := e.keys()
 	p := &params{fault: name, values: map[string]string{}}
 	if hasParams && strings.TrimSpace(rest) != "" {
 		for _, kv := range strings.Split(rest, ",") {
@@ -94,16 +94,21 @@ func Parse(s string) (Fault, error) {
 			if !ok || k == "" {
 				return nil, fmt.Errorf("faults: %s: parameter %q is not key=value", name, strings.TrimSpace(kv))
 			}
-			if !slices.Contains(e.keys, k) {
-				if len(e.keys) == 0 {
+			if !slices.Contains(keys, k) {
+				if len(keys) == 0 {
 					return nil, fmt.Errorf("faults: %s: unknown key %q (%s takes no parameters)", name, k, name)
 				}
-				return nil, fmt.Errorf("faults: %s: unknown key %q (known: %s)", name, k, strings.Join(e.keys, ", "))
+				return nil, fmt.Errorf("faults: %s: unknown key %q (known: %s)", name, k, strings.Join(keys, ", "))
 			}
 			if _, dup := p.values[k]; dup {
 				return nil, fmt.Errorf("faults: %s: key %q given twice", name, k)
 			}
 			p.values[k] = v
+		}
+	}
+	for _, prm := range e.Params {
+		if _, ok := p.values[prm.Key]; prm.Required && !ok {
+			return nil, fmt.Errorf("faults: %s: missing key %q (e.g. %s)", name, prm.Key, e.Example)
 		}
 	}
 	f, err := e.parse(p)
@@ -113,7 +118,34 @@ func Parse(s string) (Fault, error) {
 	return f, nil
 }
 
-// MustParse is Parse for fault strings fixed in code; it panics on error.
+// Parse is ParseSpec for a network fault: it refuses a repo fault.
+func Parse(s string) (Fault, error) {
+	sp, err := ParseSpec(s)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := sp.(Fault)
+	if !ok {
+		return nil, fmt.Errorf("faults: %s is a %s fault, not a network fault", sp.Name(), KindRepo)
+	}
+	return f, nil
+}
+
+// ParseRepo is ParseSpec for a repo fault: it refuses a network fault.
+func ParseRepo(s string) (RepoFault, error) {
+	sp, err := ParseSpec(s)
+	if err != nil {
+		return RepoFault{}, err
+	}
+	f, ok := sp.(RepoFault)
+	if !ok {
+		return RepoFault{}, fmt.Errorf("faults: %s is a %s fault, not a repo fault", sp.Name(), KindNetwork)
+	}
+	return f, nil
+}
+
+// MustParse is Parse for network fault strings fixed in code; it panics on
+// error.
 func MustParse(s string) Fault {
 	f, err := Parse(s)
 	if err != nil {

@@ -17,24 +17,18 @@ type Reset struct {
 	Stream  Stream        // "" means Upstream
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "reset", Syntax: "reset[:timeout=DUR][,stream=upstream|downstream|both]",
-			Doc: "connection reset by peer: the first data sent resets the connection (after timeout, default at once)"},
-		keys: []string{"timeout", "stream"},
-		parse: func(p *params) (Fault, error) {
-			d, err := p.duration("timeout", 0)
-			if err != nil {
-				return nil, err
-			}
-			s, err := p.stream("stream", Upstream)
-			if err != nil {
-				return nil, err
-			}
-			f := Reset{Timeout: d, Stream: s}
-			return f, f.Validate()
-		},
-	})
+// parseReset builds a Reset from its catalog row's keys.
+func parseReset(p *params) (Spec, error) {
+	d, err := p.duration("timeout", 0)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.stream("stream", Upstream)
+	if err != nil {
+		return nil, err
+	}
+	f := Reset{Timeout: d, Stream: s}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

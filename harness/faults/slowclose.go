@@ -16,27 +16,18 @@ type SlowClose struct {
 	Stream Stream        // "" means Downstream
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "slow-close", Syntax: "slow-close:delay=DUR[,stream=downstream|upstream|both]",
-			Doc: "lingering close: when the server closes a connection, the client sees the close only after delay"},
-		keys: []string{"delay", "stream"},
-		parse: func(p *params) (Fault, error) {
-			if _, ok := p.values["delay"]; !ok {
-				return nil, fmt.Errorf("faults: slow-close: missing key \"delay\" (e.g. slow-close:delay=1s)")
-			}
-			d, err := p.duration("delay", 0)
-			if err != nil {
-				return nil, err
-			}
-			s, err := p.stream("stream", Downstream)
-			if err != nil {
-				return nil, err
-			}
-			f := SlowClose{Delay: d, Stream: s}
-			return f, f.Validate()
-		},
-	})
+// parseSlowClose builds a SlowClose from its catalog row's keys.
+func parseSlowClose(p *params) (Spec, error) {
+	d, err := p.duration("delay", 0)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.stream("stream", Downstream)
+	if err != nil {
+		return nil, err
+	}
+	f := SlowClose{Delay: d, Stream: s}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

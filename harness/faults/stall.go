@@ -23,24 +23,18 @@ type Stall struct {
 	Stream Stream // "" means Downstream
 }
 
-func init() {
-	register(entry{
-		Info: Info{Name: "stall", Syntax: "stall[:after=SIZE][,stream=downstream|upstream|both]",
-			Doc: fmt.Sprintf("data flows, then stops: each connection passes SIZE bytes (default %d) and then hangs open until recovered", DefaultStallAfter)},
-		keys: []string{"after", "stream"},
-		parse: func(p *params) (Fault, error) {
-			after, err := p.size("after", DefaultStallAfter)
-			if err != nil {
-				return nil, err
-			}
-			s, err := p.stream("stream", Downstream)
-			if err != nil {
-				return nil, err
-			}
-			f := Stall{After: after, Stream: s}
-			return f, f.Validate()
-		},
-	})
+// parseStall builds a Stall from its catalog row's keys.
+func parseStall(p *params) (Spec, error) {
+	after, err := p.size("after", DefaultStallAfter)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.stream("stream", Downstream)
+	if err != nil {
+		return nil, err
+	}
+	f := Stall{After: after, Stream: s}
+	return f, f.Validate()
 }
 
 // Validate reports what is wrong with the settings.

@@ -160,11 +160,11 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		if dirs, _ := s.CloneDirs(); len(dirs) > 0 {
 			return fmt.Errorf("boot: %d clone dirs exist after the target stopped and its clone state was removed (%s)", len(dirs), joinIDs(dirs))
 		}
-		if _, err := s.Inject(ctx, dead, fault("blackhole")); err != nil {
+		if _, err := s.faults.Inject(ctx, dead, "", fault("blackhole")); err != nil {
 			return err
 		}
 		for _, h := range healthy {
-			if _, err := s.Inject(ctx, h, fault(fmt.Sprintf("latency:latency=%s", p.Latency))); err != nil {
+			if _, err := s.faults.Inject(ctx, h, "", fault(fmt.Sprintf("latency:latency=%s", p.Latency))); err != nil {
 				return err
 			}
 			if err := h.Admin.ResetCounters(ctx); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
@@ -124,7 +123,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	}
 	held := repos[p.Healthy:]
 	for _, r := range held {
-		if _, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
+		if _, err := s.faults.Inject(ctx, r.Host, r.Name, fault("hang")); err != nil {
 			return err
 		}
 	}
@@ -144,7 +143,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if err := k.Kill(ctx); err != nil {
 		return fmt.Errorf("crash-restart: kill: %w", err)
 	}
-	if err := s.recoverAll(ctx); err != nil {
+	if err := s.faults.recoverAll(ctx); err != nil {
 		return fmt.Errorf("crash-restart: clear faults: %w", err)
 	}
 	s.rec.Mark(result.MarkerPhase, "restart")

@@ -97,7 +97,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 		if err := s.scopes.Push(ctx, &repos[i]); err != nil {
 			return err
 		}
-		c, err := s.RepoFault(ctx, repos[i].Host, repos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang})
+		c, err := s.faults.Inject(ctx, repos[i].Host, repos[i].Name, fault("hang"))
 		if err != nil {
 			return err
 		}

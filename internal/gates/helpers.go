@@ -37,8 +37,8 @@ func short(h string) string {
 }
 
 // fault parses a catalog fault, failing the scenario on a bad spec.
-func fault(spec string) faults.Fault {
-	f, err := faults.Parse(spec)
+func fault(spec string) faults.Spec {
+	f, err := faults.ParseSpec(spec)
 	if err != nil {
 		panic(fmt.Sprintf("scenarios: bad built-in fault %q: %v", spec, err))
 	}

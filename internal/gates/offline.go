@@ -86,7 +86,7 @@ func runOffline(ctx context.Context, s *S, pp any) error {
 		return fmt.Errorf("offline: warm-up scope never served: %s", out.Describe())
 	}
 
-	if _, err := s.Inject(ctx, dead, fault("blackhole")); err != nil {
+	if _, err := s.faults.Inject(ctx, dead, "", fault("blackhole")); err != nil {
 		return err
 	}
 	hangStart := time.Now()
@@ -202,7 +202,7 @@ func (s *S) fillGitWorkers(ctx context.Context, p *OfflineParams, warm string) e
 	s.rec.Mark(result.MarkerPhase, "every git worker hung")
 	var ids, urls []string
 	for i, h := range hosts {
-		if _, err := s.Inject(ctx, h, fault("blackhole")); err != nil {
+		if _, err := s.faults.Inject(ctx, h, "", fault("blackhole")); err != nil {
 			return err
 		}
 		for k := range s.Settings.MaxWorkers {

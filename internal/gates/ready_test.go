@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -38,7 +37,7 @@ func TestReadyAsksAgain(t *testing.T) {
 				return err
 			}
 			for _, r := range repos {
-				if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHTTP500, Count: 1}); err != nil {
+				if _, err := s.faults.Inject(ctx, h, r.Name, fault("http500:count=1")); err != nil {
 					return err
 				}
 			}

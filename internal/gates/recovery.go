@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/eventually"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -96,7 +95,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	refreshWait := 2*s.Settings.GitTimeout + 2*time.Second
 
 	// 1. Offline, a refresh fails, back online: the next refresh serves the newest commit.
-	undo, err := s.Inject(ctx, h, fault("offline"))
+	undo, err := s.faults.Inject(ctx, h, "", fault("offline"))
 	if err != nil {
 		return err
 	}
@@ -128,7 +127,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
-	if _, err := s.RepoFault(ctx, h, r.Name, gitserver.Fault{Mode: gitserver.FaultHTTP500, Count: 1}); err != nil {
+	if _, err := s.faults.Inject(ctx, h, r.Name, fault("http500:count=1")); err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -162,7 +161,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if _, out := s.scopes.Ready(ctx, fids, nil); !out.OK {
 		return fmt.Errorf("recovery: flap scopes never served: %s", out.Describe())
 	}
-	undoFlap, err := s.Inject(ctx, hf, fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
+	undoFlap, err := s.faults.Inject(ctx, hf, "", fault(fmt.Sprintf("flap:up=%s,down=%s", p.FlapUp, p.FlapDown)))
 	if err != nil {
 		return err
 	}
@@ -221,7 +220,7 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 	if err != nil {
 		return fmt.Errorf("counters of %s: %w", r.Name, err)
 	}
-	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang, Op: gitserver.OpUploadPack})
+	clear, err := s.faults.Inject(ctx, r.Host, r.Name, fault("hang:op=git-upload-pack"))
 	if err != nil {
 		return err
 	}

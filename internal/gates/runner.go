@@ -187,6 +187,7 @@ func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger
 		start: start, res: res, rec: newRecorder(name, start, res),
 	}
 	s.scopes = &scopeSet{s: s}
+	s.faults = newFaultStack(s.logFault)
 	return s
 }
 
@@ -198,7 +199,7 @@ func newS(name string, tb testbed.Testbed, t target.Target, opts Options, logger
 func (s *S) teardown(ctx context.Context, t target.Target) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := s.recoverAll(cctx); err != nil {
+	if err := s.faults.recoverAll(cctx); err != nil {
 		s.res.Error = joinErr(s.res.Error, fmt.Sprintf("recover faults: %v", err))
 	}
 	if !s.Fresh {

@@ -46,7 +46,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -113,9 +112,9 @@ type S struct {
 	start  time.Time
 	mu     sync.Mutex
 	res    *result.Scenario
-	rec    *recorder // checks, series and markers, each check a declared one
-	undo   []func(context.Context) error
-	scopes *scopeSet // the scenario's scopes and repos: names, creates, waits, cleans up
+	rec    *recorder   // checks, series and markers, each check a declared one
+	faults *faultStack // the faults injected, undone newest first
+	scopes *scopeSet   // the scenario's scopes and repos: names, creates, waits, cleans up
 }
 
 func (s *S) since() result.Seconds { return result.Secs(time.Since(s.start)) }
@@ -125,29 +124,8 @@ func (s *S) Logf(format string, args ...any) {
 	s.Logger.Info(fmt.Sprintf(format, args...), "scenario", s.Name)
 }
 
-// Inject applies a network fault to a host and records it; it is undone
-// when the scenario ends if the scenario does not undo it first.
-func (s *S) Inject(ctx context.Context, h *testbed.Host, f faults.Fault) (func(context.Context) error, error) {
-	undo, err := h.Inject(ctx, f)
-	if err != nil {
-		return nil, fmt.Errorf("inject %s on %s: %w", f.Name(), h.Name, err)
-	}
-	s.logFault(h.Name, "", f.Name(), result.FaultInject)
-	var once sync.Once
-	var uerr error
-	wrapped := func(ctx context.Context) error {
-		once.Do(func() {
-			uerr = undo(ctx)
-			s.logFault(h.Name, "", f.Name(), result.FaultRecover)
-		})
-		return uerr
-	}
-	s.mu.Lock()
-	s.undo = append(s.undo, wrapped)
-	s.mu.Unlock()
-	return wrapped, nil
-}
-
+// logFault records a fault event and its marker (fault-on, fault-off);
+// the fault stack calls it for every inject and recover.
 func (s *S) logFault(host, repo, fault, action string) {
 	s.mu.Lock()
 	s.res.Faults = append(s.res.Faults, result.FaultEvent{At: s.since(), Host: host, Repo: repo, Fault: fault, Action: action})
@@ -161,19 +139,4 @@ func (s *S) logFault(host, repo, fault, action string) {
 		name += "/" + repo
 	}
 	s.rec.Mark(kind, fault+" "+name)
-}
-
-// recoverAll undoes every fault still applied, newest first.
-func (s *S) recoverAll(ctx context.Context) error {
-	s.mu.Lock()
-	undo := s.undo
-	s.undo = nil
-	s.mu.Unlock()
-	var first error
-	for i := len(undo) - 1; i >= 0; i-- {
-		if err := undo[i](ctx); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }

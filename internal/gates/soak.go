@@ -288,7 +288,7 @@ func (k *soak) finish(ctx context.Context) {
 	// (recoverAll) and here for the scopes.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := k.recoverAll(cctx); err != nil {
+	if err := k.S.faults.recoverAll(cctx); err != nil {
 		k.stepErr(cctx, soakStep{N: -1, Kind: "final recover"}, err)
 	}
 	for _, e := range k.extras {

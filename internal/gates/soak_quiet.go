@@ -25,7 +25,7 @@ import (
 func (k *soak) quietPoint(ctx context.Context, w int) {
 	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("quiet point %d", w))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	if err := k.recoverAll(rctx); err != nil {
+	if err := k.S.faults.recoverAll(rctx); err != nil {
 		k.stepErr(ctx, soakStep{N: -1, Kind: "recover all"}, err)
 	}
 	cancel()

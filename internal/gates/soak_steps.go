@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
+	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
@@ -101,10 +101,10 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (st
 	stepPush: func(k *soak, ctx context.Context, st soakStep) (string, error) {
 		return "", k.scopes.Push(ctx, k.pool[st.Host][st.Pick])
 	},
-	stepFlap:      (*soak).hostFault,
-	stepBlackhole: (*soak).hostFault,
-	stepRepoHang:  (*soak).repoFault,
-	stepRepo500:   (*soak).repoFault,
+	stepFlap:      (*soak).faultStep,
+	stepBlackhole: (*soak).faultStep,
+	stepRepoHang:  (*soak).faultStep,
+	stepRepo500:   (*soak).faultStep,
 	stepRestart: func(k *soak, _ context.Context, _ soakStep) (string, error) {
 		if k.restartAt {
 			return "a restart is already due at the next quiet point", nil
@@ -175,38 +175,29 @@ func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
 	return "", nil
 }
 
-// hostFault flaps or blackholes the step's host for the step's life.
-func (k *soak) hostFault(ctx context.Context, st soakStep) (string, error) {
-	host := k.scopes.Host(st.Host)
-	key := host.Name
-	if k.busy(key) {
-		return key + " already faulted", nil
-	}
-	spec := "blackhole"
-	if st.Kind == stepFlap {
-		spec = fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down)
-	}
-	undo, err := k.Inject(ctx, host, fault(spec))
-	if err != nil {
-		return "", err
-	}
-	k.faults = append(k.faults, activeFault{key: key, until: st.N + st.Life, undo: undo})
-	return "", nil
+// soakFaults is the catalog fault of each fault step: a network fault
+// acts on the step's host, a repo fault on one of its pool repos.
+var soakFaults = map[string]func(st soakStep) string{
+	stepFlap:      func(st soakStep) string { return fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down) },
+	stepBlackhole: func(soakStep) string { return "blackhole" },
+	stepRepoHang:  func(soakStep) string { return "hang" },
+	stepRepo500:   func(soakStep) string { return "http500" },
 }
 
-// repoFault hangs a pool repo, or has it answer 500, for the step's life.
-func (k *soak) repoFault(ctx context.Context, st soakStep) (string, error) {
+// faultStep puts the step's fault on its host (flap, blackhole) or on a
+// pool repo of it (repo-hang, repo-500) for the step's life.
+func (k *soak) faultStep(ctx context.Context, st soakStep) (string, error) {
 	host := k.scopes.Host(st.Host)
-	r := k.pool[st.Host][st.Pick]
-	key := host.Name + "/" + r.Name
+	f := fault(soakFaults[st.Kind](st))
+	key, repo := host.Name, ""
+	if _, ok := f.(faults.RepoFault); ok {
+		repo = k.pool[st.Host][st.Pick].Name
+		key += "/" + repo
+	}
 	if k.busy(key) {
 		return key + " already faulted", nil
 	}
-	mode := gitserver.FaultHang
-	if st.Kind == stepRepo500 {
-		mode = gitserver.FaultHTTP500
-	}
-	undo, err := k.RepoFault(ctx, host, r.Name, gitserver.Fault{Mode: mode})
+	undo, err := k.S.faults.Inject(ctx, host, repo, f)
 	if err != nil {
 		return "", err
 	}

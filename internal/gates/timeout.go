@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -100,7 +99,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 		return err
 	}
 	for _, r := range cloneRepos {
-		if _, err := s.RepoFault(ctx, hClone, r.Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
+		if _, err := s.faults.Inject(ctx, hClone, r.Name, fault("hang")); err != nil {
 			return err
 		}
 	}
@@ -153,7 +152,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Inject(ctx, hStall, fault("stall:after=65536")); err != nil {
+	if _, err := s.faults.Inject(ctx, hStall, "", fault("stall:after=65536")); err != nil {
 		return err
 	}
 	s.rec.Mark(result.MarkerPhase, "stalled clone")
@@ -230,7 +229,7 @@ func (s *S) hungFetches(ctx context.Context, hFetch *testbed.Host, fetchRepos []
 		if err := s.scopes.Push(ctx, &fetchRepos[i]); err != nil {
 			return nil, nil, err
 		}
-		if _, err := s.RepoFault(ctx, hFetch, fetchRepos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang}); err != nil {
+		if _, err := s.faults.Inject(ctx, hFetch, fetchRepos[i].Name, fault("hang")); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
@@ -102,7 +101,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 			return err
 		}
 		want[ids[i]] = repos[i].Head
-		c, err := s.RepoFault(ctx, repos[i].Host, repos[i].Name, gitserver.Fault{Mode: gitserver.FaultHang})
+		c, err := s.faults.Inject(ctx, repos[i].Host, repos[i].Name, fault("hang"))
 		if err != nil {
 			return err
 		}
@@ -189,7 +188,7 @@ func (s *S) trailingWebhook(ctx context.Context, r Repo, id string, before int) 
 		return
 	}
 	idle := st[target.StatWebhookTasks]
-	clear, err := s.RepoFault(ctx, r.Host, r.Name, gitserver.Fault{Mode: gitserver.FaultHang})
+	clear, err := s.faults.Inject(ctx, r.Host, r.Name, fault("hang"))
 	if err != nil {
 		s.rec.Error(webhookTrailing, err)
 		return
