@@ -13,6 +13,23 @@
 // api.go serves HTTP. The mutants' seams are in seams*.go (with pool.go and
 // runner.go); mutants.go holds the one table of mutants: name, seam,
 // upstream bug, the checks that must catch it and the strategy it swaps in.
+//
+// # Adding a mutant
+//
+//  1. The seam: a strategy type beside the correct one (seams*.go, or
+//     pool.go / runner.go for the pool and the operation runner). The
+//     correct code calls the seam and never tests a mutant's name.
+//  2. mutants.go: a row of mutantTable (name, seam, upstream bug, what it
+//     does, the declared check IDs that must fail, e.g.
+//     chk("churn.fds-flat"), and the strategy it swaps in).
+//  3. A unit test in this package showing the behaviour differs from the
+//     correct fetcher (mutants_test.go).
+//  4. docs/fetcher.md: the row of the mutant table.
+//
+// The matrix (gitchaos matrix, make test) runs the new row by itself.
+// TestMutantTable fails on a row without checks, TestMutantsDocumented on
+// a docs table that differs from mutantTable, and the gates'
+// TestDeclaredChecksReferences on a must-fail ID that no gate declares.
 package fetcher
 
 import (

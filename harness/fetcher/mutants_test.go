@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,5 +274,52 @@ func TestMutantSiblingByURL(t *testing.T) {
 				t.Fatal("sibling-by-url: a's clone removed; want it kept (b has the same url)")
 			}
 		})
+	}
+}
+
+// TestMutantsDocumented: docs/fetcher.md's mutant table lists every mutant
+// of the table in its order, with its seam and the IDs of its must-fail
+// checks, and nothing else.
+func TestMutantsDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "fetcher.md"))
+	if err != nil {
+		t.Fatalf("read docs: %v", err)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), " | ")
+		if len(cells) != 5 {
+			continue // another table
+		}
+		rows = append(rows, cells)
+	}
+	ms := Mutants()
+	if len(rows) != len(ms) {
+		t.Errorf("docs/fetcher.md's mutant table has %d rows, the mutant table %d", len(rows), len(ms))
+	}
+	idRE := regexp.MustCompile("`([a-z][a-z-]*\\.[a-z0-9-]+)`")
+	for i := range min(len(rows), len(ms)) {
+		m, r := ms[i], rows[i]
+		if got := strings.Trim(strings.TrimSpace(r[0]), "`"); got != m.Name {
+			t.Errorf("docs row %d names %q, the table's row %d is %q", i+1, got, i+1, m.Name)
+			continue
+		}
+		if got := strings.TrimSpace(r[1]); got != m.Seam {
+			t.Errorf("%s: docs say seam %q, the table %q", m.Name, got, m.Seam)
+		}
+		var ids []string
+		for _, sm := range idRE.FindAllStringSubmatch(r[4], -1) {
+			ids = append(ids, sm[1])
+		}
+		var want []string
+		for _, c := range m.MustFail {
+			want = append(want, c.ID)
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("%s: docs list must-fail checks %v, the table %v", m.Name, ids, want)
+		}
 	}
 }
