@@ -323,7 +323,7 @@ func (o *Outcome) plan(opt Options) string {
 	if o.MoreRuns >= opt.MaxRuns {
 		return fmt.Sprintf("; more than %d more runs a side needed", opt.MaxRuns)
 	}
-	return fmt.Sprintf("; about %d more runs a side would likely decide", o.MoreRuns)
+	return fmt.Sprintf("; about %d more run(s) a side would likely decide", o.MoreRuns)
 }
 
 func allEqual(a, b []float64) bool {
