@@ -26,8 +26,9 @@ its 95% interval, the Mann–Whitney p-value and that p corrected across
 all checks (Holm), the failures per side, and a verdict:
 
   broken / fixed   passed on base and fails on head (or the reverse), decisively
-  worse / better   the measured value moved significantly, past the unit's floor
-                   (10 ms, 64 KiB, 1 fd or other count; per cycle likewise)
+  worse / better   the measured value moved significantly, past the floor: the
+                   unit's (10 ms, 64 KiB, 1 fd or other count; per cycle
+                   likewise) or 5% of the base median, whichever is larger
   undecided        not decided yet: the row says about how many more runs a side
   known failure    fails on both sides (worse or better if its value moved)
   same             no significant difference past the floor

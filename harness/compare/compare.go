@@ -68,6 +68,10 @@ type Options struct {
 	Power float64
 	// Floor gives the practical floor of a unit; nil: Floor.
 	Floor func(unit string) float64
+	// RelFloor raises a check's floor to this share of the magnitude of
+	// its base median (a 5% slower boot of 2 s is "same", as a 10 ms one
+	// is); 0: 0.05, negative: none.
+	RelFloor float64
 	// MaxRuns caps the runs per side a plan asks for; 0: 1000.
 	MaxRuns int
 }
@@ -87,6 +91,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Floor == nil {
 		o.Floor = Floor
+	}
+	if o.RelFloor == 0 {
+		o.RelFloor = 0.05
 	}
 	if o.MaxRuns == 0 {
 		o.MaxRuns = 1000
@@ -165,6 +172,9 @@ func Compare(checks []Check, opt Options) []Outcome {
 		}
 		comparable++
 		bv, hv := measure(o.Base.Values, o.Direction, c.Limit), measure(o.Head.Values, o.Direction, c.Limit)
+		if opt.RelFloor > 0 {
+			o.Floor = max(o.Floor, opt.RelFloor*math.Abs(Median(bv)))
+		}
 		rank := MannWhitney(bv, hv)
 		shift := HodgesLehmann(bv, hv, opt.Level)
 		o.Rank, o.Shift = &rank, &shift

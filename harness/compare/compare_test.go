@@ -55,6 +55,8 @@ func TestVerdicts(t *testing.T) {
 			Base: obs(1.5, normal(r, 10, 0.100, 0.001)...), Head: obs(1.5, normal(r, 10, 0.100, 0.001)...)}, Same},
 		{"a significant shift under the floor is the same", Check{Name: "t", Unit: "s", Budget: "<= 1.50 s", Limit: 1.5,
 			Base: obs(1.5, normal(r, 10, 0.100, 0.0005)...), Head: obs(1.5, normal(r, 10, 0.103, 0.0005)...)}, Same},
+		{"a significant 2.5% slowdown of 2 s is within the 5% floor", Check{Name: "t", Unit: "s", Budget: "<= 4 s", Limit: 4,
+			Base: obs(4, normal(r, 10, 2.0, 0.005)...), Head: obs(4, normal(r, 10, 2.05, 0.005)...)}, Same},
 		{"few runs are undecided", Check{Name: "t", Unit: "s", Budget: "<= 1.50 s", Limit: 1.5,
 			Base: obs(1.5, 0.100, 0.101), Head: obs(1.5, 0.200, 0.201)}, Undecided},
 		{"noisy with few runs is undecided", Check{Name: "t", Unit: "s", Budget: "<= 1.50 s", Limit: 1.5,

@@ -79,8 +79,12 @@
 // Floor(unit): 10 ms for seconds, 64 KiB for bytes (64 for KiB), 1 for a
 // count of anything (count, fds, goroutines, threads, processes, files,
 // scopes...), 0 for a plain number; a per-step unit ("fds/cycle",
-// "bytes/round") has its base unit's floor per step. A difference of at
-// most the floor is "same", however significant.
+// "bytes/round") has its base unit's floor per step. A check's floor is
+// raised to RelFloor (5%) of its base median's magnitude, as Firecracker's
+// A/B test floors the relative effect: boot times of 600 ms ± 100 ms on a
+// shared runner would otherwise need hundreds of runs to call a 10 ms
+// change "same". A difference of at most the floor is "same", however
+// significant.
 //
 // # How many more runs
 //
