@@ -64,9 +64,12 @@ type comparison struct {
 	Checks   []compare.Outcome `json:"checks"`
 	OnlyBase []string          `json:"only_base,omitempty"`
 	OnlyHead []string          `json:"only_head,omitempty"`
-	Design   string            `json:"design"`
-	runs     [2][]*result.Run  // base, head
-	failOn   func(compare.Verdict) bool
+	// Errors are the scenarios that errored in a run: their checks may
+	// be incomplete in that run.
+	Errors []string         `json:"errors,omitempty"`
+	Design string           `json:"design"`
+	runs   [2][]*result.Run // base, head
+	failOn func(compare.Verdict) bool
 }
 
 // compareSide describes the reports of one side.
@@ -206,6 +209,11 @@ func loadComparison(basePaths, headPaths []string) (*comparison, error) {
 					errs = append(errs, fmt.Errorf("%s report %s is a %s run, %s a %s run: compare runs of one kind", name, p, orRun(run.Kind), firstPath, orRun(first.Kind)))
 				}
 			}
+			for _, sc := range run.Scenarios {
+				if sc.Error != "" {
+					c.Errors = append(c.Errors, fmt.Sprintf("%s %s: scenario %s errored: %s", name, p, sc.Name, firstLine(sc.Error)))
+				}
+			}
 			c.runs[s] = append(c.runs[s], run)
 			side.Reports = append(side.Reports, p)
 			side.Seeds = append(side.Seeds, run.Seed)
@@ -293,6 +301,9 @@ func writeCompareTable(w io.Writer, c *comparison) {
 			fmt.Fprintf(w, "\nonly on %s (not compared): %s\n", only.side, strings.Join(only.keys, ", "))
 		}
 	}
+	if len(c.Errors) > 0 {
+		fmt.Fprintf(w, "\nerrors in the runs (their checks may be incomplete there):\n  %s\n", strings.Join(c.Errors, "\n  "))
+	}
 	fmt.Fprintf(w, "\nnote: %s\n%s\n", c.Design, c.summary())
 }
 
@@ -349,6 +360,12 @@ func writeCompareMarkdown(w io.Writer, c *comparison) {
 	}{{"base", c.OnlyBase}, {"head", c.OnlyHead}} {
 		if len(only.keys) > 0 {
 			fmt.Fprintf(w, "\nOnly on %s (not compared): %s\n", only.side, esc(strings.Join(only.keys, ", ")))
+		}
+	}
+	if len(c.Errors) > 0 {
+		fmt.Fprintf(w, "\nErrors in the runs (their checks may be incomplete there):\n\n")
+		for _, e := range c.Errors {
+			fmt.Fprintf(w, "- %s\n", esc(e))
 		}
 	}
 	fmt.Fprintf(w, "\n_Compared from %s._\n", savedDesign)

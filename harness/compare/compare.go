@@ -102,16 +102,17 @@ func (o Options) withDefaults() Options {
 }
 
 // Side summarizes one side's runs of a check. Runs counts the runs that
-// passed or failed; Other those skipped or errored (left out).
+// passed or failed; Skipped and Errored those left out.
 type Side struct {
-	Runs   int       `json:"runs"`
-	Pass   int       `json:"pass"`
-	Fail   int       `json:"fail"`
-	Other  int       `json:"other,omitempty"`
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
-	Values []float64 `json:"values"`
+	Runs    int       `json:"runs"`
+	Pass    int       `json:"pass"`
+	Fail    int       `json:"fail"`
+	Skipped int       `json:"skipped,omitempty"`
+	Errored int       `json:"errored,omitempty"`
+	Median  float64   `json:"median"`
+	Min     float64   `json:"min"`
+	Max     float64   `json:"max"`
+	Values  []float64 `json:"values"`
 }
 
 // RateTest is the Fisher exact test on the pass and fail counts.
@@ -215,8 +216,11 @@ func side(obs []Observation) Side {
 			s.Pass++
 		case result.Fail:
 			s.Fail++
+		case result.Skip:
+			s.Skipped++
+			continue
 		default:
-			s.Other++
+			s.Errored++
 			continue
 		}
 		s.Values = append(s.Values, o.Value)
@@ -246,8 +250,8 @@ func decide(o *Outcome, c Check, opt Options, planLevel float64) {
 	nb, nh := o.Base.Runs, o.Head.Runs
 	if nb == 0 || nh == 0 {
 		o.Verdict = Skipped
-		o.Reason = fmt.Sprintf("no pass or fail to compare: base %d of %d runs, head %d of %d (the rest skipped or errored)",
-			nb, nb+o.Base.Other, nh, nh+o.Head.Other)
+		o.Reason = fmt.Sprintf("no pass or fail to compare on one side: base %d passed or failed, %d skipped, %d errored; head %d, %d skipped, %d errored",
+			nb, o.Base.Skipped, o.Base.Errored, nh, o.Head.Skipped, o.Head.Errored)
 		return
 	}
 	bf, hf := o.Base.Fail, o.Head.Fail
@@ -308,7 +312,7 @@ func decide(o *Outcome, c Check, opt Options, planLevel float64) {
 		o.Reason = "the same value in every run: " + result.FormatValue(o.Base.Values[0], o.Unit)
 	case sig:
 		o.Reason = moved + ", within the floor " + result.FormatBudget(o.Floor, o.Unit)
-	case sh.Low >= -o.Floor && sh.High <= o.Floor:
+	case sh.Confidence >= opt.Level && sh.Low >= -o.Floor && sh.High <= o.Floor:
 		o.Reason = moved + ", interval within ±" + result.FormatBudget(o.Floor, o.Unit)
 	default:
 		need := planRuns(spread(bv, hv), o.Floor, planLevel, opt)

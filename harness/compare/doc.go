@@ -32,7 +32,9 @@
 //     same reports always give the same numbers), exact for small
 //     samples where a bootstrap is poor (5 runs a side has 252 distinct
 //     splits), and it is the interval of the same rank test that decides,
-//     so the interval and the p-value never disagree.
+//     so the interval and the p-value never disagree. With too few runs
+//     to reach Level (3 a side) it is the whole range of differences, its
+//     coverage (Shift.Confidence) 1 − 2/C(n+m, n).
 //   - Test: Mann–Whitney U, two-sided. Up to 40 runs in all, its exact
 //     permutation distribution conditional on the ties (counted over
 //     doubled midranks, so all-equal slopes such as "+0 fds/cycle" in
@@ -69,7 +71,7 @@
 //
 //   - worse / better: the Holm-adjusted p < Alpha and |shift| > the floor.
 //   - same: every value equal on both sides; or significant but within the
-//     floor; or the interval lies within ±floor; or not significant with
+//     floor; or the interval, at full Level, lies within ±floor; or not significant with
 //     enough runs to have likely seen a floor-sized shift (below).
 //   - undecided: not significant, but too few runs to tell a floor-sized
 //     shift from none.

@@ -153,6 +153,10 @@ type Shift struct {
 	// With too few runs for any c, the whole range of differences.
 	Low  float64 `json:"low"`
 	High float64 `json:"high"`
+	// Confidence is the interval's coverage: the level asked for, or,
+	// with too few runs to reach it, the coverage of the whole range of
+	// differences, 1 − 2/C(n+m, n) (0 for one run a side, 0.9 for three).
+	Confidence float64 `json:"confidence"`
 }
 
 // HodgesLehmann estimates the shift head − base as the median of all
@@ -175,11 +179,15 @@ func HodgesLehmann(base, head []float64, level float64) Shift {
 	}
 	sort.Float64s(d)
 	c := mosesCount(n, m, (1-level)/2)
+	conf := level
+	if c < 0 {
+		conf = max(0, 1-2/math.Exp(lchoose(n+m, n)))
+	}
 	c = max(0, min(c, len(d)/2))
 	if c >= len(d)-c {
 		c = (len(d) - 1) / 2
 	}
-	return Shift{Estimate: median(d), Low: d[c], High: d[len(d)-1-c]}
+	return Shift{Estimate: median(d), Low: d[c], High: d[len(d)-1-c], Confidence: conf}
 }
 
 // mosesCount is the largest c with P(U <= c) <= tail for samples of n
