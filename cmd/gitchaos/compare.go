@@ -373,7 +373,8 @@ func writeCompareMarkdown(w io.Writer, c *comparison) {
 
 // shiftCell renders a shift with its interval, the unit written once when
 // all three numbers share it: "+8 fds/cycle (+8..+8)",
-// "+580.6 KiB/cycle (+578.4..+582.6)".
+// "+580.6 KiB/cycle (+578.4..+582.6)"; an interval short of 95% (too few
+// runs) says its coverage: "+25.1 KiB/cycle (-26.7..+43.5, 80%)".
 func shiftCell(s compare.Shift, unit string) string {
 	est, lo, hi := result.FormatSigned(s.Estimate, unit), result.FormatSigned(s.Low, unit), result.FormatSigned(s.High, unit)
 	if i := strings.LastIndexByte(est, ' '); i > 0 {
@@ -381,6 +382,9 @@ func shiftCell(s compare.Shift, unit string) string {
 		if strings.HasSuffix(lo, suffix) && strings.HasSuffix(hi, suffix) {
 			lo, hi = strings.TrimSuffix(lo, suffix), strings.TrimSuffix(hi, suffix)
 		}
+	}
+	if s.Confidence < 0.95 {
+		return fmt.Sprintf("%s (%s..%s, %.0f%%)", est, lo, hi, s.Confidence*100)
 	}
 	return fmt.Sprintf("%s (%s..%s)", est, lo, hi)
 }

@@ -96,7 +96,7 @@ func TestCompareTableAndMarkdown(t *testing.T) {
 	args := append(append([]string{"compare"}, compareReports("correct", 1, 2, 3)...), "--")
 	args = append(args, compareReports("mutant", 1, 2, 3)...)
 	code, out, _ := runCLI(t, args...)
-	for _, want := range []string{"DELTA (95% CI)", "+8 fds/cycle (+8..+8)", "0/3 → 3/3", "broken", "interleaved", "FAIL: 9 checks: 3 broken"} {
+	for _, want := range []string{"DELTA (95% CI)", "+8 fds/cycle (+8..+8, 90%)", "0/3 → 3/3", "broken", "interleaved", "FAIL: 9 checks: 3 broken"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -283,8 +283,8 @@ func decide(o *Outcome, c Check, opt Options, planLevel float64) {
 
 	sh := *o.Shift
 	sig := o.PAdjusted < opt.Alpha
-	moved := fmt.Sprintf("head − base %s (%g%% CI %s..%s), p %.3g (Holm %s)",
-		result.FormatSigned(sh.Estimate, o.Unit), opt.Level*100, result.FormatSigned(sh.Low, o.Unit), result.FormatSigned(sh.High, o.Unit),
+	moved := fmt.Sprintf("head − base %s (%.3g%% CI %s..%s), p %.3g (Holm %s)",
+		result.FormatSigned(sh.Estimate, o.Unit), sh.Confidence*100, result.FormatSigned(sh.Low, o.Unit), result.FormatSigned(sh.High, o.Unit),
 		o.Rank.P, o.holm(opt.Alpha))
 	if sig && math.Abs(sh.Estimate) > o.Floor {
 		worse := sh.Estimate > 0
