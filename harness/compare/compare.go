@@ -38,6 +38,10 @@ func (v Verdict) Fails(failOnUndecided bool) bool {
 type Observation struct {
 	Value   float64
 	Verdict result.Verdict
+	// NoValue: the run's verdict counts, its value does not (it is in
+	// another unit than the check's, e.g. a failed timing recorded as a
+	// yes/no).
+	NoValue bool
 }
 
 // Check is one check's observations on both sides.
@@ -102,7 +106,9 @@ func (o Options) withDefaults() Options {
 }
 
 // Side summarizes one side's runs of a check. Runs counts the runs that
-// passed or failed; Skipped and Errored those left out.
+// passed or failed; Skipped and Errored those left out. Values (and the
+// median, min and max) are those of the runs that passed or failed with
+// a value in the check's unit.
 type Side struct {
 	Runs    int       `json:"runs"`
 	Pass    int       `json:"pass"`
@@ -172,17 +178,16 @@ func Compare(checks []Check, opt Options) []Outcome {
 			continue
 		}
 		comparable++
-		bv, hv := measure(o.Base.Values, o.Direction, c.Limit), measure(o.Head.Values, o.Direction, c.Limit)
-		if opt.RelFloor > 0 {
-			o.Floor = max(o.Floor, opt.RelFloor*math.Abs(Median(bv)))
-		}
-		rank := MannWhitney(bv, hv)
-		shift := HodgesLehmann(bv, hv, opt.Level)
-		o.Rank, o.Shift = &rank, &shift
-		if rank.MinP <= opt.Alpha {
-			family = append(family, test{i: i, p: rank.P})
+		if o.Direction == NoDirection || len(o.Base.Values) == 0 || len(o.Head.Values) == 0 {
+			o.Floor = 0
+		} else {
+			o.valueTest(c, opt)
+			if o.Rank.MinP <= opt.Alpha {
+				family = append(family, test{i: i, p: o.Rank.P})
+			}
 		}
 		if o.Base.Fail*o.Head.Runs != o.Head.Fail*o.Base.Runs {
+
 			p, minP := Fisher(o.Base.Pass, o.Base.Fail, o.Head.Pass, o.Head.Fail)
 			o.Rate = &RateTest{P: p, MinP: minP, PAdjusted: 1}
 			if minP <= opt.Alpha {
@@ -208,6 +213,17 @@ func Compare(checks []Check, opt Options) []Outcome {
 	return outs
 }
 
+// valueTest runs the rank test and the shift on the check's values.
+func (o *Outcome) valueTest(c Check, opt Options) {
+	bv, hv := measure(o.Base.Values, o.Direction, c.Limit), measure(o.Head.Values, o.Direction, c.Limit)
+	if opt.RelFloor > 0 {
+		o.Floor = max(o.Floor, opt.RelFloor*math.Abs(Median(bv)))
+	}
+	rank := MannWhitney(bv, hv)
+	shift := HodgesLehmann(bv, hv, opt.Level)
+	o.Rank, o.Shift = &rank, &shift
+}
+
 func side(obs []Observation) Side {
 	var s Side
 	for _, o := range obs {
@@ -223,10 +239,12 @@ func side(obs []Observation) Side {
 			s.Errored++
 			continue
 		}
-		s.Values = append(s.Values, o.Value)
+		if !o.NoValue {
+			s.Values = append(s.Values, o.Value)
+		}
 	}
 	s.Runs = s.Pass + s.Fail
-	if s.Runs > 0 {
+	if len(s.Values) > 0 {
 		s.Median = Median(s.Values)
 		s.Min, s.Max = slices.Min(s.Values), slices.Max(s.Values)
 	}
@@ -281,6 +299,18 @@ func decide(o *Outcome, c Check, opt Options, planLevel float64) {
 		return
 	}
 
+	if o.Rank == nil {
+		why := "the budget states no direction (a yes/no check): pass and fail only"
+		if o.Direction != NoDirection {
+			why = "no value in the check's unit on one side: pass and fail only"
+		}
+		if known {
+			o.Verdict, o.Reason = KnownFailure, rates+"; "+why
+			return
+		}
+		o.Verdict, o.Reason = Same, rates+"; "+why
+		return
+	}
 	sh := *o.Shift
 	sig := o.PAdjusted < opt.Alpha
 	moved := fmt.Sprintf("head − base %s (%.3g%% CI %s..%s), p %.3g (Holm %s)",

@@ -77,6 +77,9 @@ func TestVerdicts(t *testing.T) {
 			Base: obs(inf, 50, 51, 52, 53, 54, 55, 56, 57), Head: obs(inf, 30, 31, 32, 33, 34, 35, 36, 37)}, Worse},
 		{"== budgets compare the distance", Check{Name: "rounds", Unit: "count", Budget: "== 10", Limit: 10,
 			Base: obs(inf, 10, 10, 10, 10, 10, 10, 10, 10), Head: obs(inf, 6, 6, 5, 6, 7, 6, 6, 6)}, Worse},
+		{"a yes/no check compares pass and fail only", Check{Name: "served", Unit: "", Budget: "every scope on its newest commit", Limit: 1,
+			Base: []Observation{{1, result.Pass, false}, {0, result.Fail, false}, {0, result.Fail, false}},
+			Head: []Observation{{0, result.Fail, false}, {0, result.Fail, false}, {0, result.Fail, false}}}, KnownFailure},
 		{"skipped on one side", Check{Name: "threads", Unit: "threads/cycle", Budget: "n/a",
 			Base: []Observation{{Verdict: result.Skip}}, Head: obs(0, 0)}, Skipped},
 	} {
@@ -184,6 +187,30 @@ func TestAAFalseAlarms(t *testing.T) {
 	t.Logf("A/A, a check failing 20%% of runs, 10 runs a side: %d false alarms in %d = %.4f", flaky, trials, float64(flaky)/trials)
 	if float64(flaky)/trials > 0.05 {
 		t.Errorf("flaky A/A false-alarm rate %.4f, want <= 0.05", float64(flaky)/trials)
+	}
+}
+
+// TestFromRunsUnits: a failure recorded in another unit (boot's "never
+// served": a yes/no, unit "") counts as a failure but not as a value; the
+// check's unit is that of a passing run.
+func TestFromRunsUnits(t *testing.T) {
+	run := func(c result.Check) *result.Run {
+		return &result.Run{Scenarios: []*result.Scenario{{Name: "boot", Checks: []result.Check{c}}}}
+	}
+	never := result.Check{Name: "first served", Budget: "<= 1.50 s", Value: 0, Limit: 1, Verdict: result.Fail}
+	var base, head []*result.Run
+	for i := range 5 {
+		base = append(base, run(result.Check{Name: "first served", Budget: "<= 1.50 s", Unit: "s", Value: 0.3 + float64(i)/1000, Limit: 1.5, Verdict: result.Pass}))
+		head = append(head, run(never))
+	}
+	base[0] = run(never)
+	checks, _, _ := FromRuns(base, head)
+	if len(checks) != 1 || checks[0].Unit != "s" || checks[0].Limit != 1.5 || !checks[0].Base[0].NoValue || checks[0].Base[1].NoValue || !checks[0].Head[0].NoValue {
+		t.Fatalf("checks %+v: want unit s from a passing run, the yes/no failures without values", checks)
+	}
+	o := Compare(checks, Options{})[0]
+	if o.Verdict != Broken || o.Rank != nil || len(o.Base.Values) != 4 {
+		t.Fatalf("%s (%s), rank %+v, base values %v: want broken on pass/fail alone", o.Verdict, o.Reason, o.Rank, o.Base.Values)
 	}
 }
 

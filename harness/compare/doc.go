@@ -15,15 +15,21 @@
 //
 // Which way is worse follows the check's budget text (DirectionOf): the
 // first operator in it decides. "<=" (a time, a count, a leak slope: all
-// "CI <= 0 fds/cycle" style budgets) or none: higher is worse. ">=":
-// lower is worse. "==": farther from the limit is worse, and the values
-// compared are |value − limit|.
+// "CI <= 0 fds/cycle" style budgets): higher is worse. ">=": lower is
+// worse. "==": farther from the limit is worse, and the values compared
+// are |value − limit|. None ("every scope on its newest commit"): a
+// yes/no check whose value only mirrors its verdict, so only pass and
+// fail are compared.
 //
 // # Statistics
 //
 // The values compared are each run's Value (a trend slope, a time, a
 // count) from the runs that passed or failed; skipped and errored runs are
-// left out (a side with none left makes the check "skipped").
+// left out (a side with none left makes the check "skipped"). A run whose
+// value is in another unit than the check's (FromRuns takes the unit of a
+// passing run: a timing that never happened is recorded as a yes/no)
+// counts as a pass or fail but gives no value; with no value on a side,
+// only pass and fail are compared.
 //
 //   - Shift: the Hodges–Lehmann estimate of head − base (the median of the
 //     n·m pairwise differences; for a pure shift, the difference of the

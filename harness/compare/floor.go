@@ -39,15 +39,19 @@ const (
 	// AwayIsWorse: a budget "== limit"; the values compared are the
 	// distances from the limit, higher worse.
 	AwayIsWorse Direction = "farther from the limit is worse"
+	// NoDirection: a budget with no comparison ("every scope on its
+	// newest commit"), a yes/no check whose value only mirrors its
+	// verdict: only pass and fail are compared.
+	NoDirection Direction = "none"
 )
 
 // DirectionOf reads the direction from a check's budget text: the first
 // comparison operator in it decides (budgets read "<= 1.50 s",
 // "CI <= 0 fds/cycle", "lower bound <= 64 KiB/cycle", ">= 10 calls
 // answered", "in_flight == 0"): ">=" lower is worse, "==" farther from
-// the limit is worse, "<=" or none higher is worse.
+// the limit is worse, "<=" higher is worse; with none, NoDirection.
 func DirectionOf(budget string) Direction {
-	best, dir := -1, HigherIsWorse
+	best, dir := -1, NoDirection
 	for _, op := range []struct {
 		text string
 		dir  Direction

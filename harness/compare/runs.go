@@ -13,8 +13,9 @@ func checkKey(scenario string, c result.Check) string { return scenario + "/" + 
 // Keys found on one side only are returned apart, in the same order.
 func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []string) {
 	type entry struct {
-		c          Check
-		base, head bool
+		c                    Check
+		base, head, fromPass bool
+		units                [2][]string // per observation, base and head
 	}
 	byKey := map[string]*entry{}
 	var order []string
@@ -30,18 +31,24 @@ func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []st
 						order = append(order, k)
 					}
 					// The unit, budget and limit come from the first run
-					// that measured the check (a skipped one has none).
-					if e.c.Budget == "" && ch.Verdict != result.Skip && ch.Verdict != result.Error {
+					// that passed the check, else the first that failed
+					// it: a failure may be recorded as a yes/no in
+					// another unit (boot's "never served").
+					measured := ch.Verdict == result.Pass || ch.Verdict == result.Fail
+					if measured && (e.c.Budget == "" || (!e.fromPass && ch.Verdict == result.Pass)) {
 						e.c.Unit, e.c.Budget, e.c.Limit = ch.Unit, ch.Budget, ch.Limit
+						e.fromPass = ch.Verdict == result.Pass
 					}
 					o := Observation{Value: ch.Value, Verdict: ch.Verdict}
+					s := 0
 					if isHead {
-						e.head = true
+						e.head, s = true, 1
 						e.c.Head = append(e.c.Head, o)
 					} else {
 						e.base = true
 						e.c.Base = append(e.c.Base, o)
 					}
+					e.units[s] = append(e.units[s], ch.Unit)
 				}
 			}
 		}
@@ -49,7 +56,14 @@ func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []st
 	add(base, false)
 	add(head, true)
 	for _, k := range order {
-		switch e := byKey[k]; {
+		e := byKey[k]
+		for i, u := range e.units[0] {
+			e.c.Base[i].NoValue = u != e.c.Unit
+		}
+		for i, u := range e.units[1] {
+			e.c.Head[i].NoValue = u != e.c.Unit
+		}
+		switch {
 		case e.base && e.head:
 			checks = append(checks, e.c)
 		case e.base:

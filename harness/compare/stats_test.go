@@ -130,7 +130,7 @@ func TestDirectionAndFloor(t *testing.T) {
 		"lower bound <= 64 KiB/cycle":      HigherIsWorse,
 		">= 10 calls answered":             LowerIsWorse,
 		"in_flight == 0":                   AwayIsWorse,
-		"every scope on its newest commit": HigherIsWorse,
+		"every scope on its newest commit": NoDirection,
 	} {
 		if got := DirectionOf(budget); got != want {
 			t.Errorf("DirectionOf(%q) = %q, want %q", budget, got, want)
