@@ -122,18 +122,19 @@ func TestHolmAcrossChecks(t *testing.T) {
 // distribution (seeded), the share of comparisons that call a change
 // (better, worse, fixed, broken) stays at or under alpha. One check per
 // comparison measures the test's own rate; ten per comparison the
-// family-wise rate Holm bounds. Unit "" has no floor, so the floor does
-// not hide false alarms.
+// family-wise rate Holm bounds. Unit "" and RelFloor -1: no floor, so
+// the floor does not hide false alarms.
 func TestAAFalseAlarms(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 2026))
 	changed := func(o Outcome) bool {
 		return o.Verdict == Better || o.Verdict == Worse || o.Verdict == Fixed || o.Verdict == Broken
 	}
+	noFloor := Options{RelFloor: -1}
 	const trials = 2000
 	alarms := 0
 	for range trials {
 		o := Compare([]Check{{Key: "s/x", Name: "x", Budget: "<= 100", Limit: 100,
-			Base: obs(100, normal(r, 10, 50, 5)...), Head: obs(100, normal(r, 10, 50, 5)...)}}, Options{})[0]
+			Base: obs(100, normal(r, 10, 50, 5)...), Head: obs(100, normal(r, 10, 50, 5)...)}}, noFloor)[0]
 		if changed(o) {
 			alarms++
 		}
@@ -153,7 +154,7 @@ func TestAAFalseAlarms(t *testing.T) {
 			cs = append(cs, Check{Key: "s/" + string(rune('a'+k)), Name: "x", Budget: "<= 100", Limit: 100,
 				Base: obs(100, normal(r, 10, 50, 5)...), Head: obs(100, normal(r, 10, 50, 5)...)})
 		}
-		for _, o := range Compare(cs, Options{}) {
+		for _, o := range Compare(cs, noFloor) {
 			if changed(o) {
 				famAlarms++
 				break

@@ -9,7 +9,8 @@ func checkKey(scenario string, c result.Check) string { return scenario + "/" + 
 
 // FromRuns pairs the checks of saved runs by key (scenario/check): one
 // Check per key found on both sides, each run contributing one
-// observation, in the order the keys first appear (base runs first).
+// observation (its first, should a run repeat a check), in the order the
+// keys first appear (base runs first).
 // Keys found on one side only are returned apart, in the same order.
 func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []string) {
 	type entry struct {
@@ -21,9 +22,14 @@ func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []st
 	var order []string
 	add := func(runs []*result.Run, isHead bool) {
 		for _, r := range runs {
+			seen := map[string]bool{} // a run gives one observation per check
 			for _, sc := range r.Scenarios {
 				for _, ch := range sc.Checks {
 					k := checkKey(sc.Name, ch)
+					if seen[k] {
+						continue
+					}
+					seen[k] = true
 					e := byKey[k]
 					if e == nil {
 						e = &entry{c: Check{Key: k, Scenario: sc.Name, Name: ch.Name}}
