@@ -36,9 +36,9 @@ all checks (Holm), the failures per side, and a verdict:
 
 Saved reports from separate CI jobs are the weaker design: base and head
 ran at different times, maybe on different machines, so a runner's drift
-reads as a change. Base and head run interleaved on one runner (A B B A,
-the same seed per pair) is the stronger design; it is coming next and not
-built yet. See docs/compare.md.
+reads as a change. Running base and head interleaved on one runner
+(A B B A, the same seed per pair) is the stronger design; it is coming
+next and not built yet. See docs/compare.md.
 
 flags:
   --json               print the comparison as JSON, for tools
