@@ -39,6 +39,7 @@ func commands() []command {
 		{"testbed", "testbed up: start a testbed and print its description", cmdTestbed},
 		{"fault", "fault add|rm|list on a running testbed or the compose stack", cmdFault},
 		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},
+		{"inspect", "print a forensic snapshot of a running process tree, or diff two saved ones", cmdInspect},
 		{"gitserver", "serve bare git repos over smart HTTP (the git server image's entrypoint)", cmdGitServer},
 		{"toxiproxy-server", "toxiproxy's server with gitchaos's toxics (the toxiproxy image's entrypoint)", cmdToxiproxy},
 	}
