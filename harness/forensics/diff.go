@@ -120,10 +120,21 @@ func sortGroups(gs []Group) {
 			return a.Growth > b.Growth
 		}
 		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
+			return kindRank(a.Kind) < kindRank(b.Kind)
 		}
 		return a.Signature < b.Signature
 	})
+}
+
+// kindRank orders kinds for ties: what a process holds before what lies
+// on disk.
+func kindRank(k string) int {
+	for i, o := range []string{"proc", "thread", "fd", "map", "file", "dir"} {
+		if k == o {
+			return i
+		}
+	}
+	return 99
 }
 
 func sumMemory(s *Snap) Memory {

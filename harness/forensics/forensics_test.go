@@ -23,7 +23,7 @@ import (
 // holder is a real process holding one of each kind of object: argv dir,
 // host, port. It answers "leak N" by opening N more files.
 const holder = `
-import os, sys, socket, threading, mmap, subprocess
+import os, sys, socket, threading, mmap, subprocess, select
 d, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 held = []
 held.append(open(os.path.join(d, 'held.txt'), 'w'))
@@ -35,6 +35,9 @@ mf = open(mp, 'r+b'); held += [mf, mmap.mmap(mf.fileno(), 8192)]
 open(os.path.join(d, 'tmp_pack_Ab12cD'), 'w').close()
 s = socket.create_connection((host, port)); held.append(s)
 threading.Thread(target=lambda: s.recv(1), daemon=True).start()
+threading.Thread(target=lambda: select.select([s], [], []), daemon=True).start()
+ls = socket.create_server(('127.0.0.1', 0)); ls.settimeout(3600); held.append(ls)
+threading.Thread(target=ls.accept, daemon=True).start()  # poll on a listener: idle
 held.append(subprocess.Popen(['true']))  # never waited for: a zombie
 print('ready', s.fileno(), flush=True)
 for line in sys.stdin:
@@ -142,16 +145,20 @@ func TestSnapshotOfARealProcess(t *testing.T) {
 
 	// The recv thread and the zombie get there in their own time.
 	var s *Snap
-	eventuallytest.Require(t, 10*time.Second, "a thread blocked in recv and a zombie child", func() (bool, any) {
+	eventuallytest.Require(t, 10*time.Second, "threads blocked in recv, in select, in an accept, and a zombie child", func() (bool, any) {
 		var err error
 		s, err = Snapshot(context.Background(), pid, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		blocked, zombie := false, false
+		onSock, polling := 0, false
 		for _, th := range s.Procs[0].Threads {
-			blocked = blocked || th.FD == sockFD
+			if th.FD == sockFD {
+				onSock++
+			}
+			polling = polling || th.SyscallName == "poll"
 		}
+		blocked, zombie := onSock == 2 && polling, false
 		for _, c := range s.Procs[1:] {
 			zombie = zombie || c.Zombie()
 		}
@@ -190,15 +197,24 @@ func TestSnapshotOfARealProcess(t *testing.T) {
 	if root.Memory == nil || root.Memory.Rss == 0 || root.Memory.Anon == 0 || root.Memory.File != root.Memory.Rss-root.Memory.Anon {
 		t.Errorf("memory: %+v", root.Memory)
 	}
-	var recv *Thread
+	var recv, sel, accept *Thread
 	for i, th := range root.Threads {
-		if th.FD == sockFD {
+		switch {
+		case th.FD == sockFD && strings.HasPrefix(th.SyscallName, "recv"):
 			recv = &root.Threads[i]
+		case th.FD == sockFD && strings.Contains(th.SyscallName, "select"):
+			sel = &root.Threads[i]
+		case th.SyscallName == "poll":
+			accept = &root.Threads[i]
 		}
 	}
-	if recv == nil || recv.Class != ClassBlocked || !strings.HasPrefix(recv.SyscallName, "recv") ||
-		!strings.Contains(recv.Waits, "-> "+addr+" ESTABLISHED (git host h1)") {
-		t.Errorf("recv thread: %+v", recv)
+	for _, th := range []*Thread{recv, sel} {
+		if th == nil || th.Class != ClassBlocked || !strings.Contains(th.Waits, "-> "+addr+" ESTABLISHED (git host h1)") {
+			t.Errorf("a thread waiting on the socket (recv, select): %+v", th)
+		}
+	}
+	if accept == nil || accept.Class != ClassIdle || accept.FD != -1 {
+		t.Errorf("a thread in poll on a listener (idle): %+v", accept)
 	}
 	if main := root.Threads[0]; main.TID != pid || main.Class != ClassBlocked || main.SyscallName != "read" {
 		t.Errorf("main thread (reading stdin): %+v", main)
@@ -307,14 +323,19 @@ func TestParseAddr(t *testing.T) {
 func TestSignature(t *testing.T) {
 	for in, want := range map[string]string{
 		"/srv/git_sources/0123456789abcdef0123456789abcdef01234567-3/objects/pack/pack-89abcdef0123456789abcdef0123456789abcdef.pack": "/srv/git_sources/<id>/objects/pack/pack-<hex>.pack",
-		"/proc/1234/fd/7":                            "/proc/<n>/fd/<n>",
-		"/tmp/x/tmp_pack_Ab12cD":                     "/tmp/x/tmp_pack_<tmp>",
-		"/tmp/tmpk2j3h4l9/f.lock":                    "/tmp/tmp<tmp>/f.lock",
-		"/data/scope-alpha/repo":                     "/data/scope-<id>/repo",
-		"/data/123e4567-e89b-12d3-a456-426614174000": "/data/<id>",
-		"git cat-file --batch-check":                 "git cat-file --batch-check",
-		"ThreadPoolExecutor-0_3":                     "ThreadPoolExecutor-<n>_<n>",
-		"/data/tenant-acme/clone":                    "/data/tenant-<id>/clone",
+		"/proc/1234/fd/7":                                "/proc/<n>/fd/<n>",
+		"/tmp/x/tmp_pack_Ab12cD":                         "/tmp/x/tmp_pack_<tmp>",
+		"/tmp/tmpk2j3h4l9/f.lock":                        "/tmp/tmp<tmp>/f.lock",
+		"/data/scope-alpha/repo":                         "/data/scope-<id>/repo",
+		"/data/123e4567-e89b-12d3-a456-426614174000":     "/data/<id>",
+		"git cat-file --batch-check":                     "git cat-file --batch-check",
+		"ThreadPoolExecutor-0_3":                         "ThreadPoolExecutor-<n>_<n>",
+		"/data/tenant-acme/clone":                        "/data/tenant-<id>/clone",
+		"/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2": "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2",
+		"/usr/lib/python3.11/lib-dynload/_blake2.cpython-311-x86_64-linux-gnu.so": "/usr/lib/python3.<n>/lib-dynload/_blake2.cpython-311-x86_64-linux-gnu.so",
+		"/srv/clone_staging/fetch.Xy12ab34":                                       "/srv/clone_staging/fetch.<tmp>",
+		"/srv/x/objects/pack/tmp_pack_abcdef":                                     "/srv/x/objects/pack/tmp_pack_<tmp>",
+		"/srv/x/sha256.txt":                                                       "/srv/x/sha256.txt",
 	} {
 		ids := []string{"acme"}
 		if got := Signature(in, ids...); got != want {

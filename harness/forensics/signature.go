@@ -140,6 +140,10 @@ func isUUID(s string) bool {
 	return true
 }
 
+// archWords are words that look like ids or numbers but name an
+// architecture; they are kept.
+var archWords = []string{"x86_64", "aarch64", "amd64", "arm64", "i686"}
+
 // component signs one path component (or one word).
 func component(c string) string {
 	if isUUID(c) {
@@ -150,9 +154,28 @@ func component(c string) string {
 			return "<id>"
 		}
 	}
+	if strings.HasSuffix(c, ".so") || strings.Contains(c, ".so.") {
+		return c // a shared library: versions, not ids
+	}
+	for _, p := range debrisPatterns {
+		if p.prefix != "" && strings.HasPrefix(c, p.prefix) && len(c) > len(p.prefix) {
+			return p.prefix + "<tmp>"
+		}
+	}
+	if tempName(c) {
+		return "tmp<tmp>"
+	}
 	var b strings.Builder
 	prev := "" // the previous word
+next:
 	for i := 0; i < len(c); {
+		for _, a := range archWords {
+			if strings.HasPrefix(c[i:], a) && (i+len(a) == len(c) || !isAlnum(c[i+len(a)])) {
+				b.WriteString(a)
+				i += len(a)
+				continue next
+			}
+		}
 		if !isAlnum(c[i]) {
 			b.WriteByte(c[i])
 			i++
@@ -172,10 +195,8 @@ func component(c string) string {
 			b.WriteString("<hex>")
 		case allDigits(w):
 			b.WriteString("<n>")
-		case afterSep && len(w) >= 6 && randomLooking(w):
+		case afterSep && len(w) >= 6 && randomSuffix(w):
 			b.WriteString("<tmp>")
-		case i == 0 && strings.HasPrefix(w, "tmp") && len(w) >= 9 && randomLooking(w[3:]):
-			b.WriteString("tmp<tmp>")
 		default:
 			b.WriteString(w)
 		}
@@ -183,6 +204,43 @@ func component(c string) string {
 		i = j
 	}
 	return b.String()
+}
+
+// randomSuffix reports whether a word looks like a random temp suffix:
+// letters and digits, at least two of each.
+func randomSuffix(w string) bool {
+	var digits, letters int
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letters++
+		default:
+			return false
+		}
+	}
+	return digits >= 2 && letters >= 2
+}
+
+// tempName reports whether name is a Python tempfile name: "tmp" and 8
+// characters of [a-z0-9_] with at least one digit or '_'.
+func tempName(name string) bool {
+	r, ok := strings.CutPrefix(name, "tmp")
+	if !ok || len(r) != 8 {
+		return false
+	}
+	other := false
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; {
+		case c >= '0' && c <= '9', c == '_':
+			other = true
+		case c >= 'a' && c <= 'z':
+		default:
+			return false
+		}
+	}
+	return other
 }
 
 // hostPort splits "IP:PORT" / "[IPv6]:PORT".

@@ -364,7 +364,7 @@ func (t *taker) role(s Socket) string {
 			return r
 		}
 	}
-	if s.Local != "" && s.Proto != ProtoUnix {
+	if s.Local != "" && s.Proto != ProtoUnix && s.State != "LISTEN" {
 		if r, ok := t.o.Peers[s.Local]; ok {
 			return r
 		}
@@ -528,26 +528,8 @@ func Debris(name string) string {
 			return p.what
 		}
 	}
-	if r, ok := strings.CutPrefix(name, "tmp"); ok && len(r) == 8 && randomLooking(r) {
+	if tempName(name) {
 		return "temp file"
 	}
 	return ""
-}
-
-// randomLooking reports whether s is made of [A-Za-z0-9_] and mixes digits
-// with letters, like a random temp suffix.
-func randomLooking(s string) bool {
-	var digit, letter bool
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			digit = true
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-			letter = true
-		case c == '_':
-		default:
-			return false
-		}
-	}
-	return digit && letter
 }

@@ -15,6 +15,7 @@ const (
 	scIdle    = iota + 1 // waits for work
 	scFD                 // waits on the fd of its first argument
 	scPoll               // poll/ppoll: waits on the fds of a pollfd array
+	scSelect             // select/pselect6: waits on the fds of fd_sets
 	scBlocked            // waits on something else (a child, a lock)
 )
 
@@ -28,19 +29,19 @@ type sysc struct {
 var syscalls = map[string]map[int]sysc{
 	"amd64": {
 		0: {"read", scFD}, 1: {"write", scFD}, 7: {"poll", scPoll}, 17: {"pread64", scFD}, 18: {"pwrite64", scFD},
-		19: {"readv", scFD}, 20: {"writev", scFD}, 23: {"select", scIdle}, 34: {"pause", scIdle},
+		19: {"readv", scFD}, 20: {"writev", scFD}, 23: {"select", scSelect}, 34: {"pause", scIdle},
 		35: {"nanosleep", scIdle}, 40: {"sendfile", scFD}, 42: {"connect", scFD}, 43: {"accept", scFD},
 		44: {"sendto", scFD}, 45: {"recvfrom", scFD}, 46: {"sendmsg", scFD}, 47: {"recvmsg", scFD},
 		61: {"wait4", scBlocked}, 73: {"flock", scFD}, 74: {"fsync", scFD}, 128: {"rt_sigtimedwait", scIdle},
 		130: {"rt_sigsuspend", scIdle}, 202: {"futex", scIdle}, 230: {"clock_nanosleep", scIdle},
-		232: {"epoll_wait", scIdle}, 247: {"waitid", scBlocked}, 270: {"pselect6", scIdle},
+		232: {"epoll_wait", scIdle}, 247: {"waitid", scBlocked}, 270: {"pselect6", scSelect},
 		271: {"ppoll", scPoll}, 281: {"epoll_pwait", scIdle}, 288: {"accept4", scFD},
 		299: {"recvmmsg", scFD}, 307: {"sendmmsg", scFD}, 441: {"epoll_pwait2", scIdle},
 	},
 	"arm64": {
 		22: {"epoll_pwait", scIdle}, 32: {"flock", scFD}, 63: {"read", scFD}, 64: {"write", scFD},
 		65: {"readv", scFD}, 66: {"writev", scFD}, 67: {"pread64", scFD}, 68: {"pwrite64", scFD},
-		71: {"sendfile", scFD}, 72: {"pselect6", scIdle}, 73: {"ppoll", scPoll}, 82: {"fsync", scFD},
+		71: {"sendfile", scFD}, 72: {"pselect6", scSelect}, 73: {"ppoll", scPoll}, 82: {"fsync", scFD},
 		95: {"waitid", scBlocked}, 98: {"futex", scIdle}, 101: {"nanosleep", scIdle},
 		115: {"clock_nanosleep", scIdle}, 133: {"rt_sigsuspend", scIdle}, 137: {"rt_sigtimedwait", scIdle},
 		202: {"accept", scFD}, 203: {"connect", scFD}, 206: {"sendto", scFD}, 207: {"recvfrom", scFD},
@@ -115,6 +116,7 @@ func (t *taker) threads(pid int, fds []FD) ([]Thread, error) {
 				break
 			}
 			th.SyscallName = sc.name
+			more := 0 // other fds a poll or select waits on
 			switch sc.kind {
 			case scIdle:
 				th.Class = ClassIdle
@@ -122,18 +124,17 @@ func (t *taker) threads(pid int, fds []FD) ([]Thread, error) {
 				th.Class, th.Waits = ClassBlocked, sc.name
 			case scFD:
 				th.Class, th.FD = ClassBlocked, int(int32(args[0]))
-			case scPoll:
-				th.Class = ClassIdle // many fds: an event loop
-				if args[1] == 1 {
-					if mem == nil {
-						mem, _ = os.Open(procPath(pid, "mem"))
-					}
-					if fd, ok := pollFD(mem, args[0]); ok {
-						th.Class, th.FD = ClassBlocked, fd
-					} else {
-						th.Class, th.Waits = ClassBlocked, sc.name+" on one fd (unreadable)"
-					}
+			case scPoll, scSelect:
+				if mem == nil {
+					mem, _ = os.Open(procPath(pid, "mem"))
 				}
+				watched, ok := watchedFDs(mem, sc.kind, args)
+				if !ok {
+					th.Class, th.Waits = ClassOther, sc.name+" (its fds unreadable)"
+					break
+				}
+				th.Class, th.FD = waitClass(watched, byFD)
+				more = len(watched) - 1
 			}
 			if th.FD >= 0 {
 				what := "closed fd"
@@ -141,11 +142,81 @@ func (t *taker) threads(pid int, fds []FD) ([]Thread, error) {
 					what = f.Describe()
 				}
 				th.Waits = fmt.Sprintf("%s on fd %d: %s", sc.name, th.FD, what)
+				if more > 0 {
+					th.Waits += fmt.Sprintf(" (and %d more fds)", more)
+				}
 			}
 		}
 		out = append(out, th)
 	}
 	return out, nil
+}
+
+// watchedFDs reads the fds a poll (an array of struct pollfd {int fd;
+// short events, revents}) or a select (fd_set bitmaps of reads and
+// writes) waits on, from the process's memory.
+func watchedFDs(mem *os.File, kind int, args [6]uint64) ([]int, bool) {
+	if mem == nil {
+		return nil, false
+	}
+	var fds []int
+	if kind == scPoll {
+		n := args[1]
+		if n > 64 {
+			return nil, false // an event loop over many fds: not one wait
+		}
+		b := make([]byte, 8*n)
+		if _, err := mem.ReadAt(b, int64(args[0])); err != nil && n > 0 {
+			return nil, false
+		}
+		for i := range n {
+			if fd := int(int32(binary.NativeEndian.Uint32(b[8*i:]))); fd >= 0 {
+				fds = append(fds, fd)
+			}
+		}
+		return fds, true
+	}
+	n := args[0]
+	if n > 1024 {
+		return nil, false
+	}
+	seen := map[int]bool{}
+	for _, addr := range []uint64{args[1], args[2]} { // reads, writes
+		if addr == 0 {
+			continue
+		}
+		b := make([]byte, (n+63)/64*8)
+		if _, err := mem.ReadAt(b, int64(addr)); err != nil {
+			return nil, false
+		}
+		for fd := range int(n) {
+			if b[fd/8]&(1<<(fd%8)) != 0 && !seen[fd] {
+				seen[fd] = true
+				fds = append(fds, fd)
+			}
+		}
+	}
+	sort.Ints(fds)
+	return fds, true
+}
+
+// waitClass classifies a thread waiting on several fds: blocked on the
+// first connected network socket among them (a client waiting for a
+// peer), else on a single fd that is not a listener; idle otherwise (an
+// accept loop, an event loop).
+func waitClass(fds []int, byFD map[int]*FD) (class string, fd int) {
+	for _, n := range fds {
+		if f, ok := byFD[n]; ok && f.Socket != nil && f.Socket.Proto != ProtoUnix && f.Socket.Proto != "" &&
+			f.Socket.Remote != "" && f.Socket.State != "LISTEN" {
+			return ClassBlocked, n
+		}
+	}
+	if len(fds) == 1 {
+		if f, ok := byFD[fds[0]]; !ok || f.Socket == nil || f.Socket.State != "LISTEN" {
+			return ClassBlocked, fds[0]
+		}
+	}
+	return ClassIdle, -1
 }
 
 // parseSyscall parses /proc/PID/task/TID/syscall: "nr arg0..arg5 sp pc"
@@ -173,19 +244,6 @@ func parseSyscall(s string) (nr int, args [6]uint64, ok bool) {
 		args[i] = v
 	}
 	return nr, args, true
-}
-
-// pollFD reads the fd of a one-element pollfd array at addr in the
-// process's memory (struct pollfd starts with its int fd).
-func pollFD(mem *os.File, addr uint64) (int, bool) {
-	if mem == nil {
-		return 0, false
-	}
-	var b [4]byte
-	if _, err := mem.ReadAt(b[:], int64(addr)); err != nil {
-		return 0, false
-	}
-	return int(int32(binary.NativeEndian.Uint32(b[:]))), true
 }
 
 // Describe says what an fd is, in words: the path of a file ("(deleted)"
