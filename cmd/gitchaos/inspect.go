@@ -208,9 +208,7 @@ func writeSnapText(w io.Writer, s *forensics.Snap, top int) {
 		if cmd == "" {
 			cmd = "[" + p.Comm + "]"
 		}
-		if r := []rune(cmd); len(r) > 80 {
-			cmd = string(r[:79]) + "…"
-		}
+		cmd = forensics.Shorten(cmd, 80)
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.PID, p.PPID, p.State, age(p.AgeSeconds),
 			counts(len(p.FDs), kinds), len(p.Maps), counts(len(p.Threads), classes), mem, cmd)
 	}
@@ -247,11 +245,7 @@ func writeSnapText(w io.Writer, s *forensics.Snap, top int) {
 	}
 	fmt.Fprintf(w, "\ngroups by signature (%d of %d, largest first):\n", n, len(d.Groups))
 	for _, g := range d.Groups[:n] {
-		ex := g.Example
-		if r := []rune(ex); len(r) > 100 {
-			ex = string(r[:99]) + "…"
-		}
-		fmt.Fprintf(w, "%5d %s %s   e.g. %s\n", g.After, g.Kind, g.Signature, ex)
+		fmt.Fprintf(w, "%5d %s %s   e.g. %s\n", g.After, g.Kind, g.Signature, forensics.Shorten(g.Example, 100))
 	}
 	if len(s.Vanished) > 0 {
 		fmt.Fprintf(w, "\nvanished during the snapshot: %v\n", s.Vanished)

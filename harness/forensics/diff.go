@@ -29,11 +29,19 @@ type Group struct {
 // Text renders a group on one line:
 // "+8 fd file <base>/<id>/objects/pack/pack-<hex>.pack (deleted)   e.g. fd 12 file /tmp/…".
 func (g Group) Text() string {
-	ex := g.Example
-	if r := []rune(ex); len(r) > 120 {
-		ex = string(r[:119]) + "…"
+	return fmt.Sprintf("%+d %s %s   e.g. %s", g.Growth, g.Kind, g.Signature, Shorten(g.Example, 120))
+}
+
+// Shorten cuts s to at most n runes by replacing its middle with "…", so
+// that both the start of a path and its file name stay readable.
+func Shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n || n < 5 {
+		return s
 	}
-	return fmt.Sprintf("%+d %s %s   e.g. %s", g.Growth, g.Kind, g.Signature, ex)
+	head := (n - 1) * 2 / 5
+	tail := n - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
 // Diff is the difference of two snapshots by signature.

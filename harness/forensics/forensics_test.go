@@ -342,6 +342,9 @@ func TestSignature(t *testing.T) {
 			t.Errorf("Signature(%q) = %q, want %q", in, got, want)
 		}
 	}
+	if got := Shorten("/tmp/x/git_sources/0123456789abcdef/objects/pack/pack-0123.pack", 40); got != "/tmp/x/git_sour…ects/pack/pack-0123.pack" {
+		t.Errorf("Shorten = %q", got)
+	}
 	for name, want := range map[string]string{
 		"tmp_pack_XyZ123": "git temp pack", "index.lock": "lock file", "a.partial": "partial download",
 		"tmpk2j3h4l9": "temp file", "x.tmp": "temp file", "pack-1.pack": "", "tmpfiles": "",
@@ -355,7 +358,10 @@ func TestSignature(t *testing.T) {
 func TestSocketSignatureEphemeralPorts(t *testing.T) {
 	s := &Snap{
 		Peers: map[string]string{"127.0.0.1:9000": "git host h1"},
-		Procs: []Proc{{FDs: []FD{{Kind: KindSocket, Socket: &Socket{Proto: ProtoTCP, Local: "127.0.0.1:8080", State: "LISTEN"}}}}},
+		Procs: []Proc{{FDs: []FD{
+			{Kind: KindSocket, Socket: &Socket{Proto: ProtoTCP, Local: "127.0.0.1:8080", State: "LISTEN"}},
+			{Kind: KindSocket, Socket: &Socket{Proto: ProtoTCP6, Local: "[::]:7000", State: "LISTEN"}},
+		}}},
 	}
 	g := newSigner(s, nil)
 	for _, c := range []struct {
@@ -367,6 +373,8 @@ func TestSocketSignatureEphemeralPorts(t *testing.T) {
 		{Socket{Proto: ProtoTCP, Local: "127.0.0.1:8080", Remote: "127.0.0.1:51234", State: "ESTABLISHED", Role: "other"},
 			"socket tcp 127.0.0.1:8080 -> 127.0.0.1:<port> ESTABLISHED"},
 		{Socket{Proto: ProtoUnix, Local: "/run/x.sock", State: "CONNECTED"}, "socket unix /run/x.sock CONNECTED"},
+		{Socket{Proto: ProtoTCP6, Local: "[::1]:7000", Remote: "[::1]:51234", State: "CLOSE_WAIT"},
+			"socket tcp6 [::1]:7000 -> [::1]:<port> CLOSE_WAIT"},
 	} {
 		if got := g.socket(&c.s); got != c.want {
 			t.Errorf("socket %+v = %q, want %q", c.s, got, c.want)

@@ -16,7 +16,7 @@ type signer struct {
 	dirName map[string]string
 	ids     []string // known ids, longest first
 	peers   map[string]string
-	listen  map[string]bool // ports the tree listens on ("127.0.0.1:80" and ":80")
+	listen  map[string]bool // addresses the tree listens on ("127.0.0.1:80"; ":80" for any address)
 }
 
 func newSigner(s *Snap, ids []string) *signer {
@@ -43,6 +43,9 @@ func newSigner(s *Snap, ids []string) *signer {
 		for _, f := range p.FDs {
 			if f.Socket != nil && f.Socket.State == "LISTEN" && f.Socket.Proto != ProtoUnix {
 				g.listen[f.Socket.Local] = true
+				if h, port := hostPort(f.Socket.Local); h == "0.0.0.0" || h == "[::]" {
+					g.listen[":"+port] = true // any address
+				}
 			}
 		}
 	}
@@ -269,7 +272,8 @@ func (g *signer) socket(s *Socket) string {
 		local, remote := s.Local, s.Remote
 		if remote != "" {
 			_, known := g.peers[remote]
-			if g.listen[local] && !known {
+			_, port := hostPort(local)
+			if (g.listen[local] || g.listen[":"+port]) && !known {
 				h, _ := hostPort(remote)
 				remote = h + ":<port>"
 			} else {
