@@ -76,21 +76,21 @@ func Compare(base, after *Snap, cycles int, ids ...string) Diff {
 	groups := map[[2]string]*acc{}
 	count := func(s *Snap, isAfter bool) {
 		for _, o := range newSigner(s, all).objects(s) {
-			k := [2]string{o.kind, o.sig}
+			k := [2]string{o.Kind, o.Signature}
 			a := groups[k]
 			if a == nil {
-				a = &acc{g: Group{Kind: o.kind, Signature: o.sig}}
+				a = &acc{g: Group{Kind: o.Kind, Signature: o.Signature}}
 				groups[k] = a
 			}
 			if isAfter {
 				a.g.After++
 				if !a.exAfter {
-					a.g.Example, a.exAfter = o.example, true
+					a.g.Example, a.exAfter = o.Example, true
 				}
 			} else {
 				a.g.Before++
 				if a.g.Example == "" {
-					a.g.Example = o.example
+					a.g.Example = o.Example
 				}
 			}
 		}

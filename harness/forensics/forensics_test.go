@@ -243,6 +243,17 @@ func TestSnapshotOfARealProcess(t *testing.T) {
 		t.Errorf("a missing watched dir is not reported unreadable: %+v", s.Unreadable)
 	}
 
+	// Objects carry what attribution needs: paths and peers.
+	var gonePath, sockRemote, threadRemote bool
+	for _, o := range Objects(s) {
+		gonePath = gonePath || (o.Kind == "fd" && o.Path == filepath.Join(dir, "gone.pack") && o.Signature == "file <base>/gone.pack (deleted)" && o.PID == pid)
+		sockRemote = sockRemote || (o.Kind == "fd" && o.Remote == addr && o.Signature == "socket tcp 127.0.0.1:<port> -> "+addr+" ESTABLISHED (git host h1)")
+		threadRemote = threadRemote || (o.Kind == "thread" && o.Remote == addr && strings.HasSuffix(o.Signature, " on socket tcp 127.0.0.1:<port> -> "+addr+" ESTABLISHED (git host h1)"))
+	}
+	if !gonePath || !sockRemote || !threadRemote {
+		t.Errorf("Objects: deleted file %v, socket %v, thread on the socket %v: %+v", gonePath, sockRemote, threadRemote, Objects(s))
+	}
+
 	// JSON round trip: a saved snapshot diffs like the live one.
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -306,6 +317,14 @@ func TestUnreadableAndVanished(t *testing.T) {
 	}
 }
 
+func TestNormalPeers(t *testing.T) {
+	got := normalPeers(map[string]string{"[::ffff:127.0.0.1]:80": "a", "[0:0::1]:81": "b", "git.example:9": "c"})
+	want := map[string]string{"127.0.0.1:80": "a", "[::1]:81": "b", "git.example:9": "c"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("normalPeers = %v, want %v", got, want)
+	}
+}
+
 func TestParseAddr(t *testing.T) {
 	for in, want := range map[string]string{
 		"0100007F:1F90":                         "127.0.0.1:8080",
@@ -335,6 +354,7 @@ func TestSignature(t *testing.T) {
 		"/usr/lib/python3.11/lib-dynload/_blake2.cpython-311-x86_64-linux-gnu.so": "/usr/lib/python3.<n>/lib-dynload/_blake2.cpython-311-x86_64-linux-gnu.so",
 		"/srv/clone_staging/fetch.Xy12ab34":                                       "/srv/clone_staging/fetch.<tmp>",
 		"/srv/x/objects/pack/tmp_pack_abcdef":                                     "/srv/x/objects/pack/tmp_pack_<tmp>",
+		"/tmp/pyopal-stage-4079ede16d1e-xpv_m4l9/repo":                            "/tmp/pyopal-stage-<hex>-<tmp>/repo",
 		"/srv/x/sha256.txt":                                                       "/srv/x/sha256.txt",
 	} {
 		ids := []string{"acme"}

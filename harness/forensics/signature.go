@@ -60,8 +60,10 @@ func newSigner(s *Snap, ids []string) *signer {
 //     sha1/sha256, optionally with a "-N" shard suffix) or a UUID becomes
 //     "<id>"; the word after "scope-" too;
 //   - inside a word, a hex run of 8 or more digits becomes "<hex>";
-//   - a random temp suffix (6 or more letters and digits mixed, after a
-//     '.', '-' or '_', or after "tmp" as in Python's tempfile) becomes "<tmp>";
+//   - a random temp suffix becomes "<tmp>": the rest of a name after a
+//     debris prefix (tmp_pack_*), a Python tempfile name or suffix ("tmp"
+//     and 8 of [a-z0-9_]; "name-" and 8 of them), a word of 6 or more
+//     letters and digits (two of each) after a '.', '-' or '_';
 //   - a number standing alone (pids in /proc paths, counters in names)
 //     becomes "<n>".
 //
@@ -168,6 +170,9 @@ func component(c string) string {
 	if tempName(c) {
 		return "tmp<tmp>"
 	}
+	if n := len(c) - 8; n >= 2 && strings.ContainsRune("-._", rune(c[n-1])) && pyTempSuffix(c[n:]) {
+		return component(c[:n]) + "<tmp>" // tempfile.mkdtemp(prefix="name-")
+	}
 	var b strings.Builder
 	prev := "" // the previous word
 next:
@@ -224,6 +229,24 @@ func randomSuffix(w string) bool {
 		}
 	}
 	return digits >= 2 && letters >= 2
+}
+
+// pyTempSuffix reports whether s looks like the 8 random characters
+// Python's tempfile appends to a prefix: [a-z0-9_], at least two letters
+// and two digits or '_'.
+func pyTempSuffix(s string) bool {
+	var letters, others int
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '_':
+			others++
+		case c >= 'a' && c <= 'z':
+			letters++
+		default:
+			return false
+		}
+	}
+	return letters >= 2 && others >= 2
 }
 
 // tempName reports whether name is a Python tempfile name: "tmp" and 8
@@ -319,15 +342,34 @@ func (g *signer) fd(f *FD) string {
 	return s
 }
 
-// object is one object of a snapshot: its kind, signature and a concrete
-// description.
-type object struct {
-	kind, sig, example string
+// Object is one object of a snapshot, with its signature: what Compare
+// counts, and what attribution to scopes works on.
+type Object struct {
+	// Kind is "fd", "map" (a mapped file), "thread", "proc" (a descendant
+	// process), "file" or "dir" (under a watched dir).
+	Kind string `json:"kind"`
+	// Signature is the object's description with ids as placeholders.
+	Signature string `json:"signature"`
+	// Example is the concrete object in words.
+	Example string `json:"example"`
+	// PID is the process holding it (0 for files under watched dirs).
+	PID int `json:"pid,omitempty"`
+	// Path is the path of a file fd, a mapping or a file; a process's cwd.
+	Path string `json:"path,omitempty"`
+	// Remote is the peer address of a socket fd, or of the socket a thread
+	// waits on.
+	Remote string `json:"remote,omitempty"`
+}
+
+// Objects lists every object of s with its signature; ids are known ids
+// on top of s.IDs (see Compare).
+func Objects(s *Snap, ids ...string) []Object {
+	return newSigner(s, ids).objects(s)
 }
 
 // objects lists every object of a snapshot with its signature.
-func (g *signer) objects(s *Snap) []object {
-	var out []object
+func (g *signer) objects(s *Snap) []Object {
+	var out []Object
 	for i := range s.Procs {
 		p := &s.Procs[i]
 		in, inEx := "", ""
@@ -345,11 +387,18 @@ func (g *signer) objects(s *Snap) []object {
 			if p.Cwd != "" {
 				sig += "  cwd " + g.text(p.Cwd)
 			}
-			out = append(out, object{"proc", sig, fmt.Sprintf("pid %d ppid %d %s %q cwd %s, age %.0f s", p.PID, p.PPID, p.State, cmd, p.Cwd, p.AgeSeconds)})
+			out = append(out, Object{Kind: "proc", Signature: sig, PID: p.PID, Path: p.Cwd,
+				Example: fmt.Sprintf("pid %d ppid %d %s %q cwd %s, age %.0f s", p.PID, p.PPID, p.State, cmd, p.Cwd, p.AgeSeconds)})
 		}
 		for j := range p.FDs {
 			f := &p.FDs[j]
-			out = append(out, object{"fd", g.fd(f) + in, fmt.Sprintf("fd %d %s", f.FD, f.Describe()) + inEx})
+			o := Object{Kind: "fd", Signature: g.fd(f) + in, Example: fmt.Sprintf("fd %d %s", f.FD, f.Describe()) + inEx, PID: p.PID}
+			if f.Socket != nil {
+				o.Remote = f.Socket.Remote
+			} else if strings.HasPrefix(f.Path, "/") {
+				o.Path = f.Path
+			}
+			out = append(out, o)
 		}
 		for _, m := range p.Maps {
 			sig := g.text(m.Path)
@@ -358,18 +407,22 @@ func (g *signer) objects(s *Snap) []object {
 				sig += " (deleted)"
 				ex += " (deleted)"
 			}
-			out = append(out, object{"map", sig + in, fmt.Sprintf("%s, %d bytes", ex, m.Size) + inEx})
+			out = append(out, Object{Kind: "map", Signature: sig + in, Example: fmt.Sprintf("%s, %d bytes", ex, m.Size) + inEx, PID: p.PID, Path: m.Path})
 		}
 		for _, t := range p.Threads {
 			sig := g.text(t.Name) + " " + t.Class
 			if t.SyscallName != "" {
 				sig += " " + t.SyscallName
 			}
+			remote := ""
 			if t.FD >= 0 {
 				what := "closed fd"
 				for j := range p.FDs {
-					if p.FDs[j].FD == t.FD {
-						what = g.fd(&p.FDs[j])
+					if f := &p.FDs[j]; f.FD == t.FD {
+						what = g.fd(f)
+						if f.Socket != nil {
+							remote = f.Socket.Remote
+						}
 						break
 					}
 				}
@@ -379,7 +432,7 @@ func (g *signer) objects(s *Snap) []object {
 			if t.Waits != "" {
 				ex += ": " + t.Waits
 			}
-			out = append(out, object{"thread", sig + in, ex + inEx})
+			out = append(out, Object{Kind: "thread", Signature: sig + in, Example: ex + inEx, PID: p.PID, Remote: remote})
 		}
 	}
 	for _, f := range s.Files {
@@ -391,7 +444,7 @@ func (g *signer) objects(s *Snap) []object {
 		if f.Debris != "" {
 			sig += "  [" + f.Debris + "]"
 		}
-		out = append(out, object{kind, sig, ex})
+		out = append(out, Object{Kind: kind, Signature: sig, Example: ex, Path: f.Path})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,7 @@ func Snapshot(ctx context.Context, pid int, o Options) (*Snap, error) {
 	if _, err := os.Stat(procPath(pid)); err != nil || pid <= 0 {
 		return nil, fmt.Errorf("forensics: pid %d: %w", pid, ErrNoProcess)
 	}
+	o.Peers = normalPeers(o.Peers)
 	t := &taker{
 		s: &Snap{
 			Schema: SchemaVersion, Taken: start, Root: pid,
@@ -355,6 +357,23 @@ func (t *taker) fds(pid int) ([]FD, error) {
 		}
 	}
 	return out, nil
+}
+
+// normalPeers writes the addresses of a peer table as the snapshot writes
+// socket addresses (IPv4-mapped IPv6 as IPv4, IPv6 bracketed and
+// compressed); addresses that do not parse are kept as given.
+func normalPeers(p map[string]string) map[string]string {
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]string, len(p))
+	for a, role := range p {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			a = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+		}
+		out[a] = role
+	}
+	return out
 }
 
 // role is the peer role of a socket from Options.Peers.
