@@ -104,7 +104,7 @@ type taker struct {
 	s   *Snap
 	o   Options
 	now time.Time
-	// net caches the socket tables per network namespace: inode -> socket.
+	// net caches the socket tables read so far, per network namespace.
 	net map[string]*nsTables
 }
 
