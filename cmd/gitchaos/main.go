@@ -41,6 +41,7 @@ func commands() []command {
 		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},
 		{"checks", "list every declared check: id, gate, title, unit, what it guards", cmdChecks},
 		{"compare", "compare saved runs, base against head: per check fixed, broken, better, worse, same", cmdCompare},
+		{"inspect", "print a forensic snapshot of a running process tree, or diff two saved ones", cmdInspect},
 		{"gitserver", "serve bare git repos over smart HTTP (the git server image's entrypoint)", cmdGitServer},
 		{"toxiproxy-server", "toxiproxy's server with gitchaos's toxics (the toxiproxy image's entrypoint)", cmdToxiproxy},
 	}
