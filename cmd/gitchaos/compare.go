@@ -90,6 +90,9 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(args) > 0 && args[0] == "merge" {
 		return cmdCompareMerge(ctx, args[1:], stdout, stderr)
 	}
+	if flagGiven(args, "mutants") {
+		return cmdCompareMutants(ctx, args, stdout, stderr)
+	}
 	if wantsRun(args) {
 		return cmdCompareRun(ctx, args, stdout, stderr)
 	}

@@ -101,6 +101,11 @@ var compareRunFlagNames = []string{"base-cmd", "head-cmd", "base", "head", "base
 // wantsRun says whether args ask 'gitchaos compare' to run base and head
 // itself rather than compare saved reports.
 func wantsRun(args []string) bool {
+	return flagGiven(args, compareRunFlagNames...)
+}
+
+// flagGiven says whether args, up to a "--", set one of the flags names.
+func flagGiven(args []string, names ...string) bool {
 	for _, a := range args {
 		if a == "--" {
 			return false
@@ -109,7 +114,7 @@ func wantsRun(args []string) bool {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if slices.Contains(compareRunFlagNames, name) {
+		if slices.Contains(names, name) {
 			return true
 		}
 	}
