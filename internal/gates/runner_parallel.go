@@ -12,8 +12,11 @@ import (
 // DefaultParallel is how many scenarios of a suite run at a time when
 // Options.Parallel is 0: the gates that judge nothing process-wide (see
 // ProcessWide) overlap this many at a time, each on its own testbed and
-// target; the others run alone.
-const DefaultParallel = 3
+// target; the others run alone. 6 is all of the suite's such gates (boot,
+// offline, recovery, delete-hang, webhook-storm, crash-restart): they
+// mostly wait on git timeouts and hangs, so together they take about as
+// long as the slowest (BENCHMARKS.md, "Base against head").
+const DefaultParallel = 6
 
 // ProcessWide reports whether gate judges a metric that a target sharing
 // the harness's process (the in-process reference fetcher) can only
