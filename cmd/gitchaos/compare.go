@@ -39,9 +39,9 @@ ran at different times, maybe on different machines, so a runner's drift
 reads as a change. Running base and head interleaved on one runner
 (A B B A, the same seed per pair) is the stronger design:
 'gitchaos compare --base-cmd T --head-cmd T' (or --base/--head URL,
---base-mutant/--head-mutant, --aa) does it; 'gitchaos compare --aa -h'
-lists its flags. 'gitchaos compare merge DIR...' joins the parts of a
-comparison split with --shard. See docs/compare.md.
+--base-mutant/--head-mutant, --aa) does it, flags below.
+'gitchaos compare merge DIR...' joins the parts of a comparison split
+with --shard. See docs/compare.md.
 
 flags:
   --json               print the comparison as JSON, for tools
@@ -116,7 +116,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	basePaths, err := parseInterspersed(fs, baseArgs)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, compareUsage)
+		printCompareHelp(stdout)
 		return exitOK
 	}
 	if err != nil {
@@ -124,7 +124,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	headPaths, err := parseInterspersed(fs, headArgs)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, compareUsage)
+		printCompareHelp(stdout)
 		return exitOK
 	}
 	if err != nil {

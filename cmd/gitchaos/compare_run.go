@@ -93,6 +93,21 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.alpha, "alpha", 0.05, "family-wise false-alarm rate across checks")
 }
 
+// printCompareHelp prints every mode of 'gitchaos compare': saved
+// reports, running base and head, and the correct fetcher against each
+// mutant, with their flags.
+func printCompareHelp(w io.Writer) {
+	fmt.Fprint(w, compareUsage)
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(w)
+	var f compareRunFlags
+	f.register(fs)
+	fmt.Fprint(w, "\n"+compareRunUsage)
+	fs.PrintDefaults()
+	fmt.Fprint(w, "\n"+compareMutantsUsage)
+	fmt.Fprintln(w, "  --mutants, --runs, --parallel and the suite flags above.")
+}
+
 // compareRunFlagNames are the flags only the running mode has: one of
 // them on the command line selects it.
 var compareRunFlagNames = []string{"base-cmd", "head-cmd", "base", "head", "base-pid", "head-pid", "base-base-dir", "head-base-dir",
