@@ -47,6 +47,8 @@ flags:
   --json               print the comparison as JSON, for tools
   --markdown           print Markdown for a PR comment: broken, worse, fixed
                        and better first, the rest folded
+  --html FILE          also write an HTML page: base and head values side by
+                       side per check, per-cycle series of every run overlaid
   --fail-on-undecided  exit 1 when a check is undecided too
   --alpha A            family-wise false-alarm rate across checks (default 0.05)
 
@@ -102,6 +104,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	asMD := fs.Bool("markdown", false, "print Markdown")
 	failUndecided := fs.Bool("fail-on-undecided", false, "exit 1 on undecided checks")
 	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate")
+	htmlOut := fs.String("html", "", "also write an HTML page")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gitchaos compare: "+format+"\n", a...)
 		fmt.Fprint(stderr, "\n"+compareUsage)
@@ -151,13 +154,14 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "gitchaos compare: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return exitUsage
 	}
-	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, alpha: *alpha, failOnUndecided: *failUndecided})
+	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, html: *htmlOut, alpha: *alpha, failOnUndecided: *failUndecided})
 }
 
 // compareOutput is how a comparison is judged and printed: the flags
 // both modes of 'gitchaos compare' share.
 type compareOutput struct {
 	json, markdown  bool
+	html            string // also write the HTML page here ("": none)
 	alpha           float64
 	failOnUndecided bool
 }
@@ -192,6 +196,12 @@ func (c *comparison) finish(stdout, stderr io.Writer, o compareOutput) int {
 	if err := c.judge(o); err != nil {
 		fmt.Fprintf(stderr, "gitchaos compare: %v\n", err)
 		return exitUsage
+	}
+	if o.html != "" {
+		if err := writeCompareHTMLFile(o.html, c); err != nil {
+			fmt.Fprintf(stderr, "gitchaos compare: %v\n", err)
+			return exitUsage
+		}
 	}
 	switch {
 	case o.json:

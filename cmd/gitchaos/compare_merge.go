@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-const compareMergeUsage = `usage: gitchaos compare merge [--json | --markdown] [--fail-on-undecided] [--alpha A] DIR ...
+const compareMergeUsage = `usage: gitchaos compare merge [--json | --markdown] [--html FILE] [--fail-on-undecided] [--alpha A] DIR ...
 
 Joins the parts of a comparison split across CI runners: each ran
 'gitchaos compare ... --shard i/n --out DIR' (base and head interleaved,
@@ -30,6 +30,7 @@ func cmdCompareMerge(ctx context.Context, args []string, stdout, stderr io.Write
 	asMD := fs.Bool("markdown", false, "print Markdown")
 	failUndecided := fs.Bool("fail-on-undecided", false, "exit 1 on undecided checks")
 	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate")
+	htmlOut := fs.String("html", "", "also write an HTML page")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gitchaos compare merge: "+format+"\n", a...)
 		fmt.Fprint(stderr, "\n"+compareMergeUsage)
@@ -71,8 +72,11 @@ func cmdCompareMerge(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "gitchaos compare merge: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return exitUsage
 	}
-	c.Design = interleavedDesign + ", in " + strconv.Itoa(len(dirs)) + " parts"
-	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, alpha: *alpha, failOnUndecided: *failUndecided})
+	c.Design = interleavedDesign
+	if len(dirs) > 1 {
+		c.Design += ", in " + strconv.Itoa(len(dirs)) + " parts"
+	}
+	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, html: *htmlOut, alpha: *alpha, failOnUndecided: *failUndecided})
 }
 
 // pairReports are dir/side-i/report.json in the order of i.

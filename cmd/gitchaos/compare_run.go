@@ -53,6 +53,7 @@ type compareRunFlags struct {
 	maxRuns  int
 	shard    shardFlag
 	json, md bool
+	html     string
 	failUnd  bool
 	alpha    float64
 }
@@ -89,6 +90,7 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	f.shard.register(fs, "scenarios")
 	fs.BoolVar(&f.json, "json", false, "print the comparison as JSON")
 	fs.BoolVar(&f.md, "markdown", false, "print Markdown for a PR comment")
+	fs.StringVar(&f.html, "html", "", "also write an HTML page: base and head side by side per check")
 	fs.BoolVar(&f.failUnd, "fail-on-undecided", false, "exit 1 when a check is undecided too")
 	fs.Float64Var(&f.alpha, "alpha", 0.05, "family-wise false-alarm rate across checks")
 }
@@ -172,7 +174,7 @@ func cmdCompareRun(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if ctx.Err() != nil {
 		return fail("interrupted")
 	}
-	return c.finish(stdout, stderr, compareOutput{json: f.json, markdown: f.md, alpha: f.alpha, failOnUndecided: f.failUnd})
+	return c.finish(stdout, stderr, compareOutput{json: f.json, markdown: f.md, html: f.html, alpha: f.alpha, failOnUndecided: f.failUnd})
 }
 
 func shardOf(f shardFlag) *result.Shard {

@@ -126,3 +126,22 @@ func TestUndecidedScenarios(t *testing.T) {
 		t.Errorf("fds: %s, want broken", o[0].Verdict)
 	}
 }
+
+// --html writes a page with both sides' values per check.
+func TestCompareHTML(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "c.html")
+	code, _, stderr := runCLI(t, append(append(append([]string{"compare", "--html", page}, compareReports("correct", 1, 2, 3)...), "--"), compareReports("mutant", 1, 2, 3)...)...)
+	if code != exitFail {
+		t.Fatalf("exit %d, want 1 (broken)\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{"<svg", `class="broken">broken`, fdsCheck, htmlBase, htmlHead} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
