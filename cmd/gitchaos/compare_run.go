@@ -26,7 +26,7 @@ pairs), pair i with seed --seed+i on both sides, one testbed kind, every
 run the gate suite (the scenarios of --only, -f, --shard). It starts with
 --runs pairs, then adds one pair at a time, running only the scenarios
 that hold an undecided check, until none is undecided or --max-runs pairs
-ran. Then it judges as 'gitchaos compare BASE... -- HEAD...' does.
+ran (a check whose plan wants more runs than the pairs left gets none). Then it judges as 'gitchaos compare BASE... -- HEAD...' does.
 
 A side is the in-process reference fetcher (with --X-mutant: its historical
 bugs switched back on; without any X flag: the correct one), a process
@@ -265,9 +265,13 @@ func runInterleaved(ctx context.Context, sides [2]gates.Options, runs, maxRuns i
 			break
 		}
 		if i >= runs {
-			undecided, err := undecidedScenarios(c, alpha)
+			undecided, hopeless, err := undecidedScenarios(c, alpha, maxRuns-i)
 			if err != nil {
 				return nil, err
+			}
+			if len(hopeless) > 0 {
+				fmt.Fprintf(log, "compare: %s undecided, but each would need more than the %d pairs left (--max-runs %d): no pair runs for them\n",
+					strings.Join(hopeless, ", "), maxRuns-i, maxRuns)
 			}
 			if len(undecided) == 0 {
 				break
@@ -315,15 +319,22 @@ func runInterleaved(ctx context.Context, sides [2]gates.Options, runs, maxRuns i
 }
 
 // undecidedScenarios judges the runs so far and names, in suite order,
-// the scenarios holding an undecided check.
-func undecidedScenarios(c *comparison, alpha float64) ([]string, error) {
+// the scenarios holding an undecided check that more runs may decide:
+// one whose plan (Outcome.MoreRuns) fits in the left pairs. The others
+// are named in hopeless (scenario/check): a timing 10 ms apart on a
+// loaded runner can want hundreds of runs, and pairs spent on it would
+// decide nothing.
+func undecidedScenarios(c *comparison, alpha float64, left int) (names, hopeless []string, err error) {
 	checks, _, _ := compare.FromRuns(c.runs[0], c.runs[1])
 	if len(checks) == 0 {
-		return nil, errors.New("no check common to both sides after the first pairs: did both sides run the same scenarios?")
+		return nil, nil, errors.New("no check common to both sides after the first pairs: did both sides run the same scenarios?")
 	}
-	var names []string
 	for _, o := range compare.Compare(checks, compare.Options{Alpha: alpha}) {
-		if o.Verdict == compare.Undecided && !slices.Contains(names, o.Scenario) {
+		switch {
+		case o.Verdict != compare.Undecided:
+		case o.MoreRuns > left:
+			hopeless = append(hopeless, fmt.Sprintf("%s/%s (~%d more runs a side)", o.Scenario, o.Check, o.MoreRuns))
+		case !slices.Contains(names, o.Scenario):
 			names = append(names, o.Scenario)
 		}
 	}
@@ -333,5 +344,5 @@ func undecidedScenarios(c *comparison, alpha float64) ([]string, error) {
 			ordered = append(ordered, n)
 		}
 	}
-	return ordered, nil
+	return ordered, hopeless, nil
 }

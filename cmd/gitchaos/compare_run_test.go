@@ -112,13 +112,16 @@ func TestUndecidedScenarios(t *testing.T) {
 		c.add(0, "b", run(int64(i), result.Pass))
 		c.add(1, "h", run(int64(i), result.Fail))
 	}
-	got, err := undecidedScenarios(c, 0.05)
+	got, _, err := undecidedScenarios(c, 0.05, 8)
 	if err != nil || !slices.Equal(got, []string{"churn"}) {
 		t.Errorf("2 v 2, fds passing on base and failing on head: undecided in %v (%v), want churn only", got, err)
 	}
+	if got, hopeless, _ := undecidedScenarios(c, 0.05, 0); len(got) != 0 || len(hopeless) != 1 {
+		t.Errorf("no pair left: undecided in %v, hopeless %v; want none, churn's fds", got, hopeless)
+	}
 	c.add(0, "b", run(3, result.Pass))
 	c.add(1, "h", run(3, result.Fail))
-	if got, _ := undecidedScenarios(c, 0.05); len(got) != 0 {
+	if got, _, _ := undecidedScenarios(c, 0.05, 7); len(got) != 0 {
 		t.Errorf("3 v 3 unanimous: undecided in %v, want none", got)
 	}
 	checks, _, _ := compare.FromRuns(c.runs[0], c.runs[1])
