@@ -148,3 +148,67 @@ func TestCompareHTML(t *testing.T) {
 		}
 	}
 }
+
+// compare merge takes base-i and head-i of every part directory, in the
+// order of i, and judges them as the saved-report mode does.
+func TestCompareMerge(t *testing.T) {
+	dir := t.TempDir()
+	for i, src := range compareReports("correct", 1, 2, 3) {
+		copyFile(t, src, filepath.Join(dir, "part-1", "base-"+string(rune('1'+i)), "report.json"))
+	}
+	for i, src := range compareReports("mutant", 1, 2, 3) {
+		copyFile(t, src, filepath.Join(dir, "part-1", "head-"+string(rune('1'+i)), "report.json"))
+	}
+	code, out, stderr := runCLI(t, "compare", "merge", "--json", filepath.Join(dir, "part-1"))
+	var m comparison
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != exitFail {
+		t.Fatalf("merge: exit %d, %v\n%s", code, err, stderr)
+	}
+	_, saved := compareJSON(t, compareReports("correct", 1, 2, 3), compareReports("mutant", 1, 2, 3))
+	if !slices.Equal(m.Base.Seeds, saved.Base.Seeds) || len(m.Checks) != len(saved.Checks) {
+		t.Fatalf("merge: seeds %v, %d checks; saved mode: %v, %d", m.Base.Seeds, len(m.Checks), saved.Base.Seeds, len(saved.Checks))
+	}
+	for i := range m.Checks {
+		if m.Checks[i].Verdict != saved.Checks[i].Verdict {
+			t.Errorf("%s: merged %s, saved %s", m.Checks[i].Key, m.Checks[i].Verdict, saved.Checks[i].Verdict)
+		}
+	}
+	if code, _, stderr := runCLI(t, "compare", "merge", dir); code != exitUsage || !strings.Contains(stderr, "holds no base-i/report.json") {
+		t.Errorf("a dir without parts: exit %d, %q", code, stderr)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompareMutantsUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mutants", "all", "--runs", "1"}, "at least 2"},
+		{[]string{"--mutants", "all", "--parallel", "0"}, "at least 1"},
+		{[]string{"--mutants", "no-such-bug"}, "no-such-bug"},
+		{[]string{"--mutants", "fd-leak-on-delete", "--only", "boot"}, "no mutant is guarded"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"compare"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("compare %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+	}
+	code, out, _ := runCLI(t, "compare", "--mutants", "all", "--dry-run")
+	if code != exitOK || !strings.Contains(out, "would compare correct with fd-leak-on-delete on churn, 3 runs a side") {
+		t.Errorf("dry run: exit %d\n%s", code, out)
+	}
+}
