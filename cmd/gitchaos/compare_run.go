@@ -54,6 +54,7 @@ type compareRunFlags struct {
 	shard    shardFlag
 	json, md bool
 	html     string
+	parallel int
 	failUnd  bool
 	alpha    float64
 }
@@ -88,6 +89,7 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.runs, "runs", 3, "pairs (runs a side) to start with")
 	fs.IntVar(&f.maxRuns, "max-runs", 10, "at most this many pairs: pairs past --runs run only while a check is undecided")
 	f.shard.register(fs, "scenarios")
+	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 6; 1: one at a time), as gate --parallel")
 	fs.BoolVar(&f.json, "json", false, "print the comparison as JSON")
 	fs.BoolVar(&f.md, "markdown", false, "print Markdown for a PR comment")
 	fs.StringVar(&f.html, "html", "", "also write an HTML page: base and head side by side per check")
@@ -190,6 +192,8 @@ func shardOf(f shardFlag) *result.Shard {
 func (f *compareRunFlags) options(visited map[string]bool, logOut io.Writer) ([2]gates.Options, error) {
 	var out [2]gates.Options
 	switch {
+	case f.parallel < 0:
+		return out, usagef("--parallel %d: want 0 (the default) or more", f.parallel)
 	case f.runs < 2:
 		return out, usagef("--runs %d: want at least 2 runs a side (3 or more decide anything)", f.runs)
 	case f.maxRuns < f.runs:
@@ -237,6 +241,7 @@ func (f *compareRunFlags) options(visited map[string]bool, logOut io.Writer) ([2
 			return out, fmt.Errorf("%s: %w", name, err)
 		}
 		opts.Kind = "gate"
+		opts.Parallel = f.parallel
 		if err := f.shard.shardGate(&opts); err != nil {
 			return out, err
 		}
