@@ -118,6 +118,7 @@ func seriesSVG(c *comparison, o compare.Outcome) string {
 	}
 	var lines [2][][]result.Point
 	lo, hi, maxX := math.Inf(1), math.Inf(-1), 0.0
+	per := "cycle" // the step's name: a round in repeat-sync
 	for s := range 2 {
 		for _, r := range c.runs[s] {
 			for _, sc := range r.Scenarios {
@@ -127,6 +128,9 @@ func seriesSVG(c *comparison, o compare.Outcome) string {
 				for _, se := range sc.Series {
 					if se.Metric != d.Metric || se.XUnit != "cycle" || len(se.Points) < 2 {
 						continue
+					}
+					if se.Per != "" {
+						per = se.Per
 					}
 					y0 := se.Points[0].Y
 					pts := make([]result.Point, len(se.Points))
@@ -154,11 +158,11 @@ func seriesSVG(c *comparison, o compare.Outcome) string {
 	y := func(v float64) float64 { return ht - 20 - (v-lo)/(hi-lo)*(ht-40) }
 	unit := flatUnit(o.Unit)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg width="%g" height="%g" role="img" aria-label="%s per cycle, every run, base and head">`, wd, ht, html.EscapeString(d.Metric))
+	fmt.Fprintf(&b, `<svg width="%g" height="%g" role="img" aria-label="%s per %s, every run, base and head">`, wd, ht, html.EscapeString(d.Metric), per)
 	fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#ccc"/>`, pad, wd-pad, ht-20, ht-20)
 	fmt.Fprintf(&b, `<text x="4" y="14" font-size="10">%s</text>`, html.EscapeString("+"+result.FormatValue(hi, unit)))
 	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="10">%s</text>`, ht-22, html.EscapeString(result.FormatValue(lo, unit)))
-	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="10" text-anchor="end">cycle %g</text>`, wd-pad, ht-6, maxX)
+	fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="10" text-anchor="end">%s %g</text>`, wd-pad, ht-6, per, maxX)
 	for s, runs := range lines {
 		col := htmlBase
 		if s == 1 {
