@@ -40,6 +40,9 @@ const (
 	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
 )
 
+// chkRoundRSS is rss_bytes flat across refresh-all rounds.
+const chkRoundRSS = "repeat-sync.rss-bytes-flat"
+
 // pyopalCase is one run of a gate against server.py. With check empty the
 // whole gate must pass; else that check must have the verdict want (and
 // with want other than fail, no other check may fail).
@@ -72,6 +75,7 @@ var pyopalRobust = []pyopalCase{
 	{name: "fds-left-on-delete", gate: "churn", o: bug("fds-left-on-delete"), check: chkFDs, want: result.Fail},
 	{name: "fds-left-on-delete/workers=1", gate: "churn", o: pyopal.Options{Workers: 1, Bugs: []string{"fds-left-on-delete"}}, check: chkFDs, want: result.Fail},
 	{name: "memory-per-deleted-scope", gate: "churn", o: bug("memory-per-deleted-scope"), check: chkRSS, want: result.Fail},
+	{name: "memory-per-refresh-all", gate: "repeat-sync", o: bug("memory-per-refresh-all"), check: chkRoundRSS, want: result.Fail},
 	{name: "thread-per-delete", gate: "churn", o: bug("thread-per-delete"), check: chkThreads, want: result.Fail},
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},

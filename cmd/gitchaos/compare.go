@@ -37,13 +37,18 @@ all checks (Holm), the failures per side, and a verdict:
 Saved reports from separate CI jobs are the weaker design: base and head
 ran at different times, maybe on different machines, so a runner's drift
 reads as a change. Running base and head interleaved on one runner
-(A B B A, the same seed per pair) is the stronger design; it is coming
-next and not built yet. See docs/compare.md.
+(A B B A, the same seed per pair) is the stronger design:
+'gitchaos compare --base-cmd T --head-cmd T' (or --base/--head URL,
+--base-mutant/--head-mutant, --aa) does it, flags below.
+'gitchaos compare merge DIR...' joins the parts of a comparison split
+with --shard. See docs/compare.md.
 
 flags:
   --json               print the comparison as JSON, for tools
   --markdown           print Markdown for a PR comment: broken, worse, fixed
                        and better first, the rest folded
+  --html FILE          also write an HTML page: base and head values side by
+                       side per check, per-cycle series of every run overlaid
   --fail-on-undecided  exit 1 when a check is undecided too
   --alpha A            family-wise false-alarm rate across checks (default 0.05)
 
@@ -66,10 +71,12 @@ type comparison struct {
 	OnlyHead []string          `json:"only_head,omitempty"`
 	// Errors are the scenarios that errored in a run: their checks may
 	// be incomplete in that run.
-	Errors []string         `json:"errors,omitempty"`
-	Design string           `json:"design"`
-	runs   [2][]*result.Run // base, head
-	failOn func(compare.Verdict) bool
+	Errors    []string         `json:"errors,omitempty"`
+	Design    string           `json:"design"`
+	runs      [2][]*result.Run // base, head
+	first     *result.Run      // the first run added, whose kind and settings the others must share
+	firstPath string
+	failOn    func(compare.Verdict) bool
 }
 
 // compareSide describes the reports of one side.
@@ -79,15 +86,25 @@ type compareSide struct {
 	Seeds   []int64  `json:"seeds"`
 }
 
-const savedDesign = "saved reports of separate runs: weaker than base and head interleaved on one runner (not built yet)"
+const savedDesign = "saved reports of separate runs: weaker than base and head interleaved on one runner (gitchaos compare --base-cmd/--head-cmd)"
 
 func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "merge" {
+		return cmdCompareMerge(ctx, args[1:], stdout, stderr)
+	}
+	if flagGiven(args, "mutants") {
+		return cmdCompareMutants(ctx, args, stdout, stderr)
+	}
+	if wantsRun(args) {
+		return cmdCompareRun(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print JSON")
 	asMD := fs.Bool("markdown", false, "print Markdown")
 	failUndecided := fs.Bool("fail-on-undecided", false, "exit 1 on undecided checks")
 	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate")
+	htmlOut := fs.String("html", "", "also write an HTML page")
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gitchaos compare: "+format+"\n", a...)
 		fmt.Fprint(stderr, "\n"+compareUsage)
@@ -102,7 +119,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	basePaths, err := parseInterspersed(fs, baseArgs)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, compareUsage)
+		printCompareHelp(stdout)
 		return exitOK
 	}
 	if err != nil {
@@ -110,7 +127,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	headPaths, err := parseInterspersed(fs, headArgs)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, compareUsage)
+		printCompareHelp(stdout)
 		return exitOK
 	}
 	if err != nil {
@@ -137,33 +154,64 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "gitchaos compare: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return exitUsage
 	}
+	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, html: *htmlOut, alpha: *alpha, failOnUndecided: *failUndecided})
+}
+
+// compareOutput is how a comparison is judged and printed: the flags
+// both modes of 'gitchaos compare' share.
+type compareOutput struct {
+	json, markdown  bool
+	html            string // also write the HTML page here ("": none)
+	alpha           float64
+	failOnUndecided bool
+}
+
+// judge compares the runs of both sides (c.runs) and fills the verdicts;
+// an error when no check is common to both sides.
+func (c *comparison) judge(o compareOutput) error {
 	checks, onlyBase, onlyHead := compare.FromRuns(c.runs[0], c.runs[1])
 	if len(checks) == 0 {
-		fmt.Fprintf(stderr, "gitchaos compare: no check common to both sides (base has %d, head %d): did they run the same scenarios?\n",
+		return fmt.Errorf("no check common to both sides (base has %d, head %d): did they run the same scenarios?",
 			len(onlyBase), len(onlyHead))
-		return exitUsage
 	}
-	c.Alpha = *alpha
-	c.Checks = compare.Compare(checks, compare.Options{Alpha: *alpha})
+	c.Alpha = o.alpha
+	c.Checks = compare.Compare(checks, compare.Options{Alpha: o.alpha})
 	c.OnlyBase, c.OnlyHead = onlyBase, onlyHead
-	c.failOn = func(v compare.Verdict) bool { return v.Fails(*failUndecided) }
+	c.failOn = func(v compare.Verdict) bool { return v.Fails(o.failOnUndecided) }
 	c.Counts = map[string]int{}
 	c.Verdict = "pass"
-	for _, o := range c.Checks {
-		c.Counts[string(o.Verdict)]++
-		if c.failOn(o.Verdict) {
+	for _, oc := range c.Checks {
+		c.Counts[string(oc.Verdict)]++
+		if c.failOn(oc.Verdict) {
 			c.Verdict = "fail"
 		}
 	}
+	return nil
+}
+
+// finish judges c, prints it in the chosen format and returns the exit
+// status: 0 nothing broken or worse, 1 otherwise, 2 when nothing could be
+// compared.
+func (c *comparison) finish(stdout, stderr io.Writer, o compareOutput) int {
+	if err := c.judge(o); err != nil {
+		fmt.Fprintf(stderr, "gitchaos compare: %v\n", err)
+		return exitUsage
+	}
+	if o.html != "" {
+		if err := writeCompareHTMLFile(o.html, c); err != nil {
+			fmt.Fprintf(stderr, "gitchaos compare: %v\n", err)
+			return exitUsage
+		}
+	}
 	switch {
-	case *asJSON:
+	case o.json:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(c); err != nil {
 			fmt.Fprintf(stderr, "gitchaos compare: encode JSON: %v\n", err)
 			return exitUsage
 		}
-	case *asMD:
+	case o.markdown:
 		writeCompareMarkdown(stdout, c)
 	default:
 		writeCompareTable(stdout, c)
@@ -178,51 +226,65 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // compared: every report a run, all of one kind and one settings label.
 func loadComparison(basePaths, headPaths []string) (*comparison, error) {
 	c := &comparison{Design: savedDesign}
-	var first *result.Run
-	var firstPath string
 	var errs []error
 	for s, paths := range [][]string{basePaths, headPaths} {
-		side := &c.Base
-		name := "base"
-		if s == 1 {
-			side, name = &c.Head, "head"
-		}
 		for _, p := range paths {
 			run, err := result.Load(p)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s report: %w", name, err))
+				errs = append(errs, fmt.Errorf("%s report: %w", sideName(s), err))
 				continue
 			}
-			if run.ID == "" && len(run.Scenarios) == 0 {
-				errs = append(errs, fmt.Errorf("%s report %s holds no run (no id, no scenarios); is it a gitchaos report.json?", name, p))
-				continue
-			}
-			if first == nil {
-				first, firstPath = run, p
-				c.Settings = run.Settings
-			} else {
-				if run.Settings != first.Settings {
-					errs = append(errs, fmt.Errorf("%s report %s ran with target settings %q, %s with %q: compare runs of the same settings",
-						name, p, run.Settings, firstPath, first.Settings))
-				}
-				if run.Kind != first.Kind {
-					errs = append(errs, fmt.Errorf("%s report %s is a %s run, %s a %s run: compare runs of one kind", name, p, orRun(run.Kind), firstPath, orRun(first.Kind)))
-				}
-			}
-			for _, sc := range run.Scenarios {
-				if sc.Error != "" {
-					c.Errors = append(c.Errors, fmt.Sprintf("%s %s: scenario %s errored: %s", name, p, sc.Name, firstLine(sc.Error)))
-				}
-			}
-			c.runs[s] = append(c.runs[s], run)
-			side.Reports = append(side.Reports, p)
-			side.Seeds = append(side.Seeds, run.Seed)
-			if !slices.Contains(side.Targets, run.Target) {
-				side.Targets = append(side.Targets, run.Target)
+			if err := c.add(s, p, run); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+func sideName(s int) string {
+	if s == 1 {
+		return "head"
+	}
+	return "base"
+}
+
+// add records run, read from p (a path or a label), on side s (0 base, 1
+// head); an error when it is no run or not comparable with the runs
+// added before (another kind or settings label). It is kept either way.
+func (c *comparison) add(s int, p string, run *result.Run) error {
+	side, name := &c.Base, sideName(s)
+	if s == 1 {
+		side = &c.Head
+	}
+	if run.ID == "" && len(run.Scenarios) == 0 {
+		return fmt.Errorf("%s report %s holds no run (no id, no scenarios); is it a gitchaos report.json?", name, p)
+	}
+	var errs []error
+	if c.first == nil {
+		c.first, c.firstPath = run, p
+		c.Settings = run.Settings
+	} else {
+		if run.Settings != c.first.Settings {
+			errs = append(errs, fmt.Errorf("%s report %s ran with target settings %q, %s with %q: compare runs of the same settings",
+				name, p, run.Settings, c.firstPath, c.first.Settings))
+		}
+		if run.Kind != c.first.Kind {
+			errs = append(errs, fmt.Errorf("%s report %s is a %s run, %s a %s run: compare runs of one kind", name, p, orRun(run.Kind), c.firstPath, orRun(c.first.Kind)))
+		}
+	}
+	for _, sc := range run.Scenarios {
+		if sc.Error != "" {
+			c.Errors = append(c.Errors, fmt.Sprintf("%s %s: scenario %s errored: %s", name, p, sc.Name, firstLine(sc.Error)))
+		}
+	}
+	c.runs[s] = append(c.runs[s], run)
+	side.Reports = append(side.Reports, p)
+	side.Seeds = append(side.Seeds, run.Seed)
+	if !slices.Contains(side.Targets, run.Target) {
+		side.Targets = append(side.Targets, run.Target)
+	}
+	return errors.Join(errs...)
 }
 
 func (c *comparison) header() string {
@@ -368,7 +430,7 @@ func writeCompareMarkdown(w io.Writer, c *comparison) {
 			fmt.Fprintf(w, "- %s\n", esc(e))
 		}
 	}
-	fmt.Fprintf(w, "\n_Compared from %s._\n", savedDesign)
+	fmt.Fprintf(w, "\n_Compared from %s._\n", c.Design)
 }
 
 // shiftCell renders a shift with its interval, the unit written once when

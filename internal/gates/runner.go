@@ -49,8 +49,10 @@ type SuiteEvent struct {
 	Result *result.Scenario // nil when starting
 }
 
-// RunSuite runs the selected scenarios one after another, each on a fresh
-// testbed and target, and returns the run's result. The error is for bad
+// RunSuite runs the selected scenarios, each on a fresh testbed and
+// target (those that judge nothing process-wide Options.Parallel at a
+// time, the others alone: runScenarios), and returns the run's result,
+// its scenarios in suite order. The error is for bad
 // options only; everything else is in the result.
 func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 	opts.defaults()
@@ -63,20 +65,7 @@ func RunSuite(ctx context.Context, opts Options) (*result.Run, error) {
 	}
 	t0 := time.Now() // monotonic: Started below is wall clock only
 	run := newRun(opts)
-	for i, n := range names {
-		if ctx.Err() != nil {
-			break
-		}
-		sc, _ := Lookup(n)
-		if opts.Progress != nil {
-			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n})
-		}
-		res := RunOne(ctx, sc, opts)
-		run.Scenarios = append(run.Scenarios, res)
-		if opts.Progress != nil {
-			opts.Progress(SuiteEvent{Index: i, Total: len(names), Name: n, Result: res})
-		}
-	}
+	run.Scenarios = runScenarios(ctx, names, opts, opts.Progress)
 	run.Duration = result.Secs(time.Since(t0))
 	return run, nil
 }

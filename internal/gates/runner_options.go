@@ -38,8 +38,13 @@ type Options struct {
 	Kind      string        // gate, matrix, soak (for the report)
 	Timeout   time.Duration // per scenario (0: DefaultTimeout(Scopes))
 	// Progress, when set, is called as each scenario of RunSuite starts
-	// (Result nil) and as it finishes, from the goroutine running the suite.
+	// (Result nil) and as it finishes; never two calls at once, but from
+	// the goroutine of the scenario when scenarios overlap.
 	Progress func(SuiteEvent)
+	// Parallel is how many scenarios that judge nothing process-wide
+	// (ProcessWide) RunSuite runs at a time on fresh targets (0:
+	// DefaultParallel; 1: every scenario alone, in suite order).
+	Parallel int
 
 	nilTestbed bool // WithTestbed was given a nil factory
 	// Strict turns every skipped check into a failure (--strict): a

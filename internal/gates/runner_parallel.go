@@ -1,0 +1,104 @@
+package gates
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/gitchaos/gitchaos/harness/metric"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// DefaultParallel is how many scenarios of a suite run at a time when
+// Options.Parallel is 0: the gates that judge nothing process-wide (see
+// ProcessWide) overlap this many at a time, each on its own testbed and
+// target; the others run alone. 6 is all of the suite's such gates (boot,
+// offline, recovery, delete-hang, webhook-storm, crash-restart): they
+// mostly wait on git timeouts and hangs, so together they take about as
+// long as the slowest (BENCHMARKS.md, "Base against head").
+const DefaultParallel = 6
+
+// ProcessWide reports whether gate judges a metric that a target sharing
+// the harness's process (the in-process reference fetcher) can only
+// report for the whole process: a declared check of the gate measures a
+// metric that harness/metric's table has read from this process (Self:
+// fds, goroutines, threads, heap) or from its process tree (Tree:
+// processes, where another scenario's child processes would count). Such
+// a gate runs alone: a scenario beside it would add its own goroutines,
+// fds and memory to the series it judges. Its other checks (a cache
+// count, a latency) are the target's own.
+func ProcessWide(gate string) bool {
+	for _, c := range ChecksOf(gate) {
+		if c.Metric == "" {
+			continue
+		}
+		if r, ok := metric.Lookup(c.Metric); ok && r.ReadBy(metric.Self|metric.Tree) {
+			return true
+		}
+	}
+	return false
+}
+
+// runScenarios runs the scenarios names in a suite run and returns their
+// results in the order of names. When the targets are fresh (a new one
+// per scenario) and parallel > 1, the scenarios that judge nothing
+// process-wide run first, parallel at a time, each with its own testbed
+// and target; then the process-wide ones, one at a time with nothing
+// beside them. Otherwise one at a time, in order. progress is called as
+// each starts and finishes (serialised: never two calls at once).
+func runScenarios(ctx context.Context, names []string, opts Options, progress func(SuiteEvent)) []*result.Scenario {
+	out := make([]*result.Scenario, len(names))
+	var mu sync.Mutex // progress
+	one := func(i int) {
+		sc, _ := Lookup(names[i])
+		if progress != nil {
+			mu.Lock()
+			progress(SuiteEvent{Index: i, Total: len(names), Name: names[i]})
+			mu.Unlock()
+		}
+		res := RunOne(ctx, sc, opts)
+		out[i] = res
+		if progress != nil {
+			mu.Lock()
+			progress(SuiteEvent{Index: i, Total: len(names), Name: names[i], Result: res})
+			mu.Unlock()
+		}
+	}
+	parallel := opts.Parallel
+	if parallel == 0 {
+		parallel = DefaultParallel
+	}
+	var alone, pooled []int
+	for i, n := range names {
+		if parallel > 1 && opts.Targets.Fresh() && !ProcessWide(n) {
+			pooled = append(pooled, i)
+		} else {
+			alone = append(alone, i)
+		}
+	}
+	if len(pooled) == 1 { // nothing to overlap with: keep the suite's order
+		alone, pooled = append(alone, pooled...), nil
+		slices.Sort(alone)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for _, i := range pooled {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			one(i)
+		})
+	}
+	wg.Wait()
+	for _, i := range alone {
+		if ctx.Err() != nil {
+			break
+		}
+		one(i)
+	}
+	// A scenario never started (interrupted) leaves no result.
+	return slices.DeleteFunc(out, func(r *result.Scenario) bool { return r == nil })
+}
