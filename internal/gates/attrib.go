@@ -69,12 +69,17 @@ func (ss *scopeSet) noteRepos(repos []Repo) {
 // noted before), and remembers each as the clone of its repo. Called when
 // the scopes on repos were just served; it returns the clones known.
 func (ss *scopeSet) learnClones(repos []Repo) int {
+	return ss.learnIn(ss.s.forensicDirs(), repos)
+}
+
+// learnIn is learnClones under dirs.
+func (ss *scopeSet) learnIn(dirs []string, repos []Repo) int {
 	ss.noteRepos(repos)
 	ss.mu.Lock()
 	commits := ss.commits
 	ss.mu.Unlock()
 	found := map[string]string{}
-	for _, root := range ss.s.forensicDirs() {
+	for _, root := range dirs {
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.IsDir() {
 				return nil
@@ -430,13 +435,19 @@ func heldGroups(held []heldObject) []result.Object {
 	return out
 }
 
-// sortObjects sorts groups by growth, then count, largest first.
+// sortObjects sorts groups by growth, then count, largest first, then
+// by kind (fds and processes before mappings, threads and files: what a
+// reader acts on first).
 func sortObjects(out []result.Object) {
+	rank := map[string]int{"fd": 0, "proc": 1, "thread": 2, "map": 3, "file": 4, "dir": 5}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Growth != out[j].Growth {
 			return out[i].Growth > out[j].Growth
 		}
-		return out[i].Count > out[j].Count
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return rank[out[i].Kind] < rank[out[j].Kind]
 	})
 }
 
@@ -452,7 +463,7 @@ func objectsText(objs []result.Object, n int) string {
 		if o.Scope != "" {
 			fmt.Fprintf(&b, " [deleted scopes %s]", shortList(o.Scope, 4))
 		}
-		fmt.Fprintf(&b, "   e.g. %s", forensics.Shorten(o.Example, 140))
+		fmt.Fprintf(&b, "   e.g. %s", forensics.Shorten(o.Example, 240))
 	}
 	return b.String()
 }

@@ -68,10 +68,11 @@ type gitObject struct {
 func gitObjects(snap *forensics.Snap, hosts map[string]string, busy map[string]bool) (blocked, conns []gitObject) {
 	ids := snap.IDs
 	for _, p := range snap.Procs {
-		in := ""
+		who := fmt.Sprintf("pid %d (%s)", p.PID, p.Comm)
 		if p.PID != snap.Root {
-			in = fmt.Sprintf(" in pid %d (%s, parent %d): %s", p.PID, p.Comm, p.PPID, forensics.Shorten(strings.Join(p.Cmdline, " "), 100))
+			who = fmt.Sprintf("pid %d (%s, parent %d)", p.PID, p.Comm, p.PPID)
 		}
+		cmd := "   [" + forensics.Shorten(strings.Join(p.Cmdline, " "), 80) + "]"
 		onFD := map[int]bool{}
 		for _, t := range p.Threads {
 			if t.Class != forensics.ClassBlocked || t.FD < 0 {
@@ -86,7 +87,7 @@ func gitObjects(snap *forensics.Snap, hosts map[string]string, busy map[string]b
 					onFD[f.FD] = true
 					blocked = append(blocked, gitObject{kind: "thread",
 						sig:     forensics.Signature(fmt.Sprintf("%s %s on socket to %s", p.Comm, t.SyscallName, h), ids...),
-						example: fmt.Sprintf("tid %d %q %s", t.TID, t.Name, t.Waits) + in})
+						example: fmt.Sprintf("%s tid %d %q: %s", who, t.TID, t.Name, t.Waits) + cmd})
 				}
 			}
 		}
@@ -101,7 +102,7 @@ func gitObjects(snap *forensics.Snap, hosts map[string]string, busy map[string]b
 			}
 			conns = append(conns, gitObject{kind: "fd",
 				sig:     forensics.Signature(fmt.Sprintf("%s socket %s to %s", p.Comm, f.Socket.State, h), ids...),
-				example: fmt.Sprintf("fd %d %s", f.FD, f.Describe()) + in})
+				example: fmt.Sprintf("%s fd %d %s", who, f.FD, f.Describe()) + cmd})
 		}
 	}
 	return blocked, conns
