@@ -160,6 +160,9 @@ func runPyopalCase(t *testing.T, tc pyopalCase) {
 	if c.Verdict != tc.want {
 		t.Errorf("%s: check %q of gate %s is %s, want %s:\n%s", tc.name, tc.check, tc.gate, c.Verdict, tc.want, gates.Explain(res))
 	}
+	if tc.names != nil {
+		t.Logf("%s: %s", tc.check, c.Explanation)
+	}
 	if tc.names != nil && !tc.names.MatchString(c.Explanation) {
 		t.Errorf("%s: check %q's explanation does not match %s:\n%s", tc.name, tc.check, tc.names, c.Explanation)
 	}

@@ -220,7 +220,25 @@ func (ss *scopeSet) held(snap *forensics.Snap, busy map[string]bool) []heldObjec
 	states := socketStates(snap)
 	blockedOn := blockedSockets(snap)
 	var out []heldObject
-	for _, o := range forensics.Objects(snap, ss.ids()...) {
+	objs := forensics.Objects(snap, ss.ids()...)
+	// A process whose cwd is in a deleted scope's clone is held with its
+	// threads (a `git cat-file --batch` of a repository object never closed).
+	inClone := map[int]heldObject{}
+	for _, o := range objs {
+		if o.Kind == "proc" && o.Path != "" {
+			for _, c := range dead {
+				if under(o.Path, c.real) || under(o.Path, c.dir) {
+					inClone[o.PID] = heldObject{scope: ss.lastScope(c.url), why: "thread of a process in clone " + c.dir}
+				}
+			}
+		}
+	}
+	for _, o := range objs {
+		if h, ok := inClone[o.PID]; ok && o.Kind == "thread" {
+			h.obj = o
+			out = append(out, h)
+			continue
+		}
 		if o.Path != "" {
 			for _, c := range dead {
 				if under(o.Path, c.real) || under(o.Path, c.dir) {
@@ -357,6 +375,11 @@ func (s *S) busyHosts(ctx context.Context) map[string]bool {
 	return out
 }
 
+// ForensicsEnv is the environment variable that turns the gates'
+// snapshots of the target's tree off ("off"): the checks that need them
+// skip. For measuring what sampling costs the target (BENCHMARKS.md).
+const ForensicsEnv = "GITCHAOS_FORENSICS"
+
 // snapshot takes a forensic snapshot of the target's process tree (nil
 // and the reason when its pid is unknown or /proc cannot be read). For an
 // in-process target the root is the harness itself: its descendants are
@@ -366,6 +389,9 @@ func (s *S) busyHosts(ctx context.Context) map[string]bool {
 // testbed's proxies, which the harness never connects to (it talks to
 // the git servers directly and to the target's listen address).
 func (s *S) snapshot(ctx context.Context) (*forensics.Snap, string) {
+	if os.Getenv(ForensicsEnv) == "off" {
+		return nil, ForensicsEnv + "=off: no snapshots of the target's tree"
+	}
 	pr, ok := s.Target.(target.PIDer)
 	if !ok {
 		return nil, s.Target.Describe() + " does not say its pid"
@@ -431,15 +457,25 @@ func heldGroups(held []heldObject) []result.Object {
 		sort.Strings(scopes[i])
 		out[i].Scope = strings.Join(scopes[i], ",")
 	}
-	sortObjects(out)
+	// By kind first (fds, then processes, threads, mappings, files): a
+	// reader acts on the descriptors and processes; then the most first.
+	sort.SliceStable(out, func(i, j int) bool {
+		if a, b := kindRank[out[i].Kind], kindRank[out[j].Kind]; a != b {
+			return a < b
+		}
+		return out[i].Count > out[j].Count
+	})
 	return out
 }
+
+// kindRank orders object kinds in reports: what a reader acts on first.
+var kindRank = map[string]int{"fd": 0, "proc": 1, "thread": 2, "map": 3, "file": 4, "dir": 5}
 
 // sortObjects sorts groups by growth, then count, largest first, then
 // by kind (fds and processes before mappings, threads and files: what a
 // reader acts on first).
 func sortObjects(out []result.Object) {
-	rank := map[string]int{"fd": 0, "proc": 1, "thread": 2, "map": 3, "file": 4, "dir": 5}
+	rank := kindRank
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Growth != out[j].Growth {
 			return out[i].Growth > out[j].Growth
@@ -487,6 +523,9 @@ func (r *recorder) withObjects(c *Check, objs []result.Object, n int) {
 	defer r.mu.Unlock()
 	for i := len(r.res.Checks) - 1; i >= 0; i-- {
 		if rc := &r.res.Checks[i]; rc.ID == c.ID {
+			if rc.Objects != nil {
+				return // named already (by identity)
+			}
 			rc.Objects = objs
 			rc.Explanation += objectsText(objs, n)
 			return

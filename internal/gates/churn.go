@@ -186,6 +186,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 	}
 	s.judge(series, judge, stop)
 	held.record(s)
+	held.decideByIdentity(s, churnFlat)
 	held.annotate(s, churnFlat)
 	return nil
 }

@@ -26,7 +26,7 @@ var (
 const heldWait = 2 * time.Second
 
 // topObjects is how many groups an explanation names.
-const topObjects = 5
+const topObjects = 6
 
 // heldWatch runs "nothing of a deleted scope is still held" at each quiet
 // point of a gate (every churn cycle after its deletes) and records it
@@ -44,6 +44,51 @@ type heldWatch struct {
 	// checks' diff), last the tree at the last point.
 	base, last     *forensics.Snap
 	baseAt, lastAt int
+
+	// byKind is, per object kind, the held objects at the point where
+	// most of that kind were held, and where that was: what decides a
+	// flat check of a metric with identity (decideByIdentity).
+	byKind map[string][]heldObject
+	kindAt map[string]string
+}
+
+// note keeps, per kind, the largest set of held objects seen.
+func (h *heldWatch) note(held []heldObject, where string) {
+	if h.byKind == nil {
+		h.byKind, h.kindAt = map[string][]heldObject{}, map[string]string{}
+	}
+	per := map[string][]heldObject{}
+	for _, o := range held {
+		per[o.obj.Kind] = append(per[o.obj.Kind], o)
+	}
+	for k, os := range per {
+		if len(os) > len(h.byKind[k]) {
+			h.byKind[k], h.kindAt[k] = os, where
+		}
+	}
+}
+
+// identityKinds are the kinds whose held objects decide a flat check of
+// their metric: objects of a deleted scope still held are a leak, whatever
+// the slope of the count says.
+var identityKinds = map[string]string{metric.FDs: "fd", metric.Threads: "thread", metric.Processes: "proc"}
+
+// decideByIdentity turns each flat check of a metric with identity
+// (fds, threads, processes) that did not fail into a failure when objects
+// of that kind belonging to deleted scopes were held at a quiet point: a
+// count that follows a garbage collector (a sawtooth) cannot decide, the
+// objects' identity does. Anonymous memory and disk keep their slope
+// verdicts; a check that failed stays failed.
+func (h *heldWatch) decideByIdentity(s *S, flat perMetric) {
+	for m, kind := range identityKinds {
+		c := flat.of(m)
+		held := h.byKind[kind]
+		if c == nil || len(held) == 0 || s.rec.failed(c) || !s.rec.has(c) {
+			continue
+		}
+		s.rec.decide(c, result.Fail, fmt.Sprintf("decided by identity: %d %s of deleted scopes still held at %s (the slope alone: ", len(held), m, h.kindAt[kind]), ")")
+		s.rec.withObjects(c, heldGroups(held), topObjects)
+	}
 }
 
 func newHeldWatch(c *Check) *heldWatch { return &heldWatch{check: c} }
@@ -51,9 +96,10 @@ func newHeldWatch(c *Check) *heldWatch { return &heldWatch{check: c} }
 // at judges the quiet point named where (e.g. "cycle 3"); i counts the
 // points from 0.
 func (h *heldWatch) at(ctx context.Context, s *S, i int, where string) {
-	if h.decided { // one snapshot for the flat checks' diff
+	if h.decided { // one snapshot for the flat checks' diff and identity
 		if snap, _ := s.snapshot(ctx); snap != nil {
 			h.keep(snap, i)
+			h.note(s.scopes.held(snap, s.busyHosts(ctx)), where)
 		}
 		return
 	}
@@ -68,6 +114,7 @@ func (h *heldWatch) at(ctx context.Context, s *S, i int, where string) {
 	h.skip = ""
 	h.points++
 	h.clones = s.scopes.cloneCount()
+	h.note(held, where)
 	if len(held) == 0 {
 		return
 	}
@@ -178,6 +225,32 @@ func (ss *scopeSet) cloneCount() int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return len(ss.clones)
+}
+
+// has reports whether c was recorded.
+func (r *recorder) has(c *Check) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.res.Checks {
+		if r.res.Checks[i].ID == c.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// decide sets the verdict of the last record of c, wrapping its
+// explanation in prefix and suffix.
+func (r *recorder) decide(c *Check, v result.Verdict, prefix, suffix string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.res.Checks) - 1; i >= 0; i-- {
+		if rc := &r.res.Checks[i]; rc.ID == c.ID {
+			rc.Verdict = v
+			rc.Explanation = prefix + rc.Explanation + suffix
+			return
+		}
+	}
 }
 
 // failed reports whether the last record of c failed.
