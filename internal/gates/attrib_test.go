@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitchaos/gitchaos/harness/forensics"
 	"github.com/gitchaos/gitchaos/harness/testbed"
@@ -210,5 +211,37 @@ func TestGitObjects(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("explanation %q lacks %q", text, want)
 		}
+	}
+}
+
+// TestKept: a group of file fds that grows every round is a staircase, a
+// sawtooth is not; a child started after the first judged point and still
+// there a round later is kept, a child there before is not.
+func TestKept(t *testing.T) {
+	k := &keptWatch{examples: map[string]string{}}
+	for i, n := range []int{1, 2, 3, 4, 5, 6, 7} {
+		k.groups = append(k.groups, map[string]int{"file <base>/pack-<hex>.pack": n, "pipe in git": []int{2, 9, 3, 8, 2, 9, 4}[i]})
+	}
+	st := k.stairs()
+	if len(st) != 1 || !strings.HasPrefix(st[0], "file <base>/pack-<hex>.pack: 2 → 7") {
+		t.Errorf("stairs %q, want the pack group alone, 2 → 7", st)
+	}
+
+	t0 := time.Now()
+	first := &forensics.Snap{Root: 1, Taken: t0}
+	worker := forensics.Proc{PID: 2, PPID: 1, Start: t0.Add(-time.Minute), Cmdline: []string{"worker"}}
+	catfile := forensics.Proc{PID: 3, PPID: 2, Start: t0.Add(time.Second), Cmdline: []string{"git", "cat-file", "--batch"},
+		Threads: []forensics.Thread{{TID: 3, Name: "git", Class: forensics.ClassBlocked}}}
+	reused := catfile
+	reused.Start = t0.Add(3 * time.Second) // the pid reused by another process
+	prev := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile}}
+	now := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile}}
+	kept := keptProcs(first, prev, now)
+	if len(kept["proc"]) != 1 || !strings.Contains(kept["proc"][0], `pid 3 ppid 2 S "git cat-file --batch"`) && !strings.Contains(kept["proc"][0], `"git cat-file --batch"`) || len(kept["thread"]) != 1 {
+		t.Errorf("kept %q, want the cat-file process and its thread", kept)
+	}
+	now.Procs[2] = reused
+	if kept := keptProcs(first, prev, now); len(kept["proc"]) != 0 {
+		t.Errorf("a reused pid counted as kept: %q", kept)
 	}
 }
