@@ -125,11 +125,7 @@ func (c *Client) httpClient() *http.Client {
 	return defaultHTTP
 }
 
-// defaultHTTP drops idle connections after 4 s, under uvicorn's 5 s
-// keep-alive (OPAL): reusing a connection the server is closing that very
-// moment reset a PUT (not retried: Go replays only idempotent methods),
-// seen as a scenario error in 1 of 5 TestRealOPAL runs.
-var defaultHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 4 * time.Second}}
+var defaultHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 5 * time.Second}}
 
 // CloseIdleConnections closes the client's idle keep-alive connections, so
 // connection goroutines and fds don't count against a settle.
