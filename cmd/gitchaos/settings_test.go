@@ -37,7 +37,7 @@ func TestSettingsLimitsFailUpFront(t *testing.T) {
 	}
 	st := gates.DefaultSettings()
 	st.Shards = 300
-	o := gates.Options{Targets: &target.URL{BaseURL: "http://127.0.0.1:1"}, Settings: st}
+	o := gates.Options{Targets: &target.URL{BaseURL: "http://127.0.0.1:1", Stated: gates.DefaultSettings()}, Settings: st}
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Options.Validate() = %v, want %q", err, want)
 	}

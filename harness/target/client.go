@@ -160,6 +160,14 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
+	if method == http.MethodPut || method == http.MethodDelete {
+		// PUT and DELETE of a scope are idempotent: let the transport send
+		// one again on a fresh connection when a kept-alive one turns out
+		// closed by the server (uvicorn closes idle ones after 5 s; a
+		// request racing that close reads "connection reset by peer"). A
+		// nil value marks the request replayable without sending the header.
+		req.Header["X-Idempotency-Key"] = nil
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, deadlineErr(parent, err, timeout))
