@@ -264,7 +264,14 @@ footer{margin-top:32px;color:#777;font-size:12px}
 {{else}}<tr><td colspan="5">no checks</td></tr>
 {{end}}</tbody>
 </table>
-{{if .Charts}}<h3>Charts</h3>
+{{range .Checks}}{{if .C.Objects}}<h4 class="objects">Objects held: {{.C.Name}}{{with .C.ID}} <code class="id">{{.}}</code>{{end}}</h4>
+<table class="objects">
+<thead><tr><th>kind</th><th>signature</th><th>count</th><th>growth</th><th>deleted scopes</th><th>example</th></tr></thead>
+<tbody>
+{{range .C.Objects}}<tr><td>{{.Kind}}</td><td><code>{{.Signature}}</code></td><td>{{.Count}}</td><td>{{printf "%+d" .Growth}}</td><td>{{.Scope}}</td><td><code>{{.Example}}</code></td></tr>
+{{end}}</tbody>
+</table>
+{{end}}{{end}}{{if .Charts}}<h3>Charts</h3>
 <div class="charts">
 {{range .Charts}}<figure class="chart{{if .Failed}} failed{{end}}" id="{{.ID}}" data-kind="{{.Kind}}">
 {{if .Err}}<div class="errbox">chart “{{.Title}}” not drawn: {{.Err}}</div>{{else}}{{.SVGHTML}}

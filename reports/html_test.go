@@ -251,3 +251,22 @@ func BenchmarkWriteHTMLFailingGate(b *testing.B) { benchmarkHTML(b, sampleFailin
 // BenchmarkWriteHTMLSoak: an 8-hour soak sampled every 0.5 s (57,600
 // samples in each of 3 series).
 func BenchmarkWriteHTMLSoak(b *testing.B) { benchmarkHTML(b, sampleSoakRun(57600)) }
+
+// TestHTMLObjects: a check that names held objects gets a table of them
+// (kind, signature, count, growth, deleted scopes, example), escaped.
+func TestHTMLObjects(t *testing.T) {
+	run := sampleFailingRun()
+	c := &run.Scenarios[0].Checks[0]
+	c.Objects = []result.Object{{Kind: "fd", Signature: "file <base>/git_sources/<id>/objects/pack/pack-<hex>.pack (deleted)",
+		Count: 8, Growth: 8, Example: "fd 11 file /tmp/x/pack-09b9.pack (deleted)", Scope: "churn-000,churn-001"}}
+	page := renderHTML(t, run)
+	for _, want := range []string{`<table class="objects">`, "Objects held: " + html.EscapeString(c.Name),
+		"file &lt;base&gt;/git_sources/&lt;id&gt;/objects/pack/pack-&lt;hex&gt;.pack (deleted)", "churn-000,churn-001", "fd 11 file /tmp/x/pack-09b9.pack (deleted)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `<table class="objects">`); n != 1 {
+		t.Errorf("%d objects tables, want 1 (one check has objects)", n)
+	}
+}

@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,8 @@ const (
 	chkProcs     = "churn.processes-flat"      // processes flat across churn cycles
 	chkAllServed = "boot.all-healthy"          // time to all healthy scopes served
 	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
+	chkHeld      = "churn.nothing-held"        // nothing of a deleted scope is still held
+	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
 )
 
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
@@ -45,12 +48,14 @@ const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 
 // pyopalCase is one run of a gate against server.py. With check empty the
 // whole gate must pass; else that check must have the verdict want (and
-// with want other than fail, no other check may fail).
+// with want other than fail, no other check may fail). names, when set,
+// must match the check's explanation (a failing check names its objects).
 type pyopalCase struct {
 	name, gate string
 	o          pyopal.Options
 	check      string
 	want       result.Verdict
+	names      *regexp.Regexp
 }
 
 func bug(name string) pyopal.Options { return pyopal.Options{Bugs: []string{name}} }
@@ -68,11 +73,18 @@ var pyopalRobust = []pyopalCase{
 	{name: "clean/stats=minimal", gate: "churn", o: pyopal.Options{Stats: "minimal"}, check: chkCaches, want: result.Skip},
 	{name: "no-timeout", gate: "timeout", o: bug("no-timeout"), check: chkOvershoot, want: result.Fail},
 	{name: "soft-timeout", gate: "timeout", o: bug("soft-timeout"), check: chkOvershoot, want: result.Fail},
+	// By name: the git helper the caller gave up on, still in select on
+	// its socket to the hung git host.
+	{name: "soft-timeout/by-name", gate: "timeout", o: bug("soft-timeout"), check: chkOnGit, want: result.Fail,
+		names: regexp.MustCompile(`(?s)git-remote-http.*on socket to git host h\d.*ESTABLISHED \(git host h\d\)`)},
 	{name: "timeout-kills-git-not-helpers", gate: "timeout", o: bug("timeout-kills-git-not-helpers"), check: chkChildren, want: result.Fail},
 	{name: "serial-boot/sync-before-listen", gate: "boot", o: pyopal.Options{Boot: "sync-before-listen", Bugs: []string{"serial-boot"}}, check: chkAllServed, want: result.Fail},
 	{name: "serial-boot", gate: "boot", o: bug("serial-boot"), check: chkAllServed, want: result.Fail},
 	{name: "cache-left-on-delete", gate: "churn", o: bug("cache-left-on-delete"), check: chkCaches, want: result.Fail},
 	{name: "fds-left-on-delete", gate: "churn", o: bug("fds-left-on-delete"), check: chkFDs, want: result.Fail},
+	// At once, by name: the pack files of the first cycle's deleted clones.
+	{name: "fds-left-on-delete/held", gate: "churn", o: bug("fds-left-on-delete"), check: chkHeld, want: result.Fail,
+		names: regexp.MustCompile(`(?s)^cycle [01]: .*objects/pack/pack-<hex>\.pack`)},
 	{name: "fds-left-on-delete/workers=1", gate: "churn", o: pyopal.Options{Workers: 1, Bugs: []string{"fds-left-on-delete"}}, check: chkFDs, want: result.Fail},
 	{name: "memory-per-deleted-scope", gate: "churn", o: bug("memory-per-deleted-scope"), check: chkRSS, want: result.Fail},
 	{name: "memory-per-refresh-all", gate: "repeat-sync", o: bug("memory-per-refresh-all"), check: chkRoundRSS, want: result.Fail},
@@ -151,6 +163,12 @@ func runPyopalCase(t *testing.T, tc pyopalCase) {
 	t.Logf("%s → %s: %q %s, measured %s, budget %s (gate %s in %v)", tc.name, tc.gate, tc.check, c.Verdict, c.Measured, c.Budget, res.Verdict(), took)
 	if c.Verdict != tc.want {
 		t.Errorf("%s: check %q of gate %s is %s, want %s:\n%s", tc.name, tc.check, tc.gate, c.Verdict, tc.want, gates.Explain(res))
+	}
+	if tc.names != nil {
+		t.Logf("%s: %s", tc.check, c.Explanation)
+	}
+	if tc.names != nil && !tc.names.MatchString(c.Explanation) {
+		t.Errorf("%s: check %q's explanation does not match %s:\n%s", tc.name, tc.check, tc.names, c.Explanation)
 	}
 	// A clean server whose check is expected to skip passes the rest.
 	if v := res.Verdict(); tc.want != result.Fail && (v == result.Fail || v == result.Error) {

@@ -68,7 +68,7 @@ var mutantTable = []mutant{
 		func(s *strategies) { s.newRunner = func(f *Fetcher) opRunner { return noDeadlineRunner{f: f} } }},
 	{Mutant{"soft-timeout", "runner", pr924 + ": asyncio.wait_for over a pool thread (the final fix, a soft timeout)",
 		"the caller stops waiting at the timeout but the git operation goes on, holding its worker and (by the in-flight guard) its source",
-		[]CheckRef{chk("timeout.hung-ops-end"), chk("timeout.no-inflight")}},
+		[]CheckRef{chk("timeout.hung-ops-end"), chk("timeout.no-inflight"), chk("timeout.no-git-connection")}},
 		func(s *strategies) {
 			s.newRunner = func(f *Fetcher) opRunner { return softTimeoutRunner{f: f, timeout: f.cfg.GitTimeout, keepSource: true} }
 		}},
@@ -104,7 +104,7 @@ var mutantTable = []mutant{
 		func(s *strategies) { s.purger = purgeDirOnly{} }},
 	{Mutant{"fd-leak-on-delete", "purge", pr923 + ": forget_repo without Repository.free() (pygit2 keeps descriptors until free)",
 		"delete drops the repository from the caches without freeing it: its pack descriptors stay open",
-		[]CheckRef{chk("churn.fds-flat")}},
+		[]CheckRef{chk("churn.nothing-held"), chk("churn.fds-flat")}},
 		func(s *strategies) { s.purger = purgeNoFree{heap: s.nativeHeap()} }},
 	{Mutant{"reopen-per-sync", "reuse", "pygit2 Repository(path) per sync, never freed",
 		"every sync opens the repository again and drops the old handle without freeing it: descriptors grow per round",

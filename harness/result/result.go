@@ -154,6 +154,29 @@ type Check struct {
 	Verdict     Verdict `json:"verdict"`
 	Explanation string  `json:"explanation,omitempty"` // why, with numbers
 	Series      string  `json:"series,omitempty"`      // name of the series that backs it, if any
+	// Objects are what a failing leak or linger check found held, by
+	// signature, largest first (forensics of the target's process tree):
+	// for tools; the explanation names the top ones in words.
+	Objects []Object `json:"objects,omitempty"`
+}
+
+// Object is one group of objects a leak or linger check found: fds,
+// mapped files, threads, child processes or files of one signature.
+type Object struct {
+	// Kind is "fd", "map", "thread", "proc", "file" or "dir".
+	Kind string `json:"kind"`
+	// Signature describes the objects with ids as placeholders, e.g.
+	// "fd file <base>/git_sources/<id>/objects/pack/pack-<hex>.pack (deleted)".
+	Signature string `json:"signature"`
+	// Count is how many there are at the check's point; Growth how many
+	// more than at its baseline (Count when the check has none).
+	Count  int `json:"count"`
+	Growth int `json:"growth"`
+	// Example is one concrete object, e.g. "fd 11 file /tmp/x/…/pack-09b9….pack (deleted)".
+	Example string `json:"example"`
+	// Scope is the deleted scope the objects belong to ("" when not
+	// attributed to one).
+	Scope string `json:"scope,omitempty"`
 }
 
 // FaultEvent records a fault going on or off.

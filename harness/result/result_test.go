@@ -1,6 +1,7 @@
 package result
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -140,5 +141,27 @@ func TestCatchJudgesByID(t *testing.T) {
 	c.MustFail = append(c.MustFail, CheckRef{Scenario: "churn", ID: "churn.dirs-removed"})
 	if c.Judge(run); c.Caught() {
 		t.Error("caught although churn.dirs-removed passed")
+	}
+}
+
+// TestCheckObjectsJSON: a check's objects are in report.json under
+// "objects", each with kind, signature, count, growth, example, scope.
+func TestCheckObjectsJSON(t *testing.T) {
+	c := Check{ID: "churn.nothing-held", Verdict: Fail, Objects: []Object{{Kind: "fd", Signature: "file <base>/x.pack (deleted)", Count: 2, Growth: 2, Example: "fd 7 file /b/x.pack (deleted)", Scope: "s1"}}}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"objects":[{"kind":"fd","signature":"file \u003cbase\u003e/x.pack (deleted)","count":2,"growth":2,"example":"fd 7 file /b/x.pack (deleted)","scope":"s1"}]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("json %s lacks %s", b, want)
+		}
+	}
+	var back Check
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Objects) != 1 || back.Objects[0] != c.Objects[0] {
+		t.Errorf("round trip: %+v (%v)", back, err)
+	}
+	if b, _ := json.Marshal(Check{ID: "x"}); strings.Contains(string(b), "objects") {
+		t.Errorf("a check without objects writes them: %s", b)
 	}
 }

@@ -89,6 +89,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 	judge := leakJudge{checks: churnFlat, budgets: p.Budgets, scopeBudgets: p.ScopeBudgets, scopes: p.Scopes,
 		min: p.Cycles, max: capCycles(p.Cycles, p.MaxCycles)}
 	stop, cycles := "", 0
+	held := newHeldWatch(churnNothingHeld)
 	for c := 0; stop == ""; c++ {
 		s.rec.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
 		ids := make([]string, p.Scopes)
@@ -104,6 +105,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			s.rec.True(churnScopesServed, false, out.Describe(), "all within 30 s", fmt.Sprintf("cycle %d: scopes never served", c))
 			return nil
 		}
+		s.scopes.learnClones(repos)
 		want := map[string]string{}
 		for i := range repos {
 			if err := s.scopes.Push(ctx, &repos[i]); err != nil {
@@ -122,7 +124,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 			maxServedDirs = len(dirs)
 		}
 		for _, id := range ids {
-			if err := s.Client.DeleteScope(ctx, id); err != nil {
+			if err := s.scopes.Delete(ctx, id); err != nil {
 				return fmt.Errorf("cycle %d: delete %s: %w", c, id, err)
 			}
 		}
@@ -158,6 +160,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		if dirs, known := s.CloneDirs(); known && len(dirs) > worstDirs {
 			worstDirs, dirWhy = len(dirs), fmt.Sprintf("cycle %d: clone dirs left: %s", c, joinIDs(dirs))
 		}
+		held.at(ctx, s, c, fmt.Sprintf("cycle %d", c))
 		smp, err := s.settledSample(ctx)
 		if err != nil {
 			return fmt.Errorf("cycle %d: sample: %w", c, err)
@@ -182,6 +185,9 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		s.rec.LE(churnDirsRemoved, float64(worstDirs), 0, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
 	}
 	s.judge(series, judge, stop)
+	held.record(s)
+	held.decideByIdentity(s, churnFlat)
+	held.annotate(s, churnFlat)
 	return nil
 }
 

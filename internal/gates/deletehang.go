@@ -87,6 +87,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	if _, out := s.scopes.Ready(ctx, ids, nil); !out.OK {
 		return fmt.Errorf("delete-hang: scopes never served: %s", out.Describe())
 	}
+	s.scopes.learnClones(repos)
 	for _, h := range s.Testbed.Hosts() {
 		if err := h.Admin.ResetCounters(ctx); err != nil {
 			return fmt.Errorf("reset counters on %s: %w", h.Name, err)
@@ -123,6 +124,7 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 			return fmt.Errorf("delete %s during the hang: %w", id, err)
 		}
 		worst = max(worst, d)
+		s.scopes.deleted(id)
 		if d > p.DeleteBudget {
 			slow = append(slow, fmt.Sprintf("%s %v", id, d.Round(time.Millisecond)))
 		}
@@ -166,6 +168,9 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	}
 	s.rec.EQ(deleteHangNothingBack, float64(len(back)), 0,
 		orDefault(strings.Join(back, "; "), fmt.Sprintf("no %s seen for %v after the hang ended", seen, watch)))
+	hw := newHeldWatch(deleteHangNothingHeld)
+	hw.at(ctx, s, 0, "after the hang ended")
+	hw.record(s)
 	return s.shardSibling(ctx, p)
 }
 

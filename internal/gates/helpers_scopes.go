@@ -27,6 +27,12 @@ type scopeSet struct {
 
 	mu  sync.Mutex
 	put []string // scope ids put, for cleanup on targets that outlive the scenario
+	// What attribution to scopes (attrib.go) knows: the live scopes (id ->
+	// repo URL), every scope put (id -> URL), the last scope put on each
+	// URL, the repos' commits (commit -> URL) and the clones learned.
+	live, byID, byURL map[string]string
+	commits           map[string]string
+	clones            map[string]clone
 	// extra, when set by the run, deletes what else it put on a target
 	// that outlives it (the soak's extra scopes), before the scopes above.
 	extra func(context.Context)
@@ -62,8 +68,31 @@ func (ss *scopeSet) PutBranch(ctx context.Context, id, url, branch string) error
 	}
 	ss.mu.Lock()
 	ss.put = append(ss.put, id)
+	if ss.live == nil {
+		ss.live, ss.byID, ss.byURL = map[string]string{}, map[string]string{}, map[string]string{}
+	}
+	ss.live[id], ss.byID[id], ss.byURL[url] = url, url, id
 	ss.mu.Unlock()
 	return nil
+}
+
+// Delete deletes scope id from the target and marks it deleted.
+func (ss *scopeSet) Delete(ctx context.Context, id string) error {
+	if err := ss.s.Client.DeleteScope(ctx, id); err != nil {
+		return err
+	}
+	ss.deleted(id)
+	return nil
+}
+
+// deleted marks scope id deleted (the caller deleted it on the target):
+// what it held is held by a deleted scope from now on.
+func (ss *scopeSet) deleted(ids ...string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, id := range ids {
+		delete(ss.live, id)
+	}
 }
 
 // deleteAll removes what this scenario put (for targets that outlive
@@ -76,6 +105,7 @@ func (ss *scopeSet) deleteAll(ctx context.Context) {
 	ss.mu.Lock()
 	ids := ss.put
 	ss.put = nil
+	ss.live = nil
 	ss.mu.Unlock()
 	for i, id := range ids {
 		err := s.Client.DeleteScope(ctx, id)

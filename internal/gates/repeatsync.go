@@ -105,6 +105,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	servedRounds := 0
 	judge := leakJudge{checks: repeatSyncFlat, budgets: p.Budgets, min: p.Rounds, max: capCycles(p.Rounds, p.MaxRounds)}
 	stop, rounds := "", 0
+	kept := &keptWatch{}
 	for r := 0; stop == ""; r++ {
 		s.rec.Mark(result.MarkerCycle, fmt.Sprintf("round %d", r))
 		want := map[string]string{}
@@ -148,6 +149,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 			return fmt.Errorf("round %d: sample: %w", r, err)
 		}
 		series.add(smp)
+		kept.at(ctx, s, r, fmt.Sprintf("round %d", r))
 		rounds = r + 1
 		if ok, why := s.done(ctx, series, judge, rounds); ok {
 			stop = why
@@ -158,5 +160,6 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	s.rec.LE(repeatSyncFetchedOnce, worstFetches, 1,
 		orDefault(worstWhy, fmt.Sprintf("max ref advertisements of one repo in one round, %d scopes over %d repos", p.Scopes, p.Repos)))
 	s.judge(series, judge, stop)
+	kept.decide(s, repeatSyncFlat, "round")
 	return nil
 }

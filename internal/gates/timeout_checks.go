@@ -8,17 +8,20 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/forensics"
 	"github.com/gitchaos/gitchaos/harness/probe"
 	"github.com/gitchaos/gitchaos/harness/proctree"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
 )
 
-// timeoutBaseline are the timeout gate's "back to baseline" checks, one
-// per metric it may judge.
-var timeoutBaseline = declarePerMetric("timeout", "baseline", "%s back to baseline", []string{probe.Goroutines, probe.Threads},
+// timeoutBaseline is the timeout gate's "goroutines back to baseline"
+// (Go targets, where a failing count shows the goroutines' stacks). The
+// count-based "threads back to baseline" is gone: the forensic checks
+// (timeout_forensics.go) judge every target by what its threads wait on.
+var timeoutBaseline = declarePerMetric("timeout", "baseline", "%s back to baseline", []string{probe.Goroutines},
 	func(string) string { return unitCount }, "%s return to their count before the hangs once the operations time out").
-	sometimes("one of the two: goroutines where the target reports them, else threads")
+	sometimes("where the target reports goroutines (Go targets)")
 
 // baselineValues are measured before any fault.
 type baselineValues struct {
@@ -30,6 +33,9 @@ type baselineValues struct {
 	// (procsWhy says why they are unknown).
 	procs    map[int]proctree.Proc
 	procsWhy string
+	// snap is the forensic snapshot of the target's tree before the hangs
+	// (nil when it cannot be taken): failing checks name what grew.
+	snap *forensics.Snap
 }
 
 func (s *S) baseline(ctx context.Context) (baselineValues, error) {
@@ -44,6 +50,7 @@ func (s *S) baseline(ctx context.Context) (baselineValues, error) {
 		}
 	}
 	b.procs, b.procsWhy = s.processes()
+	b.snap, _ = s.snapshot(ctx)
 	return b, nil
 }
 
@@ -100,6 +107,10 @@ func (s *S) childCheck(ctx context.Context, base baselineValues, grace time.Dura
 		explain = fmt.Sprintf("still there %v after timeout + grace: %s; ", grace, joinIDs(left)) + explain
 	}
 	s.rec.EQ(timeoutNoChild, float64(len(left)), 0, explain)
+	if len(left) > 0 {
+		now, _ := s.snapshot(ctx)
+		s.rec.withObjects(timeoutNoChild, treeDiffObjects(base.snap, now, s.scopes.ids(), "proc"), topObjects)
+	}
 }
 
 // leakedStacks renders the target's goroutines that are more now than at
@@ -119,8 +130,9 @@ func (s *S) leakedStacks(base baselineValues) string {
 	return ""
 }
 
-// lingerChecks: operations in flight back to 0, goroutines (or threads,
-// where goroutines are unknown) back to the baseline, disk use back to
+// lingerChecks: operations in flight back to 0, goroutines (where the
+// target reports them) back to the baseline, no thread blocked on and no
+// connection left open to a git host, no child left, disk use back to
 // diskBase.
 func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase float64, diskKnown bool, grace time.Duration) {
 	out, inflightKnown := s.statsZero(ctx, grace, target.StatInFlight)
@@ -135,24 +147,17 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 		return
 	}
 	metric := probe.Goroutines
-	if _, ok := smp.Get(metric); !ok {
-		metric = probe.Threads
-	}
 	b, okb := base.sample.Get(metric)
 	v, okv := smp.Get(metric)
 	if okb && okv {
 		slack := 2.0
-		if metric == probe.Threads {
-			slack = float64(s.Settings.MaxWorkers)
-		}
 		explain := fmt.Sprintf("baseline %g before the hangs (+%g slack), %g after timeout + grace", b, slack, v)
 		if v > b+slack {
 			explain += s.leakedStacks(base)
 		}
 		s.rec.LE(timeoutBaseline.of(metric), v, b+slack, explain)
-	} else {
-		s.rec.Skip(timeoutBaseline.of(metric), "neither goroutines nor threads are measured for "+s.Target.Describe())
 	}
+	s.gitLinger(ctx, base.snap, grace)
 	s.childCheck(ctx, base, grace)
 	if diskKnown {
 		o := eventually.Poll(ctx, grace, 20*time.Millisecond, func(ctx context.Context) (bool, string, error) {
@@ -160,7 +165,10 @@ func (s *S) lingerChecks(ctx context.Context, base baselineValues, diskBase floa
 			return d <= diskBase, result.FormatValue(d, unitBytes), nil
 		})
 		d, _ := s.DirBytes()
-		s.rec.LE(timeoutPartialRemoved, d-diskBase, 0, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed))
+		if !s.rec.LE(timeoutPartialRemoved, d-diskBase, 0, fmt.Sprintf("disk under %s: %s before the stalled clone, %s after timeout + grace (%s)", strings.Join(s.watchedDirs(), " and "), result.FormatValue(diskBase, unitBytes), result.FormatValue(d, unitBytes), o.Observed)) {
+			now, _ := s.snapshot(ctx)
+			s.rec.withObjects(timeoutPartialRemoved, treeDiffObjects(base.snap, now, s.scopes.ids(), "file"), topObjects)
+		}
 	} else {
 		s.rec.Skip(timeoutPartialRemoved, "target's base dir unknown and no --target-watch-dir given")
 	}

@@ -1,0 +1,162 @@
+package gates
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gitchaos/gitchaos/harness/forensics"
+	"github.com/gitchaos/gitchaos/harness/result"
+)
+
+// keptWarmup is the number of quiet points before a keptWatch's first
+// judged one (the leak judge's warm-up).
+const keptWarmup = 3
+
+// keptStairs is how many rounds in a row a group of file descriptors must
+// grow, every one of them, to be decided a leak.
+const keptStairs = 5
+
+// keptWatch decides the flat checks of metrics with identity in a gate
+// that deletes nothing (repeat-sync): at each quiet point (a round with
+// nothing in flight) it snapshots the target's tree, and
+//   - a descendant process started after the first judged point that is
+//     still there a round later, at a quiet point, is kept: nothing runs
+//     that needs it (a `git cat-file --batch` of a repository object never
+//     closed); its threads are kept with it;
+//   - a group of file descriptors (one signature) that grew at each of the
+//     last keptStairs rounds is a staircase: a descriptor per round kept
+//     open (the packs each fetch adds, held by a cached repository).
+//
+// A flat check of fds, threads or processes that did not fail becomes a
+// failure when such objects were found, naming them.
+type keptWatch struct {
+	first, prev *forensics.Snap
+	groups      []map[string]int    // file fd groups per judged point
+	examples    map[string]string   // an example per file fd group
+	kept        map[string][]string // kind -> kept objects at the point with most
+	keptAt      map[string]string
+}
+
+// at takes the quiet point i's snapshot.
+func (k *keptWatch) at(ctx context.Context, s *S, i int, where string) {
+	if i < keptWarmup {
+		return
+	}
+	snap, _ := s.snapshot(ctx)
+	if snap == nil {
+		return
+	}
+	if k.first == nil {
+		k.first, k.examples = snap, map[string]string{}
+	}
+	g := map[string]int{}
+	for _, o := range forensics.Objects(snap, s.scopes.ids()...) {
+		if o.Kind == "fd" && o.Path != "" {
+			g[o.Signature]++
+			if _, ok := k.examples[o.Signature]; !ok {
+				k.examples[o.Signature] = o.Example
+			}
+		}
+	}
+	k.groups = append(k.groups, g)
+	if k.prev != nil {
+		k.note(keptProcs(k.first, k.prev, snap), where)
+	}
+	k.prev = snap
+}
+
+// keptProcs lists, as "proc" and "thread" objects in words, the
+// descendants of now started after first and present in prev too (same
+// pid and start time).
+func keptProcs(first, prev, now *forensics.Snap) map[string][]string {
+	before := map[int]forensics.Proc{}
+	for _, p := range prev.Procs {
+		before[p.PID] = p
+	}
+	out := map[string][]string{}
+	for _, p := range now.Procs {
+		b, ok := before[p.PID]
+		if p.PID == now.Root || !ok || !b.Start.Equal(p.Start) || !p.Start.After(first.Taken) {
+			continue
+		}
+		what := fmt.Sprintf("pid %d ppid %d %s %q cwd %s, age %.0f s", p.PID, p.PPID, p.State, forensics.Shorten(strings.Join(p.Cmdline, " "), 80), p.Cwd, p.AgeSeconds)
+		out["proc"] = append(out["proc"], what)
+		for _, t := range p.Threads {
+			out["thread"] = append(out["thread"], fmt.Sprintf("tid %d %q %s of %s", t.TID, t.Name, t.Class, what))
+		}
+	}
+	return out
+}
+
+// note keeps, per kind, the largest set of kept objects seen.
+func (k *keptWatch) note(kept map[string][]string, where string) {
+	if k.kept == nil {
+		k.kept, k.keptAt = map[string][]string{}, map[string]string{}
+	}
+	for kind, objs := range kept {
+		if len(objs) > len(k.kept[kind]) {
+			k.kept[kind], k.keptAt[kind] = objs, where
+		}
+	}
+}
+
+// stairs lists the file fd groups that grew at each of the last
+// keptStairs points, with their counts.
+func (k *keptWatch) stairs() []string {
+	n := len(k.groups)
+	if n <= keptStairs {
+		return nil
+	}
+	var out []string
+	for sig, last := range k.groups[n-1] {
+		up := true
+		for j := n - keptStairs; j < n && up; j++ {
+			up = k.groups[j][sig] > k.groups[j-1][sig]
+		}
+		if up {
+			out = append(out, fmt.Sprintf("%s: %d → %d over the last %d rounds, e.g. %s", sig, k.groups[n-keptStairs-1][sig], last, keptStairs, forensics.Shorten(k.examples[sig], 160)))
+		}
+	}
+	return out
+}
+
+// decide turns each flat check of fds, threads or processes that did not
+// fail into a failure when kept objects of its kind were found.
+func (k *keptWatch) decide(s *S, flat perMetric, per string) {
+	found := map[string][]string{"fd": k.stairs(), "proc": k.kept["proc"], "thread": k.kept["thread"]}
+	for m, kind := range identityKinds {
+		c := flat.of(m)
+		objs := found[kind]
+		if c == nil || len(objs) == 0 || s.rec.failed(c) || !s.rec.has(c) {
+			continue
+		}
+		why := fmt.Sprintf("decided by identity: %d %s kept across %ss at quiet points (since %s)", len(objs), m, per, k.keptAt[kind])
+		if kind == "fd" {
+			why = fmt.Sprintf("decided by identity: %d groups of file descriptors grew at every one of the last %d %ss", len(objs), keptStairs, per)
+		}
+		s.rec.decide(c, result.Fail, why+" (the slope alone: ", ")")
+		s.rec.withObjects(c, keptObjects(kind, objs), topObjects)
+	}
+}
+
+// keptObjects groups kept objects in words by signature, largest first.
+func keptObjects(kind string, objs []string) []result.Object {
+	idx := map[string]int{}
+	var out []result.Object
+	for _, o := range objs {
+		sig := forensics.Signature(o)
+		if kind == "fd" {
+			sig, _, _ = strings.Cut(o, ":")
+		}
+		if i, ok := idx[sig]; ok {
+			out[i].Count++
+			out[i].Growth++
+			continue
+		}
+		idx[sig] = len(out)
+		out = append(out, result.Object{Kind: kind, Signature: sig, Count: 1, Growth: 1, Example: o})
+	}
+	sortObjects(out)
+	return out
+}
