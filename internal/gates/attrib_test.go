@@ -216,7 +216,8 @@ func TestGitObjects(t *testing.T) {
 
 // TestKept: a group of file fds that grows every round is a staircase, a
 // sawtooth is not; a child started after the first judged point and still
-// there a round later is kept, a child there before is not.
+// there at a quiet point is kept, a child there before or just started is
+// not.
 func TestKept(t *testing.T) {
 	k := &keptWatch{examples: map[string]string{}}
 	for i, n := range []int{1, 2, 3, 4, 5, 6, 7} {
@@ -229,19 +230,13 @@ func TestKept(t *testing.T) {
 
 	t0 := time.Now()
 	first := &forensics.Snap{Root: 1, Taken: t0}
-	worker := forensics.Proc{PID: 2, PPID: 1, Start: t0.Add(-time.Minute), Cmdline: []string{"worker"}}
-	catfile := forensics.Proc{PID: 3, PPID: 2, Start: t0.Add(time.Second), Cmdline: []string{"git", "cat-file", "--batch"},
+	worker := forensics.Proc{PID: 2, PPID: 1, Start: t0.Add(-time.Minute), AgeSeconds: 70, Cmdline: []string{"worker"}}
+	catfile := forensics.Proc{PID: 3, PPID: 2, Start: t0.Add(time.Second), AgeSeconds: 9, Cmdline: []string{"git", "cat-file", "--batch"},
 		Threads: []forensics.Thread{{TID: 3, Name: "git", Class: forensics.ClassBlocked}}}
-	reused := catfile
-	reused.Start = t0.Add(3 * time.Second) // the pid reused by another process
-	prev := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile}}
-	now := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile}}
-	kept := keptProcs(first, prev, now)
+	young := forensics.Proc{PID: 4, PPID: 2, Start: t0.Add(9 * time.Second), AgeSeconds: 0.2, Cmdline: []string{"git", "fetch"}}
+	now := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile, young}}
+	kept := keptProcs(first, now)
 	if len(kept["proc"]) != 1 || !strings.Contains(kept["proc"][0], `pid 3 ppid 2 S "git cat-file --batch"`) && !strings.Contains(kept["proc"][0], `"git cat-file --batch"`) || len(kept["thread"]) != 1 {
-		t.Errorf("kept %q, want the cat-file process and its thread", kept)
-	}
-	now.Procs[2] = reused
-	if kept := keptProcs(first, prev, now); len(kept["proc"]) != 0 {
-		t.Errorf("a reused pid counted as kept: %q", kept)
+		t.Errorf("kept %q, want the cat-file process alone and its thread (not the worker from before, not a process just started)", kept)
 	}
 }

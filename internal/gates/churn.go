@@ -89,7 +89,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 	judge := leakJudge{checks: churnFlat, budgets: p.Budgets, scopeBudgets: p.ScopeBudgets, scopes: p.Scopes,
 		min: p.Cycles, max: capCycles(p.Cycles, p.MaxCycles)}
 	stop, cycles := "", 0
-	held := newHeldWatch(churnNothingHeld)
+	held := newHeldWatch()
 	for c := 0; stop == ""; c++ {
 		s.rec.Mark(result.MarkerCycle, fmt.Sprintf("cycle %d", c))
 		ids := make([]string, p.Scopes)
@@ -185,7 +185,7 @@ func runChurn(ctx context.Context, s *S, pp any) error {
 		s.rec.LE(churnDirsRemoved, float64(worstDirs), 0, orDefault(dirWhy, fmt.Sprintf("no clone dir left after any cycle (up to %d while scopes were served)", maxServedDirs)))
 	}
 	s.judge(series, judge, stop)
-	held.record(s)
+	s.rec.Add(churnNothingHeld, held.result())
 	held.decideByIdentity(s, churnFlat)
 	held.annotate(s, churnFlat)
 	return nil

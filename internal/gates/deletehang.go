@@ -168,9 +168,9 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	}
 	s.rec.EQ(deleteHangNothingBack, float64(len(back)), 0,
 		orDefault(strings.Join(back, "; "), fmt.Sprintf("no %s seen for %v after the hang ended", seen, watch)))
-	hw := newHeldWatch(deleteHangNothingHeld)
+	hw := newHeldWatch()
 	hw.at(ctx, s, 0, "after the hang ended")
-	hw.record(s)
+	s.rec.Add(deleteHangNothingHeld, hw.result())
 	return s.shardSibling(ctx, p)
 }
 

@@ -28,17 +28,15 @@ const heldWait = 2 * time.Second
 // topObjects is how many groups an explanation names.
 const topObjects = 6
 
-// heldWatch runs "nothing of a deleted scope is still held" at each quiet
-// point of a gate (every churn cycle after its deletes) and records it
-// once: failed at the first point something is held, naming the objects;
-// passed after the last point otherwise; skipped when the target's tree
-// or its clones cannot be seen.
+// heldWatch judges "nothing of a deleted scope is still held" at each
+// quiet point of a gate (every churn cycle after its deletes), decided at
+// the first point something is held (result gives the check).
 type heldWatch struct {
-	check   *Check
-	points  int    // quiet points judged
-	clones  int    // clones learned by the last point
-	skip    string // why nothing could be judged at the last point
-	decided bool   // the check failed and is recorded
+	points  int          // quiet points judged
+	clones  int          // clones learned by the last point
+	skip    string       // why nothing could be judged at the last point
+	decided bool         // something was held: the check failed
+	failed  result.Check // the failure, as recorded
 
 	// base is the tree at the first point after warm-up (for the flat
 	// checks' diff), last the tree at the last point.
@@ -91,7 +89,7 @@ func (h *heldWatch) decideByIdentity(s *S, flat perMetric) {
 	}
 }
 
-func newHeldWatch(c *Check) *heldWatch { return &heldWatch{check: c} }
+func newHeldWatch() *heldWatch { return &heldWatch{} }
 
 // at judges the quiet point named where (e.g. "cycle 3"); i counts the
 // points from 0.
@@ -119,10 +117,10 @@ func (h *heldWatch) at(ctx context.Context, s *S, i int, where string) {
 		return
 	}
 	h.decided = true
-	objs := heldGroups(held)
-	s.rec.LE(h.check, float64(len(held)), 0, fmt.Sprintf("%s: %d objects of deleted scopes still held %v after the deletes (%d clones learned; %s)",
-		where, len(held), heldWait, h.clones, snapWhat(snap)))
-	s.rec.withObjects(h.check, objs, topObjects)
+	h.failed = result.Check{Measured: result.FormatValue(float64(len(held)), unitCount), Budget: "<= 0", Value: float64(len(held)), Unit: unitCount, Verdict: result.Fail,
+		Explanation: fmt.Sprintf("%s: %d objects of deleted scopes still held %v after the deletes (%d clones learned; %s)", where, len(held), heldWait, h.clones, snapWhat(snap)),
+		Objects:     heldGroups(held)}
+	h.failed.Explanation += objectsText(h.failed.Objects, topObjects)
 }
 
 // keep keeps snap, taken at point i, as the last (and, the first after
@@ -134,17 +132,20 @@ func (h *heldWatch) keep(snap *forensics.Snap, i int) {
 	h.last, h.lastAt = snap, i
 }
 
-// record records the check when no point failed.
-func (h *heldWatch) record(s *S) {
+// result is the check "nothing of a deleted scope is still held" as
+// judged: failed at the first point something was held, naming the
+// objects; passed after the last point otherwise; skipped when the
+// target's tree or its clones could not be seen. The gate records it
+// (s.rec.Add) under its own declared check.
+func (h *heldWatch) result() result.Check {
 	switch {
 	case h.decided:
-	case h.points == 0 && h.skip != "":
-		s.rec.Skip(h.check, h.skip)
+		return h.failed
 	case h.points == 0:
-		s.rec.Skip(h.check, "no quiet point reached")
-	default:
-		s.rec.LE(h.check, 0, 0, fmt.Sprintf("nothing of a deleted scope held at any of %d quiet points (fds, mappings, child cwds, files under %d clones learned, sockets to git hosts no live scope uses)", h.points, h.clones))
+		return result.Check{Measured: "n/a", Budget: "n/a", Verdict: result.Skip, Explanation: orDefault(h.skip, "no quiet point reached")}
 	}
+	return result.Check{Measured: result.FormatValue(0, unitCount), Budget: "<= 0", Unit: unitCount, Verdict: result.Pass,
+		Explanation: fmt.Sprintf("nothing of a deleted scope held at any of %d quiet points (fds, mappings, child cwds, files under %d clones learned, sockets to git hosts no live scope uses)", h.points, h.clones)}
 }
 
 // annotate adds the top growing groups of the tree (from the first point

@@ -20,10 +20,10 @@ const keptStairs = 5
 // keptWatch decides the flat checks of metrics with identity in a gate
 // that deletes nothing (repeat-sync): at each quiet point (a round with
 // nothing in flight) it snapshots the target's tree, and
-//   - a descendant process started after the first judged point that is
-//     still there a round later, at a quiet point, is kept: nothing runs
-//     that needs it (a `git cat-file --batch` of a repository object never
-//     closed); its threads are kept with it;
+//   - a descendant process started after the first judged point and
+//     still there at a quiet point, a second old at least, is kept:
+//     nothing runs that needs it (a `git cat-file --batch` of a repository
+//     object never closed); its threads are kept with it;
 //   - a group of file descriptors (one signature) that grew at each of the
 //     last keptStairs rounds is a staircase: a descriptor per round kept
 //     open (the packs each fetch adds, held by a cached repository).
@@ -31,11 +31,11 @@ const keptStairs = 5
 // A flat check of fds, threads or processes that did not fail becomes a
 // failure when such objects were found, naming them.
 type keptWatch struct {
-	first, prev *forensics.Snap
-	groups      []map[string]int    // file fd groups per judged point
-	examples    map[string]string   // an example per file fd group
-	kept        map[string][]string // kind -> kept objects at the point with most
-	keptAt      map[string]string
+	first    *forensics.Snap
+	groups   []map[string]int    // file fd groups per judged point
+	examples map[string]string   // an example per file fd group
+	kept     map[string][]string // kind -> kept objects at the point with most
+	keptAt   map[string]string
 }
 
 // at takes the quiet point i's snapshot.
@@ -60,24 +60,19 @@ func (k *keptWatch) at(ctx context.Context, s *S, i int, where string) {
 		}
 	}
 	k.groups = append(k.groups, g)
-	if k.prev != nil {
-		k.note(keptProcs(k.first, k.prev, snap), where)
-	}
-	k.prev = snap
+	k.note(keptProcs(k.first, snap), where)
 }
 
 // keptProcs lists, as "proc" and "thread" objects in words, the
-// descendants of now started after first and present in prev too (same
-// pid and start time).
-func keptProcs(first, prev, now *forensics.Snap) map[string][]string {
-	before := map[int]forensics.Proc{}
-	for _, p := range prev.Procs {
-		before[p.PID] = p
-	}
+// descendants in now (a quiet point: nothing in flight) started after
+// first and at least keptAge old: nothing running needs them. A correct
+// server's git commands end with their operation; a `git cat-file
+// --batch` of a repository object never closed waits on its stdin until
+// a garbage collector closes it.
+func keptProcs(first, now *forensics.Snap) map[string][]string {
 	out := map[string][]string{}
 	for _, p := range now.Procs {
-		b, ok := before[p.PID]
-		if p.PID == now.Root || !ok || !b.Start.Equal(p.Start) || !p.Start.After(first.Taken) {
+		if p.PID == now.Root || !p.Start.After(first.Taken) || p.AgeSeconds < keptAge {
 			continue
 		}
 		what := fmt.Sprintf("pid %d ppid %d %s %q cwd %s, age %.0f s", p.PID, p.PPID, p.State, forensics.Shorten(strings.Join(p.Cmdline, " "), 80), p.Cwd, p.AgeSeconds)
@@ -88,6 +83,10 @@ func keptProcs(first, prev, now *forensics.Snap) map[string][]string {
 	}
 	return out
 }
+
+// keptAge is how old a descendant at a quiet point must be to count as
+// kept (not one that is just starting).
+const keptAge = 1.0
 
 // note keeps, per kind, the largest set of kept objects seen.
 func (k *keptWatch) note(kept map[string][]string, where string) {
@@ -131,7 +130,7 @@ func (k *keptWatch) decide(s *S, flat perMetric, per string) {
 		if c == nil || len(objs) == 0 || s.rec.failed(c) || !s.rec.has(c) {
 			continue
 		}
-		why := fmt.Sprintf("decided by identity: %d %s kept across %ss at quiet points (since %s)", len(objs), m, per, k.keptAt[kind])
+		why := fmt.Sprintf("decided by identity: %d %s of the tree started during the judged %ss still there at a quiet point (%s), nothing in flight", len(objs), m, per, k.keptAt[kind])
 		if kind == "fd" {
 			why = fmt.Sprintf("decided by identity: %d groups of file descriptors grew at every one of the last %d %ss", len(objs), keptStairs, per)
 		}
