@@ -78,6 +78,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	var f suiteFlags
 	correct := scheduleFlags(fs, &f)
+	scale := fs.Float64("pause-scale", 1, "stretch every step's pause by this factor: slack for a slow machine when the failure needs the target to finish work within a pause")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos replay FILE [--correct | --mutant M | --target-cmd CMD | ...] [--out DIR]\n\n"+
 			"Runs one schedule (schedule.yaml of a soak, or a shrunk repro.yaml) against a fresh testbed\n"+
@@ -124,8 +125,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, "dry run: schedule valid")
 		return exitOK
 	}
+	if *scale <= 0 {
+		fmt.Fprintf(stderr, "gitchaos replay: --pause-scale %g: must be > 0\n", *scale)
+		return exitUsage
+	}
 	var executed *gates.Schedule
-	run, err := gates.RunReplay(ctx, gates.ReplayOptions{Options: opts, Schedule: sched, Executed: func(s *gates.Schedule) { executed = s }})
+	run, err := gates.RunReplay(ctx, gates.ReplayOptions{Options: opts, Schedule: sched, PauseScale: *scale, Executed: func(s *gates.Schedule) { executed = s }})
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos replay: %v\n", err)
 		return exitUsage

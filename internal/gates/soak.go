@@ -101,6 +101,7 @@ type soak struct {
 	failing  []string
 	timeline map[string][]result.Point
 	scopesTL []result.Point
+	stepsTL  []result.Point // a replay's executed steps over time
 	live     int
 }
 
@@ -337,6 +338,11 @@ func (k *soak) finish(ctx context.Context) {
 		}
 	}
 	k.res.Series = append(k.res.Series, result.Series{Name: "scopes over time", Metric: "scopes", Unit: unitCount, XUnit: "s", Points: k.scopesTL})
+	if k.replay != nil {
+		// The schedule as a timeline: one point per executed step, fault
+		// windows shaded behind it as on every time chart.
+		k.res.Series = append([]result.Series{{Name: "schedule: steps over time", Metric: "steps", Unit: unitCount, XUnit: "s", Points: k.stepsTL}}, k.res.Series...)
+	}
 	k.mu.Unlock()
 	if len(k.restartLog) > 0 {
 		k.Logf("restarts: %s", strings.Join(k.restartLog, "; "))

@@ -28,6 +28,11 @@ type ReplayOptions struct {
 	// Executed, if set, is called with the schedule as executed: the
 	// same steps, each with its outcome in this run.
 	Executed func(*Schedule)
+	// PauseScale stretches every pause (0: 1): a reproducer whose
+	// failure needs the target to finish some work within a pause (a
+	// clone before a delete) needs slack on a slower machine or under
+	// the race detector.
+	PauseScale float64
 }
 
 // RunReplay runs one schedule against a fresh testbed and target and
@@ -75,6 +80,13 @@ func RunReplay(ctx context.Context, o ReplayOptions) (*result.Run, error) {
 	if so.Strict {
 		defer res.Strict()
 	}
+	if o.PauseScale > 0 && o.PauseScale != 1 {
+		sc = sc.Clone()
+		for i := range sc.Steps {
+			sc.Steps[i].Pause = Dur(float64(sc.Steps[i].Pause) * o.PauseScale).round()
+		}
+		res.Params["pause_scale"] = o.PauseScale
+	}
 	ex := runSoak(ctx, so, res, start, sc)
 	if o.Executed != nil && ex != nil {
 		ex.Failed = failedChecks(res)
@@ -112,6 +124,7 @@ func (k *soak) replayStep(ctx context.Context, st SchedStep) {
 	k.mu.Lock()
 	k.steps++
 	k.last = st.String()
+	k.stepsTL = append(k.stepsTL, result.Point{X: time.Since(k.start).Seconds(), Y: float64(k.steps)})
 	k.mu.Unlock()
 	skip := st.Skipped
 	var err error

@@ -157,14 +157,21 @@ func Shrink(ctx context.Context, o ShrinkOptions) (*ShrinkResult, error) {
 	}
 
 	sh.phase("pauses")
-	for _, scale := range []float64{0, 0.5} {
+	// Every pause to squeezePause: long pauses go, and the short ones a
+	// failure may need (a clone finishing, a fetch starting before the
+	// next step) get a margin that does not hang on the machine's speed.
+	// Then every pause halved, if that still fails.
+	for _, to := range []func(Dur) Dur{
+		func(Dur) Dur { return Dur(squeezePause) },
+		func(d Dur) Dur { return (d / 2).round() },
+	} {
 		if bctx.Err() != nil {
 			break
 		}
 		cand := sh.best.Clone()
 		changed := false
 		for i := range cand.Steps {
-			p := Dur(float64(cand.Steps[i].Pause) * scale).round()
+			p := to(cand.Steps[i].Pause)
 			changed = changed || p != cand.Steps[i].Pause
 			cand.Steps[i].Pause = p
 		}
@@ -188,6 +195,9 @@ func Shrink(ctx context.Context, o ShrinkOptions) (*ShrinkResult, error) {
 	}
 	return r, nil
 }
+
+// squeezePause is the pause every step gets in the pause phase.
+const squeezePause = 100 * time.Millisecond
 
 // round keeps a pause to the millisecond.
 func (d Dur) round() Dur { return Dur(time.Duration(d).Round(time.Millisecond)) }
