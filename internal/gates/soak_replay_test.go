@@ -43,8 +43,8 @@ func replay(t *testing.T, sched *gates.Schedule, mutants []string) *result.Run {
 	t.Helper()
 	run, err := gates.RunReplay(context.Background(), gates.ReplayOptions{
 		PauseScale: raceScale(),
-		Options:  gates.Options{Targets: &inprocess.Factory{Mutants: mutants, TempDir: t.TempDir()}, Logger: slog.New(slog.DiscardHandler)},
-		Schedule: sched,
+		Options:    gates.Options{Targets: &inprocess.Factory{Mutants: mutants, TempDir: t.TempDir()}, Logger: slog.New(slog.DiscardHandler)},
+		Schedule:   sched,
 	})
 	if err != nil {
 		t.Fatalf("RunReplay: %v", err)
