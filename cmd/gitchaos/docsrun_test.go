@@ -53,7 +53,7 @@ func TestDocsCommandsRun(t *testing.T) {
 				continue // prose or a diagram that mentions gitchaos, not a command
 			}
 			switch {
-			case args[0] == "gate" || args[0] == "matrix" || args[0] == "soak":
+			case args[0] == "gate" || args[0] == "matrix" || args[0] == "soak" || args[0] == "replay" || args[0] == "shrink":
 				args = append(args, "--dry-run")
 			case len(args) > 1 && args[0] == "fault" && args[1] == "catalog":
 			default:

@@ -36,6 +36,8 @@ func commands() []command {
 		{"gate", "run the gate suite and print the check table", cmdGate},
 		{"matrix", "run the suite against the correct fetcher and every mutant", cmdMatrix},
 		{"soak", "run a seeded random mix of steps and faults for a duration", cmdSoak},
+		{"replay", "run one soak schedule (schedule.yaml, repro.yaml) and judge it", cmdReplay},
+		{"shrink", "shrink a failing soak's schedule to a minimal reproducer", cmdShrink},
 		{"testbed", "testbed up: start a testbed and print its description", cmdTestbed},
 		{"fault", "fault add|rm|list on a running testbed or the compose stack", cmdFault},
 		{"report", "re-render a saved report.json as html, markdown or junit", cmdReport},

@@ -31,6 +31,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	window := fs.Duration("window", 0, "time between quiet points, each one settled sample judged for flatness (default 1m, or duration/20 for soaks under 20m, at least 5s)")
 	hosts := fs.Int("hosts", 2, "git hosts in the testbed (1-3)")
 	interval := fs.Duration("sample-interval", 500*time.Millisecond, "timeline sampling interval")
+	regressions := fs.String("regressions", "", "replay every schedule (*.yaml) in this dir first, failing fast on the first that fails (file and check named), then soak")
 	perWindow := fs.Int("steps-per-window", 0, "planned steps each window runs (default: as many as the window's length holds at the mean pause, 36 for windows up to 96s); the schedule counts steps, not seconds, so a seed replays on a slower machine")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos soak --duration D --seed S [--window W] [--target ...] [--testbed ...] [--out DIR]\n\n"+
@@ -77,6 +78,8 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		so.StepsPerWindow = gates.DefaultStepsPerWindow(so.Window)
 	}
 	so.Progress = pr.update
+	var sched *gates.Schedule
+	so.Executed = func(s *gates.Schedule) { sched = s }
 	fmt.Fprintf(stdout, "gitchaos soak: %v in windows of %v (%d steps each), target %s, testbed %s, seed %d, settings %s\n",
 		so.Duration, so.Window, so.StepsPerWindow, opts.Targets.Describe(), opts.TestbedLabel(), opts.Seed, settingsLabel(opts))
 	if f.dryRun {
@@ -84,8 +87,27 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
 			return exitUsage
 		}
+		if *regressions != "" {
+			files, err := regressionFiles(*regressions)
+			for _, p := range files {
+				if _, lerr := gates.LoadSchedule(p); lerr != nil {
+					err = lerr
+					break
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
+				return exitUsage
+			}
+			fmt.Fprintf(stdout, "dry run: would replay %d regression schedules first\n", len(files))
+		}
 		fmt.Fprintf(stdout, "dry run: would run %d windows\n", int(so.Duration/so.Window))
 		return exitOK
+	}
+	if *regressions != "" {
+		if code := runRegressions(ctx, *regressions, opts, visited, stdout, stderr); code != exitOK {
+			return code
+		}
 	}
 	start := time.Now()
 	run, err := gates.RunSoak(ctx, so)
@@ -104,6 +126,14 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		fmt.Fprintf(stdout, "reports written to %s\n", filepath.Join(f.out, "report.{json,html,md,xml}"))
+		if sched != nil {
+			p := filepath.Join(f.out, "schedule.yaml")
+			if err := sched.WriteFile(p); err != nil {
+				fmt.Fprintf(stderr, "gitchaos soak: %v\n", err)
+				return exitUsage
+			}
+			fmt.Fprintf(stdout, "executed schedule (%d steps) written to %s: gitchaos replay %s; gitchaos shrink %s\n", sched.Len(), p, p, p)
+		}
 	}
 	resolved := map[string]string{
 		"duration": so.Duration.String(), "window": so.Window.String(), "steps-per-window": fmt.Sprint(so.StepsPerWindow),

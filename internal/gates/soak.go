@@ -38,6 +38,7 @@ var (
 type soakScope struct {
 	id   string
 	repo *Repo
+	num  int // its scope number (schedule.yaml)
 }
 
 // activeFault is a fault on until a step number.
@@ -63,6 +64,15 @@ type soak struct {
 	nextID    int
 	faults    []activeFault
 	restartAt bool // a restart step asked for a restart at the next quiet point
+
+	// replay, when set, is the schedule this run executes instead of the
+	// plan; base is then the settled sample after setup (quiet point 0 of
+	// the short leak verdict).
+	replay     *Schedule
+	base       probe.Sample
+	hasBase    bool
+	executed   []SchedStep // the executed schedule
+	quietAfter []int       // the step each quiet point came after
 
 	series  *cycleSeries
 	offset  map[string]float64 // stitching across restarts
@@ -91,6 +101,7 @@ type soak struct {
 	failing  []string
 	timeline map[string][]result.Point
 	scopesTL []result.Point
+	stepsTL  []result.Point // a replay's executed steps over time
 	live     int
 }
 
@@ -120,17 +131,24 @@ func RunSoak(ctx context.Context, opts SoakOptions) (*result.Run, error) {
 	if opts.Strict {
 		defer res.Strict()
 	}
-	runSoak(ctx, opts, res, start)
+	sched := runSoak(ctx, opts, res, start, nil)
+	if opts.Executed != nil && sched != nil {
+		sched.Failed = failedChecks(res)
+		opts.Executed(sched)
+	}
 	return run, nil
 }
 
-func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start time.Time) {
+// runSoak runs a soak, or with replay set a replay of that schedule, and
+// returns the executed schedule (nil when setup failed).
+func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start time.Time, replay *Schedule) *Schedule {
+	var sched *Schedule
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelSetup()
 	runOn(ctx, setupCtx, "soak", opts.Hosts, opts.Settings, opts.Options, start, res, func(s *S) error {
 		k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
 			series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
-			timeline: map[string][]result.Point{}}
+			timeline: map[string][]result.Point{}, replay: replay}
 		s.scopes.extra = func(cctx context.Context) {
 			for _, e := range k.extras {
 				if err := s.Client.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
@@ -156,11 +174,17 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 		}()
 		stop := func() { stopSampling(); wg.Wait() }
 		defer stop() // on a panic too: the sampler never outlives the target
-		k.loop(ctx)
+		if replay != nil {
+			k.replayLoop(ctx)
+		} else {
+			k.loop(ctx)
+		}
 		stop()
 		k.finish(ctx)
+		sched = k.schedule()
 		return nil
 	})
+	return sched
 }
 
 // setup creates the repos, puts the baseline scopes and records the
@@ -224,6 +248,9 @@ func (k *soak) setup(ctx context.Context) error {
 	}
 	k.setLive()
 	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("baseline: %d scopes served", len(k.baseIDs)))
+	if k.replay != nil {
+		k.baseSample(ctx)
+	}
 	return nil
 }
 
@@ -234,17 +261,19 @@ func (k *soak) setup(ctx context.Context) error {
 func (k *soak) loop(ctx context.Context) {
 	windows := int(k.o.Duration / k.o.Window)
 	for w := 0; w < windows; w++ {
-		for i := 0; i < k.o.StepsPerWindow && ctx.Err() == nil; i++ {
+		for range k.o.StepsPerWindow {
+			if ctx.Err() != nil {
+				break
+			}
 			k.recoverExpired(ctx, k.plan.n)
 			st := k.plan.next()
 			k.step(ctx, st)
-			if i < k.o.StepsPerWindow-1 {
-				wait(ctx, st.Pause)
-			}
+			wait(ctx, st.Pause)
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		k.quietAfter = append(k.quietAfter, k.plan.n-1)
 		k.quietPoint(ctx, w)
 		if ctx.Err() != nil {
 			return
@@ -274,7 +303,7 @@ func (k *soak) setLive() {
 // interrupted records that the soak ended early.
 func (k *soak) interrupted(after time.Duration) {
 	k.rec.Skip(soakFullDuration, fmt.Sprintf("interrupted after %v of %v: judged %d of %d windows",
-		after.Round(time.Second), k.o.Duration, len(k.series.values[probe.FDs]), int(k.o.Duration/k.o.Window)))
+		after.Round(time.Second), k.o.Duration, len(k.series.values[probe.FDs]), k.planned()))
 	k.rec.Mark(result.MarkerPhase, fmt.Sprintf("interrupted after %v", after.Round(time.Second)))
 	k.mu.Lock()
 	k.res.Params["interrupted_after"] = after.Round(time.Second).String()
@@ -309,6 +338,11 @@ func (k *soak) finish(ctx context.Context) {
 		}
 	}
 	k.res.Series = append(k.res.Series, result.Series{Name: "scopes over time", Metric: "scopes", Unit: unitCount, XUnit: "s", Points: k.scopesTL})
+	if k.replay != nil {
+		// The schedule as a timeline: one point per executed step, fault
+		// windows shaded behind it as on every time chart.
+		k.res.Series = append([]result.Series{{Name: "schedule: steps over time", Metric: "steps", Unit: unitCount, XUnit: "s", Points: k.stepsTL}}, k.res.Series...)
+	}
 	k.mu.Unlock()
 	if len(k.restartLog) > 0 {
 		k.Logf("restarts: %s", strings.Join(k.restartLog, "; "))
@@ -317,7 +351,7 @@ func (k *soak) finish(ctx context.Context) {
 	if ctx.Err() != nil {
 		k.interrupted(elapsed)
 	} else {
-		planned := int(k.o.Duration / k.o.Window)
+		planned := k.planned()
 		k.rec.GE(soakFullDuration, float64(k.windows), float64(planned),
 			fmt.Sprintf("windows reached in %v of %v: %d steps (%d ran, %d skipped, %d errors) in %d windows of %d steps, %d restarts", elapsed.Round(time.Second), k.o.Duration, k.steps, k.ran, k.skipped, k.stepErrs, k.windows, k.o.StepsPerWindow, k.restarts))
 	}

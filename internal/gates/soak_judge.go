@@ -125,6 +125,9 @@ func (k *soak) judgeWindows() {
 	enough.unavailable = k.series.unavailable
 	for _, m := range k.series.metrics {
 		vals := k.series.values[m]
+		if len(vals) > 0 && len(vals) < k.need(m) && k.replay != nil && k.judgeShort(m) {
+			continue
+		}
 		if len(vals) > 0 && len(vals) < k.need(m) {
 			k.rec.Skip(soakFlat.of(m), fmt.Sprintf("%d windows judged, %s needs %d (warm-up %d, floor %d, min %d): run longer or use a shorter --window",
 				len(vals), m, k.need(m), flat.DefaultWarmup, flat.Floors[m], flat.DefaultMinCycles))

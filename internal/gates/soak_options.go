@@ -17,6 +17,10 @@ type SoakOptions struct {
 	// Progress, if set, is called after each timeline sample (from one
 	// goroutine, never concurrently) with the soak's status so far.
 	Progress func(SoakStatus)
+	// Executed, if set, is called once at the end with the executed
+	// schedule (gitchaos soak writes it as schedule.yaml), its failed
+	// checks filled in. Not called when setup failed.
+	Executed func(*Schedule)
 }
 
 // SoakParams size a soak; zero fields take their defaults.

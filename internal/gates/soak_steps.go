@@ -20,27 +20,41 @@ import (
 // "step" marker: "<step> → ran", "→ skipped: <why>", "→ error: <class>"
 // (HTTP status or "no answer"; the message goes to the step errors) or
 // "→ interrupted" when the soak ended during it. The markers are the
-// executed list a replay compares.
+// executed list a replay compares. The step, resolved, joins the
+// executed schedule (schedule.yaml).
 func (k *soak) step(ctx context.Context, st soakStep) {
 	k.mu.Lock()
 	k.steps++
 	k.last = st.String()
 	k.mu.Unlock()
-	skip, err := k.runStep(ctx, st)
-	outcome := "ran"
+	rs, skip := k.resolve(st)
+	var err error
+	if skip == "" {
+		skip, err = k.exec(ctx, rs)
+	}
+	if skip != "" {
+		rs.Skipped = skip
+	}
+	outcome := k.outcome(ctx, st, skip, err)
+	rs.Outcome = outcome
+	k.executed = append(k.executed, rs)
+	k.rec.Mark(result.MarkerStep, st.String()+" → "+outcome)
+}
+
+// outcome counts a step's outcome and says it as the step markers do.
+func (k *soak) outcome(ctx context.Context, st fmt.Stringer, skip string, err error) string {
 	switch {
 	case ctx.Err() != nil:
-		outcome = "interrupted"
+		return "interrupted"
 	case err != nil:
-		outcome = "error: " + errClass(err)
 		k.stepErr(ctx, st, err)
+		return "error: " + errClass(err)
 	case skip != "":
-		outcome = "skipped: " + skip
 		k.skipped++
-	default:
-		k.ran++
+		return "skipped: " + skip
 	}
-	k.rec.Mark(result.MarkerStep, st.String()+" → "+outcome)
+	k.ran++
+	return "ran"
 }
 
 // errClass is the part of a step error that does not depend on timing or
@@ -58,7 +72,7 @@ func errClass(err error) string {
 
 // stepErr records a step that failed for a reason other than the soak
 // ending.
-func (k *soak) stepErr(ctx context.Context, st soakStep, err error) {
+func (k *soak) stepErr(ctx context.Context, st fmt.Stringer, err error) {
 	if err == nil || ctx.Err() != nil {
 		return
 	}
@@ -73,9 +87,65 @@ func (k *soak) busy(key string) bool {
 	return slices.ContainsFunc(k.faults, func(f activeFault) bool { return f.key == key })
 }
 
-// runStep resolves and runs one planned step. It returns why it was
-// skipped ("" = it ran) and its error.
-func (k *soak) runStep(ctx context.Context, st soakStep) (skip string, err error) {
+// resolve turns a planned step into the step it executes against the
+// soak's state: which pool repo a put takes, which scope a delete or a
+// refresh picks, whether a put meets the cap or a delete finds no scope
+// (then it says why it is skipped).
+func (k *soak) resolve(st soakStep) (SchedStep, string) {
+	rs := SchedStep{N: st.N, Kind: st.Kind, Pause: Dur(st.Pause)}
+	switch {
+	case isPut(st.Kind):
+		rs.Host = st.Host
+		if len(k.extras) >= k.o.MaxExtra {
+			return rs, fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra)
+		}
+		used := map[*Repo]bool{}
+		for _, e := range k.extras {
+			used[e.repo] = true
+		}
+		var cands []int
+		for i, r := range k.pool[st.Host] {
+			if used[r] == (st.Kind == stepPutShared) {
+				cands = append(cands, i)
+			}
+		}
+		if len(cands) == 0 {
+			for i := range k.pool[st.Host] {
+				cands = append(cands, i)
+			}
+		}
+		rs.Repo = cands[st.Pick%len(cands)]
+		rs.Scope = k.nextID
+		k.nextID++
+	case st.Kind == stepDelete:
+		if len(k.extras) == 0 {
+			return rs, "no extra scope alive"
+		}
+		rs.Scope = k.extras[st.Pick%len(k.extras)].num
+	case st.Kind == stepRefreshOne:
+		n := len(k.baseIDs) + len(k.extras)
+		if i := st.Pick % n; i < len(k.baseIDs) {
+			rs.Scope = i
+		} else {
+			rs.Scope = k.extras[i-len(k.baseIDs)].num
+		}
+	case st.Kind == stepPush:
+		rs.Host, rs.Repo = st.Host, st.Pick
+	case isFault(st.Kind):
+		rs.Host, rs.Life = st.Host, st.Life
+		if st.Kind == stepRepoHang || st.Kind == stepRepo500 {
+			rs.Repo = st.Pick
+		}
+		if st.Kind == stepFlap {
+			rs.Up, rs.Down = Dur(st.Up), Dur(st.Down)
+		}
+	}
+	return rs, ""
+}
+
+// exec runs one resolved step, the soak's or a replay's. It returns why
+// it was skipped ("" = it ran) and its error.
+func (k *soak) exec(ctx context.Context, st SchedStep) (skip string, err error) {
 	run, ok := stepRunners[st.Kind]
 	if !ok {
 		return "", fmt.Errorf("step kind %q has no runner", st.Kind)
@@ -85,27 +155,28 @@ func (k *soak) runStep(ctx context.Context, st soakStep) (skip string, err error
 	return run(k, sctx, st)
 }
 
-// stepRunners run each kind of step (soak_plan.go's stepWeights): each
-// returns why it was skipped ("" = it ran) and its error.
-var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (string, error){
+// stepRunners run each kind of resolved step (soak_plan.go's
+// stepWeights): each returns why it was skipped ("" = it ran) and its
+// error.
+var stepRunners = map[string]func(k *soak, ctx context.Context, st SchedStep) (string, error){
 	stepPutNew:     (*soak).putExtra,
 	stepPutShared:  (*soak).putExtra,
 	stepDelete:     (*soak).deleteExtra,
 	stepRefreshOne: (*soak).refreshOne,
-	stepRefreshAll: func(k *soak, ctx context.Context, _ soakStep) (string, error) {
+	stepRefreshAll: func(k *soak, ctx context.Context, _ SchedStep) (string, error) {
 		if err := k.Client.RefreshAll(ctx); err != nil {
 			return "", fmt.Errorf("refresh all: %w", err)
 		}
 		return "", nil
 	},
-	stepPush: func(k *soak, ctx context.Context, st soakStep) (string, error) {
-		return "", k.scopes.Push(ctx, k.pool[st.Host][st.Pick])
+	stepPush: func(k *soak, ctx context.Context, st SchedStep) (string, error) {
+		return "", k.scopes.Push(ctx, k.pool[st.Host][st.Repo])
 	},
 	stepFlap:      (*soak).faultStep,
 	stepBlackhole: (*soak).faultStep,
 	stepRepoHang:  (*soak).faultStep,
 	stepRepo500:   (*soak).faultStep,
-	stepRestart: func(k *soak, _ context.Context, _ soakStep) (string, error) {
+	stepRestart: func(k *soak, _ context.Context, _ SchedStep) (string, error) {
 		if k.restartAt {
 			return "a restart is already due at the next quiet point", nil
 		}
@@ -114,34 +185,17 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st soakStep) (st
 	},
 }
 
-// putExtra puts an extra scope on a pool repo of the step's host that no
-// live extra scope uses (put-new) or that one already uses (put-shared).
-func (k *soak) putExtra(ctx context.Context, st soakStep) (string, error) {
-	if len(k.extras) >= k.o.MaxExtra {
-		return fmt.Sprintf("%d extra scopes alive (max)", k.o.MaxExtra), nil
-	}
-	used := map[*Repo]bool{}
-	for _, e := range k.extras {
-		used[e.repo] = true
-	}
-	var cands []*Repo
-	for _, r := range k.pool[st.Host] {
-		if used[r] == (st.Kind == stepPutShared) {
-			cands = append(cands, r)
-		}
-	}
-	if len(cands) == 0 {
-		cands = k.pool[st.Host]
-	}
-	r := cands[st.Pick%len(cands)]
-	id := k.scopes.ID(k.nextID)
-	k.nextID++
+// putExtra puts extra scope st.Scope on pool repo st.Repo of host
+// st.Host.
+func (k *soak) putExtra(ctx context.Context, st SchedStep) (string, error) {
+	r := k.pool[st.Host][st.Repo]
+	id := k.scopes.ID(st.Scope)
 	err := k.Client.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
 	var se *target.StatusError
 	if !errors.As(err, &se) {
 		// Count it as live even on a transport error: the put may
 		// have happened, and deleting it later is harmless.
-		k.extras = append(k.extras, soakScope{id: id, repo: r})
+		k.extras = append(k.extras, soakScope{id: id, repo: r, num: st.Scope})
 		k.setLive()
 	}
 	if err != nil {
@@ -150,12 +204,17 @@ func (k *soak) putExtra(ctx context.Context, st soakStep) (string, error) {
 	return "", nil
 }
 
-// deleteExtra deletes a live extra scope.
-func (k *soak) deleteExtra(ctx context.Context, st soakStep) (string, error) {
-	if len(k.extras) == 0 {
-		return "no extra scope alive", nil
+// extra is the index of live extra scope num, or -1.
+func (k *soak) extra(num int) int {
+	return slices.IndexFunc(k.extras, func(e soakScope) bool { return e.num == num })
+}
+
+// deleteExtra deletes live extra scope st.Scope.
+func (k *soak) deleteExtra(ctx context.Context, st SchedStep) (string, error) {
+	i := k.extra(st.Scope)
+	if i < 0 {
+		return fmt.Sprintf("scope %d not alive", st.Scope), nil
 	}
-	i := st.Pick % len(k.extras)
 	e := k.extras[i]
 	k.extras = slices.Delete(k.extras, i, i+1)
 	k.setLive()
@@ -165,10 +224,17 @@ func (k *soak) deleteExtra(ctx context.Context, st soakStep) (string, error) {
 	return "", nil
 }
 
-// refreshOne refreshes one scope, baseline or extra.
-func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
-	ids := append(slices.Clone(k.baseIDs), extraIDs(k.extras)...)
-	id := ids[st.Pick%len(ids)]
+// refreshOne refreshes scope st.Scope, baseline or extra.
+func (k *soak) refreshOne(ctx context.Context, st SchedStep) (string, error) {
+	var id string
+	switch {
+	case st.Scope < len(k.baseIDs):
+		id = k.baseIDs[st.Scope]
+	case k.extra(st.Scope) >= 0:
+		id = k.extras[k.extra(st.Scope)].id
+	default:
+		return fmt.Sprintf("scope %d not alive", st.Scope), nil
+	}
 	if err := k.Client.Refresh(ctx, id); err != nil {
 		return "", fmt.Errorf("refresh %s: %w", id, err)
 	}
@@ -177,21 +243,23 @@ func (k *soak) refreshOne(ctx context.Context, st soakStep) (string, error) {
 
 // soakFaults is the catalog fault of each fault step: a network fault
 // acts on the step's host, a repo fault on one of its pool repos.
-var soakFaults = map[string]func(st soakStep) string{
-	stepFlap:      func(st soakStep) string { return fmt.Sprintf("flap:up=%s,down=%s", st.Up, st.Down) },
-	stepBlackhole: func(soakStep) string { return "blackhole" },
-	stepRepoHang:  func(soakStep) string { return "hang" },
-	stepRepo500:   func(soakStep) string { return "http500" },
+var soakFaults = map[string]func(st SchedStep) string{
+	stepFlap: func(st SchedStep) string {
+		return fmt.Sprintf("flap:up=%s,down=%s", time.Duration(st.Up), time.Duration(st.Down))
+	},
+	stepBlackhole: func(SchedStep) string { return "blackhole" },
+	stepRepoHang:  func(SchedStep) string { return "hang" },
+	stepRepo500:   func(SchedStep) string { return "http500" },
 }
 
 // faultStep puts the step's fault on its host (flap, blackhole) or on a
 // pool repo of it (repo-hang, repo-500) for the step's life.
-func (k *soak) faultStep(ctx context.Context, st soakStep) (string, error) {
+func (k *soak) faultStep(ctx context.Context, st SchedStep) (string, error) {
 	host := k.scopes.Host(st.Host)
 	f := fault(soakFaults[st.Kind](st))
 	key, repo := host.Name, ""
 	if _, ok := f.(faults.RepoFault); ok {
-		repo = k.pool[st.Host][st.Pick].Name
+		repo = k.pool[st.Host][st.Repo].Name
 		key += "/" + repo
 	}
 	if k.busy(key) {
