@@ -1,4 +1,4 @@
-// Command gitchaos is the gitchaos CLI: gate, matrix, soak, testbed, fault,
+// Command gitchaos is the gitchaos CLI: gate, matrix, soak, replay, shrink, testbed, fault,
 // report and checks. Exit codes: 0 all gates passed, 1 a gate failed, 2 usage or
 // setup error.
 package main

@@ -196,13 +196,21 @@ func (k *soak) judgeShort(m string) bool {
 		v = result.Fail
 	}
 	k.rec.Add(chk, result.Check{
-		Measured: fmt.Sprintf("%+.3g %s", per, chk.Unit), Budget: fmt.Sprintf("<= %s", result.FormatValue(budget, chk.Unit)),
+		Measured: signed(flatFmt(m, per), per) + "/window", Budget: fmt.Sprintf("<= %s", result.FormatValue(budget, chk.Unit)),
 		Value: per, Limit: budget, Unit: chk.Unit, Verdict: v, Series: ser.Name,
 		Explanation: fmt.Sprintf("short replay: %d quiet points, fewer than the %d windows a trend needs; settled %s after setup %s, at the quiet points %s: floor %+g over %d windows",
 			len(vals), k.need(m), m, flatFmt(m, b0), fmtVals(m, vals), floor-b0, len(vals)),
 	})
 	k.rec.Series(ser)
 	return true
+}
+
+// signed prefixes a non-negative value's text with "+".
+func signed(text string, v float64) string {
+	if v >= 0 {
+		return "+" + text
+	}
+	return text
 }
 
 func shiftX(pts []result.Point, by float64) []result.Point {

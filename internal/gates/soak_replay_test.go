@@ -108,3 +108,30 @@ func TestReplayDeterministicUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestShrinkDriver runs the shrinker on a checked-in one-step reproducer
+// (a few replays): it cannot shrink below one step, reports its progress
+// and keeps the check; and it refuses, after one replay, a check the
+// schedule does not fail.
+func TestShrinkDriver(t *testing.T) {
+	sched, err := gates.LoadSchedule(filepath.Join(regressionDir, "no-purge-on-delete.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := gates.Options{Targets: &inprocess.Factory{Mutants: sched.Target.Mutants, TempDir: t.TempDir()}, Logger: slog.New(slog.DiscardHandler)}
+	var calls int
+	res, err := gates.Shrink(context.Background(), gates.ShrinkOptions{Options: opts, Schedule: sched, Progress: func(gates.ShrinkStatus) { calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Schedule.Len() != 1 || res.Status.Candidates < 2 || calls < res.Status.Candidates {
+		t.Errorf("shrunk to %d steps after %d candidates (%d progress calls), want 1 step, >= 2 candidates", res.Schedule.Len(), res.Status.Candidates, calls)
+	}
+	if err := res.Schedule.Validate(); err != nil {
+		t.Errorf("result invalid: %v", err)
+	}
+	_, err = gates.Shrink(context.Background(), gates.ShrinkOptions{Options: opts, Schedule: sched, Check: "soak.no-step-error"})
+	if err == nil || !strings.Contains(err.Error(), "does not fail") {
+		t.Errorf("shrink of a check the schedule passes: %v, want 'does not fail'", err)
+	}
+}

@@ -273,14 +273,6 @@ func (k *soak) faultStep(ctx context.Context, st SchedStep) (string, error) {
 	return "", nil
 }
 
-func extraIDs(es []soakScope) []string {
-	out := make([]string, len(es))
-	for i, e := range es {
-		out[i] = e.id
-	}
-	return out
-}
-
 // recoverExpired undoes the faults whose last step is before step n.
 func (k *soak) recoverExpired(ctx context.Context, n int) {
 	kept := k.faults[:0]
