@@ -89,7 +89,7 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.runs, "runs", 3, "pairs (runs a side) to start with")
 	fs.IntVar(&f.maxRuns, "max-runs", 10, "at most this many pairs: pairs past --runs run only while a check is undecided")
 	f.shard.register(fs, "scenarios")
-	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 6; 1: one at a time), as gate --parallel")
+	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 2; 1: one at a time), as gate --parallel")
 	fs.BoolVar(&f.json, "json", false, "print the comparison as JSON")
 	fs.BoolVar(&f.md, "markdown", false, "print Markdown for a PR comment")
 	fs.StringVar(&f.html, "html", "", "also write an HTML page: base and head side by side per check")
