@@ -256,11 +256,12 @@ func (f *compareRunFlags) options(visited map[string]bool, logOut io.Writer) ([2
 	return out, nil
 }
 
-// runInterleaved runs the pairs and returns the comparison, judged by
-// nothing yet: the first runs pairs of the whole selection, then one pair
-// at a time of the scenarios holding an undecided check, up to maxRuns.
-// Each run's report.json goes to out/base-i or out/head-i when out is set.
-// Progress lines go to log.
+// runInterleaved runs the pairs and returns the comparison of their runs,
+// not yet judged (comparison.finish judges it): first runs pairs of the
+// whole selection, then one pair at a time of the scenarios holding an
+// undecided check that the pairs left may decide, up to maxRuns pairs.
+// Each run's report.json goes to out/base-i or out/head-i when out is
+// set. Progress lines go to log.
 func runInterleaved(ctx context.Context, sides [2]gates.Options, runs, maxRuns int, out string, alpha float64, shard *result.Shard, log io.Writer) (*comparison, error) {
 	c := &comparison{Design: interleavedDesign}
 	only := sides[0].Only
