@@ -89,7 +89,7 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.runs, "runs", 3, "pairs (runs a side) to start with")
 	fs.IntVar(&f.maxRuns, "max-runs", 10, "at most this many pairs: pairs past --runs run only while a check is undecided")
 	f.shard.register(fs, "scenarios")
-	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 6; 1: one at a time), as gate --parallel")
+	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 2; 1: one at a time), as gate --parallel")
 	fs.BoolVar(&f.json, "json", false, "print the comparison as JSON")
 	fs.BoolVar(&f.md, "markdown", false, "print Markdown for a PR comment")
 	fs.StringVar(&f.html, "html", "", "also write an HTML page: base and head side by side per check")
@@ -256,11 +256,12 @@ func (f *compareRunFlags) options(visited map[string]bool, logOut io.Writer) ([2
 	return out, nil
 }
 
-// runInterleaved runs the pairs and returns the comparison, judged by
-// nothing yet: the first runs pairs of the whole selection, then one pair
-// at a time of the scenarios holding an undecided check, up to maxRuns.
-// Each run's report.json goes to out/base-i or out/head-i when out is set.
-// Progress lines go to log.
+// runInterleaved runs the pairs and returns the comparison of their runs,
+// not yet judged (comparison.finish judges it): first runs pairs of the
+// whole selection, then one pair at a time of the scenarios holding an
+// undecided check that the pairs left may decide, up to maxRuns pairs.
+// Each run's report.json goes to out/base-i or out/head-i when out is
+// set. Progress lines go to log.
 func runInterleaved(ctx context.Context, sides [2]gates.Options, runs, maxRuns int, out string, alpha float64, shard *result.Shard, log io.Writer) (*comparison, error) {
 	c := &comparison{Design: interleavedDesign}
 	only := sides[0].Only

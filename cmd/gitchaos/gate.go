@@ -22,7 +22,7 @@ func cmdGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.register(fs, true)
 	var shard shardFlag
 	shard.register(fs, "scenarios")
-	parallel := fs.Int("parallel", 0, "scenarios that judge nothing process-wide run this many at a time, each on its own testbed and target; the others alone (0: 6; 1: one at a time)")
+	parallel := fs.Int("parallel", 0, "scenarios that judge nothing process-wide run this many at a time, each on its own testbed and target; the others alone (0: 2; 1: one at a time)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos gate [flags]\n\nRuns the gate suite and prints scenario, check, measured, budget, verdict.\nExit 0: every gate passed; 1: a gate failed; 2: usage or setup error.\n\nflags:")
 		fs.PrintDefaults()
