@@ -100,11 +100,8 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	asMD := fs.Bool("markdown", false, "print Markdown")
-	failUndecided := fs.Bool("fail-on-undecided", false, "exit 1 on undecided checks")
-	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate")
-	htmlOut := fs.String("html", "", "also write an HTML page")
+	var out compareOutput
+	out.register(fs)
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gitchaos compare: "+format+"\n", a...)
 		fmt.Fprint(stderr, "\n"+compareUsage)
@@ -140,10 +137,8 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return fail("no base report before --")
 	case len(headPaths) == 0:
 		return fail("no head report after --")
-	case *asJSON && *asMD:
-		return fail("--json and --markdown are exclusive: pick one")
-	case !(*alpha > 0 && *alpha < 1):
-		return fail("--alpha %v: want a rate between 0 and 1, e.g. 0.05", *alpha)
+	case out.validate() != nil:
+		return fail("%v", out.validate())
 	}
 	if err := ctx.Err(); err != nil {
 		fmt.Fprintf(stderr, "gitchaos compare: %v\n", err)
@@ -154,7 +149,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "gitchaos compare: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return exitUsage
 	}
-	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, html: *htmlOut, alpha: *alpha, failOnUndecided: *failUndecided})
+	return c.finish(stdout, stderr, out)
 }
 
 // compareOutput is how a comparison is judged and printed: the flags
@@ -164,6 +159,26 @@ type compareOutput struct {
 	html            string // also write the HTML page here ("": none)
 	alpha           float64
 	failOnUndecided bool
+}
+
+// register adds the flags of the output to fs (every mode takes them).
+func (o *compareOutput) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "print the comparison as JSON")
+	fs.BoolVar(&o.markdown, "markdown", false, "print Markdown for a PR comment")
+	fs.StringVar(&o.html, "html", "", "also write an HTML page: base and head side by side per check")
+	fs.BoolVar(&o.failOnUndecided, "fail-on-undecided", false, "exit 1 when a check is undecided too")
+	fs.Float64Var(&o.alpha, "alpha", 0.05, "family-wise false-alarm rate across checks")
+}
+
+// validate says what is wrong with the output flags.
+func (o compareOutput) validate() error {
+	switch {
+	case o.json && o.markdown:
+		return errors.New("--json and --markdown are exclusive: pick one")
+	case !(o.alpha > 0 && o.alpha < 1):
+		return fmt.Errorf("--alpha %v: want a rate between 0 and 1, e.g. 0.05", o.alpha)
+	}
+	return nil
 }
 
 // judge compares the runs of both sides (c.runs) and fills the verdicts;

@@ -26,11 +26,8 @@ status as 'gitchaos compare'.
 func cmdCompareMerge(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare merge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	asMD := fs.Bool("markdown", false, "print Markdown")
-	failUndecided := fs.Bool("fail-on-undecided", false, "exit 1 on undecided checks")
-	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate")
-	htmlOut := fs.String("html", "", "also write an HTML page")
+	var out compareOutput
+	out.register(fs)
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "gitchaos compare merge: "+format+"\n", a...)
 		fmt.Fprint(stderr, "\n"+compareMergeUsage)
@@ -46,10 +43,8 @@ func cmdCompareMerge(ctx context.Context, args []string, stdout, stderr io.Write
 		return fail("%v", err)
 	case len(dirs) == 0:
 		return fail("no part: name the --out DIR of every shard")
-	case *asJSON && *asMD:
-		return fail("--json and --markdown are exclusive: pick one")
-	case !(*alpha > 0 && *alpha < 1):
-		return fail("--alpha %v: want a rate between 0 and 1, e.g. 0.05", *alpha)
+	case out.validate() != nil:
+		return fail("%v", out.validate())
 	}
 	if err := ctx.Err(); err != nil {
 		return fail("%v", err)
@@ -76,7 +71,7 @@ func cmdCompareMerge(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(dirs) > 1 {
 		c.Design += ", in " + strconv.Itoa(len(dirs)) + " parts"
 	}
-	return c.finish(stdout, stderr, compareOutput{json: *asJSON, markdown: *asMD, html: *htmlOut, alpha: *alpha, failOnUndecided: *failUndecided})
+	return c.finish(stdout, stderr, out)
 }
 
 // pairReports are dir/side-i/report.json in the order of i.

@@ -52,11 +52,8 @@ type compareRunFlags struct {
 	runs     int
 	maxRuns  int
 	shard    shardFlag
-	json, md bool
-	html     string
 	parallel int
-	failUnd  bool
-	alpha    float64
+	out      compareOutput
 }
 
 // sideFlags pick one side's target.
@@ -90,11 +87,7 @@ func (f *compareRunFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxRuns, "max-runs", 10, "at most this many pairs: pairs past --runs run only while a check is undecided")
 	f.shard.register(fs, "scenarios")
 	fs.IntVar(&f.parallel, "parallel", 0, "in each run, scenarios that judge nothing process-wide run this many at a time (0: 2; 1: one at a time), as gate --parallel")
-	fs.BoolVar(&f.json, "json", false, "print the comparison as JSON")
-	fs.BoolVar(&f.md, "markdown", false, "print Markdown for a PR comment")
-	fs.StringVar(&f.html, "html", "", "also write an HTML page: base and head side by side per check")
-	fs.BoolVar(&f.failUnd, "fail-on-undecided", false, "exit 1 when a check is undecided too")
-	fs.Float64Var(&f.alpha, "alpha", 0.05, "family-wise false-alarm rate across checks")
+	f.out.register(fs)
 }
 
 // printCompareHelp prints every mode of 'gitchaos compare': saved
@@ -169,14 +162,14 @@ func cmdCompareRun(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return exitOK
 	}
-	c, err := runInterleaved(ctx, sides, f.runs, f.maxRuns, f.suite.out, f.alpha, shardOf(f.shard), stderr)
+	c, err := runInterleaved(ctx, sides, f.runs, f.maxRuns, f.suite.out, f.out.alpha, shardOf(f.shard), stderr)
 	if err != nil {
 		return fail("%v", err)
 	}
 	if ctx.Err() != nil {
 		return fail("interrupted")
 	}
-	return c.finish(stdout, stderr, compareOutput{json: f.json, markdown: f.md, html: f.html, alpha: f.alpha, failOnUndecided: f.failUnd})
+	return c.finish(stdout, stderr, f.out)
 }
 
 func shardOf(f shardFlag) *result.Shard {
@@ -198,10 +191,8 @@ func (f *compareRunFlags) options(visited map[string]bool, logOut io.Writer) ([2
 		return out, usagef("--runs %d: want at least 2 runs a side (3 or more decide anything)", f.runs)
 	case f.maxRuns < f.runs:
 		return out, usagef("--max-runs %d: want at least --runs (%d)", f.maxRuns, f.runs)
-	case f.json && f.md:
-		return out, usagef("--json and --markdown are exclusive: pick one")
-	case !(f.alpha > 0 && f.alpha < 1):
-		return out, usagef("--alpha %v: want a rate between 0 and 1, e.g. 0.05", f.alpha)
+	case f.out.validate() != nil:
+		return out, usagef("%v", f.out.validate())
 	case f.aa && f.sides[1].set():
 		return out, usagef("--aa runs the base against itself: give base flags only, no head flags")
 	case !f.aa && !f.sides[0].set() && !f.sides[1].set():
