@@ -30,7 +30,7 @@ func TestReplayShrinkUsage(t *testing.T) {
 		{[]string{"replay", "--dry-run", fdRepro, "--correct"}, exitOK, "reffetcher (correct)"},
 		{[]string{"replay", fdRepro, "--pause-scale", "0"}, exitUsage, "--pause-scale"},
 		{[]string{"shrink", fdRepro, "--replays", "3/2", "--dry-run"}, exitUsage, "k/n"},
-		{[]string{"shrink", fdRepro, "--check", "soak.nope", "--dry-run", "--out", t.TempDir()}, exitUsage, "not a declared check"},
+		{[]string{"shrink", fdRepro, "--check", "soak.nope", "--dry-run", "--out", t.TempDir()}, exitUsage, "not a declared check"}, // undeclared on purpose
 		{[]string{"shrink", fdRepro, "--replays", "2/3", "--dry-run", "--out", t.TempDir()}, exitOK, "keeping soak.fds-flat failing in 2/3 replays"},
 		{[]string{"soak", "--duration", "1m", "--regressions", t.TempDir(), "--dry-run"}, exitUsage, "no schedule"},
 	} {
