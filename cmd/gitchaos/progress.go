@@ -46,6 +46,35 @@ func clampLine(line string, width int) string {
 	return string(r[:width-2]) + "…"
 }
 
+// liveLine is one line redrawn in place on a terminal: cut to the
+// terminal's width, padded over a longer line drawn before it.
+type liveLine struct {
+	w     io.Writer
+	width int    // terminal columns (0: no limit)
+	n     int    // runes of the line on screen
+	text  string // the line on screen
+	shown bool   // a line was drawn and not ended
+}
+
+// draw replaces the line on screen with line.
+func (l *liveLine) draw(line string) {
+	line = clampLine(line, l.width)
+	n := utf8.RuneCountInString(line)
+	pad := ""
+	if l.n > n {
+		pad = strings.Repeat(" ", l.n-n)
+	}
+	fmt.Fprintf(l.w, "\r%s%s", line, pad)
+	l.n, l.text, l.shown = n, line, true
+}
+
+// end moves past a drawn line, so that what follows starts a line.
+func (l *liveLine) end() {
+	if l.shown {
+		fmt.Fprintln(l.w)
+	}
+}
+
 // gateProgress prints each scenario's verdict line as it finishes, with its
 // time; on a terminal it also keeps one live line for the running
 // scenario, redrawn in place.

@@ -46,7 +46,7 @@ func TestClampLine(t *testing.T) {
 		t.Errorf("clampLine(short) = %q", got)
 	}
 	var b bytes.Buffer
-	p := &soakProgress{w: &b, term: true, width: 30}
+	p := &soakProgress{w: &b, term: true, live: liveLine{w: &b, width: 30}}
 	p.update(gates.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
 		Verdict: result.Fail, Failing: []string{"fds +1.02/window", "rss_bytes +3 MiB/window"}})
 	for _, l := range strings.Split(b.String(), "\r") {

@@ -73,6 +73,17 @@ func scheduleOptions(f *suiteFlags, visited map[string]bool, correct bool, sched
 	return opts, nil
 }
 
+// scheduleRefuses names the first suite flag given that a schedule
+// decides itself (replay and shrink run exactly its steps).
+func scheduleRefuses(visited map[string]bool) error {
+	for _, n := range []string{"only", "f", "scenario-timeout", "scopes", "seed", "max-cycles"} {
+		if visited[n] {
+			return fmt.Errorf("-%s does not apply to a schedule (the schedule says what runs)", n)
+		}
+	}
+	return nil
+}
+
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -104,11 +115,9 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	visited := visitedFlags(fs)
-	for _, n := range []string{"only", "f", "scenario-timeout", "scopes", "seed", "max-cycles"} {
-		if visited[n] {
-			fmt.Fprintf(stderr, "gitchaos replay: -%s does not apply to a replay (the schedule says what runs)\n", n)
-			return exitUsage
-		}
+	if err := scheduleRefuses(visited); err != nil {
+		fmt.Fprintf(stderr, "gitchaos replay: %v\n", err)
+		return exitUsage
 	}
 	opts, err := scheduleOptions(&f, visited, *correct, sched, stderr)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gitchaos/gitchaos/internal/gates"
 )
@@ -59,11 +58,9 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	visited := visitedFlags(fs)
-	for _, name := range []string{"only", "f", "scenario-timeout", "scopes", "seed", "max-cycles"} {
-		if visited[name] {
-			fmt.Fprintf(stderr, "gitchaos shrink: -%s does not apply (the schedule says what runs)\n", name)
-			return exitUsage
-		}
+	if err := scheduleRefuses(visited); err != nil {
+		fmt.Fprintf(stderr, "gitchaos shrink: %v\n", err)
+		return exitUsage
 	}
 	out := f.out
 	if out == "" {
@@ -98,7 +95,7 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitOK
 	}
 	width, term := terminalWidth(stdout)
-	pr := &shrinkProgress{w: stdout, term: term, width: width}
+	pr := &shrinkProgress{w: stdout, term: term, live: liveLine{w: stdout, width: width}}
 	res, err := gates.Shrink(ctx, gates.ShrinkOptions{Options: opts, Schedule: sched, Check: id, K: k, N: n, Budget: *budget, Verify: *verify, Progress: pr.update})
 	pr.done()
 	if err != nil {
@@ -154,14 +151,12 @@ func parseReplays(s string) (k, n int, err error) {
 // shrinkProgress renders a shrink's progress: one line redrawn on a
 // terminal, a plain line per candidate otherwise.
 type shrinkProgress struct {
-	w     io.Writer
-	term  bool
-	width int
+	w    io.Writer
+	term bool
 
-	mu      sync.Mutex
-	lastLen int
-	drawn   bool
-	phase   string
+	mu    sync.Mutex
+	live  liveLine
+	phase string
 }
 
 func (p *shrinkProgress) update(st gates.ShrinkStatus) {
@@ -173,14 +168,7 @@ func (p *shrinkProgress) update(st gates.ShrinkStatus) {
 		line += " | last: " + st.Last
 	}
 	if p.term {
-		line = clampLine(line, p.width)
-		n := utf8.RuneCountInString(line)
-		pad := ""
-		if p.lastLen > n {
-			pad = strings.Repeat(" ", p.lastLen-n)
-		}
-		fmt.Fprintf(p.w, "\r%s%s", line, pad)
-		p.lastLen, p.drawn = n, true
+		p.live.draw(line)
 		return
 	}
 	// Piped: one line per judged candidate and per phase.
@@ -194,9 +182,7 @@ func (p *shrinkProgress) update(st gates.ShrinkStatus) {
 func (p *shrinkProgress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.term && p.drawn {
-		fmt.Fprintln(p.w)
-	}
+	p.live.end()
 }
 
 // isDeclaredCheck reports whether id is a declared check's ID.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
 	"github.com/gitchaos/gitchaos/harness/result"
@@ -57,7 +56,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	width, term := terminalWidth(stdout)
-	pr := &soakProgress{w: stdout, term: term, width: width, every: soakLogEvery}
+	pr := &soakProgress{w: stdout, term: term, every: soakLogEvery, live: liveLine{w: stdout, width: width}}
 	// Log lines clear the redrawn progress line first and redraw it after.
 	opts, err := f.options(visited, pr.logWriter(stderr))
 	if err != nil {
@@ -214,14 +213,11 @@ func defaultWindow(d time.Duration) time.Duration {
 type soakProgress struct {
 	w     io.Writer
 	term  bool
-	width int // terminal columns: the line is cut to fit (0: no limit)
 	every time.Duration
 
-	mu       sync.Mutex
-	last     time.Time
-	drawn    bool
-	lastLen  int
-	lastLine string
+	mu   sync.Mutex
+	last time.Time
+	live liveLine
 }
 
 // logWriter wraps w so that on a terminal each write first clears the
@@ -237,12 +233,12 @@ func (a *progressAwareWriter) Write(b []byte) (int, error) {
 	p := a.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.term || !p.drawn {
+	if !p.term || !p.live.shown {
 		return a.w.Write(b)
 	}
-	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
+	fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.live.n))
 	n, err := a.w.Write(b)
-	fmt.Fprintf(p.w, "%s", p.lastLine)
+	fmt.Fprintf(p.w, "%s", p.live.text)
 	return n, err
 }
 
@@ -251,15 +247,7 @@ func (p *soakProgress) update(st gates.SoakStatus) {
 	defer p.mu.Unlock()
 	line := progressLine(st)
 	if p.term {
-		line = clampLine(line, p.width)
-		n := utf8.RuneCountInString(line)
-		pad := ""
-		if p.lastLen > n {
-			pad = strings.Repeat(" ", p.lastLen-n)
-		}
-		fmt.Fprintf(p.w, "\r%s%s", line, pad)
-		p.lastLen, p.lastLine = n, line
-		p.drawn = true
+		p.live.draw(line)
 		return
 	}
 	if p.last.IsZero() || time.Since(p.last) >= p.every {
@@ -272,9 +260,7 @@ func (p *soakProgress) update(st gates.SoakStatus) {
 func (p *soakProgress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.term && p.drawn {
-		fmt.Fprintln(p.w)
-	}
+	p.live.end()
 }
 
 func progressLine(st gates.SoakStatus) string {

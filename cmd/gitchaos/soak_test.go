@@ -63,7 +63,7 @@ func TestSoakWritesReports(t *testing.T) {
 
 func TestSoakProgressLine(t *testing.T) {
 	var b bytes.Buffer
-	p := &soakProgress{w: &b, term: true}
+	p := &soakProgress{w: &b, term: true, live: liveLine{w: &b}}
 	p.update(gates.SoakStatus{Elapsed: 90 * time.Second, Duration: time.Hour, Steps: 42, Windows: 1,
 		Values: map[string]float64{"fds": 20, "rss_bytes": 64 << 20, "goroutines": 12}, Verdict: result.Pass})
 	p.update(gates.SoakStatus{Elapsed: 2 * time.Hour, Duration: 8 * time.Hour, Steps: 4000, Windows: 120,
