@@ -68,12 +68,21 @@ func (ss *scopeSet) PutBranch(ctx context.Context, id, url, branch string) error
 	}
 	ss.mu.Lock()
 	ss.put = append(ss.put, id)
+	ss.mu.Unlock()
+	ss.notePut(id, url)
+	return nil
+}
+
+// notePut records that scope id was put on the repo at url (for
+// attribution; the soak puts its extra scopes itself and deletes them
+// through its own cleanup).
+func (ss *scopeSet) notePut(id, url string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if ss.live == nil {
 		ss.live, ss.byID, ss.byURL = map[string]string{}, map[string]string{}, map[string]string{}
 	}
 	ss.live[id], ss.byID[id], ss.byURL[url] = url, url, id
-	ss.mu.Unlock()
-	return nil
 }
 
 // Delete deletes scope id from the target and marks it deleted.

@@ -27,6 +27,8 @@ var (
 		"only the baseline scopes' clone dirs exist at every quiet point of the soak")
 	soakBaselineServed = declare("soak", "baseline-served", "baseline scopes served at every quiet point", unitCount,
 		"the baseline scopes serve their commit at every quiet point of the soak")
+	soakNothingHeld = declare("soak", "nothing-held", "nothing of a deleted scope is still held at any quiet point", unitCount,
+		"at every quiet point of the soak no fd, mapping, child cwd or file of a deleted extra scope's clone is held (decided at the first point something is, no statistics)")
 	soakFlat = declarePerMetric("soak", "flat", "%s flat across soak windows", leakMetrics, perUnit("window"),
 		"%s do not grow from soak window to soak window")
 	soakTotal = declarePerMetric("soak", "total", "%s total growth over the soak", leakMetrics, totalUnit,
@@ -64,6 +66,7 @@ type soak struct {
 	nextID    int
 	faults    []activeFault
 	restartAt bool // a restart step asked for a restart at the next quiet point
+	held      *heldWatch
 
 	// replay, when set, is the schedule this run executes instead of the
 	// plan; base is then the settled sample after setup (quiet point 0 of
@@ -148,7 +151,7 @@ func runSoak(ctx context.Context, opts SoakOptions, res *result.Scenario, start 
 	runOn(ctx, setupCtx, "soak", opts.Hosts, opts.Settings, opts.Options, start, res, func(s *S) error {
 		k := &soak{S: s, o: opts, start: start, plan: newSoakPlan(opts.Seed, opts.Hosts, opts.Pool, opts.Window, opts.StepsPerWindow),
 			series: newCycleSeries().each("window"), offset: map[string]float64{}, statsOK: true, verdict: result.Skip,
-			timeline: map[string][]result.Point{}, replay: replay}
+			timeline: map[string][]result.Point{}, replay: replay, held: newHeldWatch()}
 		s.scopes.extra = func(cctx context.Context) {
 			for _, e := range k.extras {
 				if err := s.Client.DeleteScope(cctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
@@ -228,6 +231,7 @@ func (k *soak) setup(ctx context.Context) error {
 	if _, out := k.scopes.Served(ctx, k.baseIDs, k.baseWant, 60*time.Second); !out.OK {
 		return fmt.Errorf("baseline scopes never served: %s", out.Describe())
 	}
+	k.scopes.learnClones(base)
 	if err := k.settleInFlight(ctx, 30*time.Second); err != nil {
 		return err
 	}
@@ -370,6 +374,7 @@ func (k *soak) finish(ctx context.Context) {
 	} else {
 		k.rec.Skip(soakDirsBaseline, "target's base dir unknown")
 	}
+	k.rec.Add(soakNothingHeld, k.held.result())
 	k.rec.LE(soakBaselineServed, float64(k.unserved), 0,
 		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
 	k.judgeWindows()

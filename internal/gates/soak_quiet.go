@@ -32,8 +32,12 @@ func (k *soak) quietPoint(ctx context.Context, w int) {
 	k.faults = nil
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	k.learnExtras()
 	for _, e := range k.extras {
-		if err := k.Client.DeleteScope(qctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+		err := k.Client.DeleteScope(qctx, e.id)
+		if err == nil || target.IsStatus(err, http.StatusNotFound) {
+			k.scopes.deleted(e.id)
+		} else {
 			k.stepErr(ctx, soakStep{N: -1, Kind: "quiet delete " + e.id}, err)
 		}
 	}
@@ -47,6 +51,7 @@ func (k *soak) quietPoint(ctx context.Context, w int) {
 	if ctx.Err() != nil {
 		return
 	}
+	k.checkHeld(qctx, w)
 	k.closeIdle()
 	k.quietMu.Lock()
 	smp, err := k.settledSample(qctx)
@@ -120,6 +125,30 @@ func (k *soak) checkQuiet(ctx context.Context, w int) {
 		if k.unservedWhy == "" {
 			k.unservedWhy = fmt.Sprintf("quiet point %d: %s", w, out.Describe())
 		}
+	}
+}
+
+// checkHeld judges "nothing of a deleted scope is still held" at quiet
+// point w: the clones of every pool repo are learned first (a deleted
+// scope's clone left on disk is found by its content, whatever the
+// target's layout), then the target's tree is searched for what belongs
+// to a scope no live scope shares a repo with.
+func (k *soak) checkHeld(ctx context.Context, w int) {
+	k.held.at(ctx, k.S, w, fmt.Sprintf("quiet point %d", w))
+}
+
+// learnExtras learns the clones of the live extra scopes before the
+// quiet point deletes them (deleteExtra learns a scope's clone before
+// its delete step): a clone is found by its content, so only while it
+// is on disk, and a target that purges the dir but keeps its files open
+// holds them under a path learned before.
+func (k *soak) learnExtras() {
+	var repos []Repo
+	for _, e := range k.extras {
+		repos = append(repos, *e.repo)
+	}
+	if len(repos) > 0 {
+		k.scopes.learnClones(repos)
 	}
 }
 

@@ -196,6 +196,7 @@ func (k *soak) putExtra(ctx context.Context, st SchedStep) (string, error) {
 		// Count it as live even on a transport error: the put may
 		// have happened, and deleting it later is harmless.
 		k.extras = append(k.extras, soakScope{id: id, repo: r, num: st.Scope})
+		k.scopes.notePut(id, r.URL())
 		k.setLive()
 	}
 	if err != nil {
@@ -218,7 +219,12 @@ func (k *soak) deleteExtra(ctx context.Context, st SchedStep) (string, error) {
 	e := k.extras[i]
 	k.extras = slices.Delete(k.extras, i, i+1)
 	k.setLive()
-	if err := k.Client.DeleteScope(ctx, e.id); err != nil && !target.IsStatus(err, http.StatusNotFound) {
+	k.scopes.learnClones([]Repo{*e.repo}) // its clone, while it is there to be found
+	err := k.Client.DeleteScope(ctx, e.id)
+	if err == nil || target.IsStatus(err, http.StatusNotFound) {
+		k.scopes.deleted(e.id)
+	}
+	if err != nil && !target.IsStatus(err, http.StatusNotFound) {
 		return "", fmt.Errorf("delete %s: %w", e.id, err)
 	}
 	return "", nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,9 @@ func TestSoakPassesOnCorrectFetcher(t *testing.T) {
 	if !ok || c.Verdict != result.Pass {
 		t.Errorf("fds flatness check %+v (found %v), want a pass:\n%s", c, ok, gates.Explain(sc))
 	}
+	if c, ok := check(sc, "soak.nothing-held"); !ok || c.Verdict != result.Pass {
+		t.Errorf("nothing-held check %+v (found %v), want a pass", c, ok)
+	}
 	// A sample every 500 ms: 48 in 24 s, less what setup and the last
 	// window's judging take.
 	for _, m := range []string{"fds", "rss_bytes", "goroutines", "heap_bytes"} {
@@ -141,6 +145,16 @@ func TestSoakCatchesFDLeakOnDelete(t *testing.T) {
 	t.Logf("fds check: %s — %s", c.Measured, c.Explanation)
 	if tc, ok := check(sc, "soak.fds-total"); !ok || tc.Verdict != result.Fail || tc.Value <= 0 {
 		t.Errorf("fds total growth check %+v (found %v), want a failure with growth > 0", tc, ok)
+	}
+	// The held pack files of the deleted extra scopes are named at the
+	// first quiet point after the deletes, whatever the slopes say.
+	hc, ok := check(sc, "soak.nothing-held")
+	if !ok || hc.Verdict != result.Fail {
+		t.Errorf("nothing-held check %+v (found %v), want a failure", hc, ok)
+	} else if !slices.ContainsFunc(hc.Objects, func(o result.Object) bool { return o.Kind == "fd" && strings.Contains(o.Signature, ".pack") }) {
+		t.Errorf("nothing-held names %+v, want the held pack files", hc.Objects)
+	} else {
+		t.Logf("nothing-held: %s", hc.Explanation)
 	}
 	if hc, ok := check(sc, "soak.heap-bytes-total"); !ok || hc.Verdict != result.Pass {
 		t.Errorf("heap total growth check %+v (found %v), want a pass (the mutant leaks fds)", hc, ok)
