@@ -351,16 +351,26 @@ func compareCells(o compare.Outcome, alpha float64) (base, head, delta, p, holm,
 	return base, head, delta, p, holm, fails
 }
 
+// outcomeID names a compared check by its declared id (`gitchaos checks`
+// lists them), or by its scenario in a report written before checks had
+// ids.
+func outcomeID(o compare.Outcome) string {
+	if o.ID != "" {
+		return o.ID
+	}
+	return o.Scenario
+}
+
 func writeCompareTable(w io.Writer, c *comparison) {
 	fmt.Fprintln(w, "gitchaos compare: "+c.header())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tCHECK\tBASE\tHEAD\tDELTA (95% CI)\tP\tHOLM\tFAILS\tVERDICT")
+	fmt.Fprintln(tw, "ID\tCHECK\tBASE\tHEAD\tDELTA (95% CI)\tP\tHOLM\tFAILS\tVERDICT")
 	var why []string
 	for _, o := range c.Checks {
 		b, h, d, p, holm, f := compareCells(o, c.Alpha)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Scenario, o.Check, b, h, d, p, holm, f, o.String())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", outcomeID(o), o.Check, b, h, d, p, holm, f, o.String())
 		if o.Verdict != compare.Same {
-			why = append(why, fmt.Sprintf("  %s %s / %s: %s", strings.ToUpper(string(o.Verdict)), o.Scenario, o.Check, o.Reason))
+			why = append(why, fmt.Sprintf("  %s %s (%s): %s", strings.ToUpper(string(o.Verdict)), outcomeID(o), o.Check, o.Reason))
 		}
 	}
 	tw.Flush()
@@ -389,9 +399,9 @@ func writeCompareMarkdown(w io.Writer, c *comparison) {
 	fmt.Fprintf(w, "### gitchaos compare: %s\n\n%s\n\n", esc(c.summary()), esc(c.header()))
 	row := func(o compare.Outcome) {
 		b, h, d, p, holm, f := compareCells(o, c.Alpha)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | **%s** |\n", esc(o.Scenario), esc(o.Check), esc(b), esc(h), esc(d), p, holm, f, o.String())
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s | **%s** |\n", esc(outcomeID(o)), esc(o.Check), esc(b), esc(h), esc(d), p, holm, f, o.String())
 	}
-	head := "| scenario | check | base | head | Δ (95% CI) | p | Holm | fails | verdict |\n|---|---|---|---|---|---|---|---|---|\n"
+	head := "| id | check | base | head | Δ (95% CI) | p | Holm | fails | verdict |\n|---|---|---|---|---|---|---|---|---|\n"
 	first := map[compare.Verdict]bool{compare.Broken: true, compare.Worse: true, compare.Fixed: true, compare.Better: true}
 	var top, rest []compare.Outcome
 	for _, v := range compare.Verdicts() {

@@ -50,16 +50,16 @@ table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd
 `, esc(c.summary()), htmlBase, htmlHead)
 	fmt.Fprintf(w, "<h1>gitchaos compare</h1>\n<p><b>%s</b></p>\n<p>%s</p>\n<p class=\"why\">%s</p>\n", esc(c.summary()), esc(c.header()), esc(c.Design))
 	fmt.Fprintf(w, "<p class=\"key\"><b class=\"b\">● base</b> &nbsp; <b class=\"h\">● head</b></p>\n")
-	fmt.Fprintln(w, "<table><tr><th>scenario</th><th>check</th><th>base</th><th>head</th><th>Δ (95% CI)</th><th>p</th><th>Holm</th><th>fails</th><th>verdict</th></tr>")
+	fmt.Fprintln(w, "<table><tr><th>id</th><th>check</th><th>base</th><th>head</th><th>Δ (95% CI)</th><th>p</th><th>Holm</th><th>fails</th><th>verdict</th></tr>")
 	for i, o := range c.Checks {
 		b, h, d, p, holm, f := compareCells(o, c.Alpha)
 		fmt.Fprintf(w, "<tr><td>%s</td><td><a href=\"#c%d\">%s</a></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>\n",
-			esc(o.Scenario), i, esc(o.Check), esc(b), esc(h), esc(d), p, holm, esc(f), o.Verdict, esc(o.String()))
+			esc(outcomeID(o)), i, esc(o.Check), esc(b), esc(h), esc(d), p, holm, esc(f), o.Verdict, esc(o.String()))
 	}
 	fmt.Fprintln(w, "</table>")
 	for i, o := range c.Checks {
 		fmt.Fprintf(w, "<div class=\"check\" id=\"c%d\"><h3>%s / %s: <span class=\"%s\">%s</span></h3>\n<p class=\"why\">%s</p>\n",
-			i, esc(o.Scenario), esc(o.Check), o.Verdict, esc(o.String()), esc(o.Reason))
+			i, esc(outcomeID(o)), esc(o.Check), o.Verdict, esc(o.String()), esc(o.Reason))
 		if len(o.Base.Values) > 0 || len(o.Head.Values) > 0 {
 			fmt.Fprintln(w, stripSVG(o))
 		}

@@ -48,6 +48,7 @@ type Observation struct {
 type Check struct {
 	Key      string // scenario + "/" + check identity
 	Scenario string
+	ID       string // the check's declared id ("churn.fds-flat"); "" in reports written before ids
 	Name     string // the check's title
 	Unit     string
 	Budget   string  // budget text, for the direction (DirectionOf)
@@ -132,6 +133,7 @@ type RateTest struct {
 type Outcome struct {
 	Key       string    `json:"key"`
 	Scenario  string    `json:"scenario"`
+	ID        string    `json:"id,omitempty"`
 	Check     string    `json:"check"`
 	Unit      string    `json:"unit,omitempty"`
 	Direction Direction `json:"direction"`
@@ -169,7 +171,7 @@ func Compare(checks []Check, opt Options) []Outcome {
 	comparable := 0
 	for i, c := range checks {
 		o := &outs[i]
-		o.Key, o.Scenario, o.Check, o.Unit = c.Key, c.Scenario, c.Name, c.Unit
+		o.Key, o.Scenario, o.ID, o.Check, o.Unit = c.Key, c.Scenario, c.ID, c.Name, c.Unit
 		o.Direction = DirectionOf(c.Budget)
 		o.Level, o.Floor, o.PAdjusted = opt.Level, opt.Floor(c.Unit), 1
 		o.Base = side(c.Base)

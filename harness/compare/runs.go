@@ -37,7 +37,7 @@ func FromRuns(base, head []*result.Run) (checks []Check, onlyBase, onlyHead []st
 					seen[k] = true
 					e := byKey[k]
 					if e == nil {
-						e = &entry{c: Check{Key: k, Scenario: sc.Name, Name: ch.Name}}
+						e = &entry{c: Check{Key: k, Scenario: sc.Name, ID: ch.ID, Name: ch.Name}}
 						byKey[k] = e
 						order = append(order, k)
 					}

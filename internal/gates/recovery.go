@@ -127,6 +127,14 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
+	// The 500 must meet the refresh's own fetch, not the tail of the
+	// last sync (a server that fetches once per scope sharing the source,
+	// or whose refresh is delivered late, is still fetching after every
+	// scope serves): wait until the repo has seen no git request for a
+	// while first.
+	if err := repoQuiet(ctx, r, repoQuietFor, wait); err != nil {
+		return err
+	}
 	if _, err := s.faults.Inject(ctx, h, r.Name, fault("http500:count=1")); err != nil {
 		return err
 	}
@@ -253,5 +261,26 @@ func (s *S) inflightForce(ctx context.Context, r *Repo, id string, wait time.Dur
 	_, out := s.scopes.Served(ctx, []string{id}, map[string]string{id: r.Head}, wait)
 	s.rec.True(recoveryForceNotSuppressed, out.OK, out.Describe(), "scope on "+short(r.Head)+" (pushed while the first fetch ran)",
 		fmt.Sprintf("a fetch held in upload-pack after reading the refs (%s), a commit pushed, a refresh requested, the fetch released", short(old)))
+	return nil
+}
+
+// repoQuietFor is how long a repo must have seen no git request to count
+// as quiet: several fetches' worth on loopback, where one takes 10-50 ms.
+const repoQuietFor = time.Second
+
+// repoQuiet waits up to wait until repo r has no git request in flight
+// and none for quiet.
+func repoQuiet(ctx context.Context, r *Repo, quiet, wait time.Duration) error {
+	out := eventually.Poll(ctx, wait, 50*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		c, err := r.Host.Admin.Counters(ctx, r.Name)
+		if err != nil {
+			return false, "", fmt.Errorf("counters of %s: %w", r.Name, err)
+		}
+		idle := time.Since(c.LastRequestUTC)
+		return c.InFlight == 0 && idle >= quiet, fmt.Sprintf("%d git requests in flight, the last %v ago", c.InFlight, idle.Round(time.Millisecond)), nil
+	})
+	if !out.OK {
+		return fmt.Errorf("repo %s never quiet for %v: %s", r.Name, quiet, out.Describe())
+	}
 	return nil
 }
