@@ -232,11 +232,16 @@ func TestKept(t *testing.T) {
 	first := &forensics.Snap{Root: 1, Taken: t0}
 	worker := forensics.Proc{PID: 2, PPID: 1, Start: t0.Add(-time.Minute), AgeSeconds: 70, Cmdline: []string{"worker"}}
 	catfile := forensics.Proc{PID: 3, PPID: 2, Start: t0.Add(time.Second), AgeSeconds: 9, Cmdline: []string{"git", "cat-file", "--batch"},
-		Threads: []forensics.Thread{{TID: 3, Name: "git", Class: forensics.ClassBlocked}}}
-	young := forensics.Proc{PID: 4, PPID: 2, Start: t0.Add(9 * time.Second), AgeSeconds: 0.2, Cmdline: []string{"git", "fetch"}}
+		Threads: []forensics.Thread{{TID: 3, Name: "git", Class: forensics.ClassBlocked}}, Memory: &forensics.Memory{Rss: 6 << 20}}
+	worker.Memory = &forensics.Memory{Rss: 40 << 20}
+	young := forensics.Proc{PID: 4, PPID: 2, Start: t0.Add(9 * time.Second), AgeSeconds: 0.2, Cmdline: []string{"git", "fetch"}, Memory: &forensics.Memory{Rss: 3 << 20}}
 	now := &forensics.Snap{Root: 1, Procs: []forensics.Proc{{PID: 1}, worker, catfile, young}}
 	kept := keptProcs(first, now)
 	if len(kept["proc"]) != 1 || !strings.Contains(kept["proc"][0], `pid 3 ppid 2 S "git cat-file --batch"`) && !strings.Contains(kept["proc"][0], `"git cat-file --batch"`) || len(kept["thread"]) != 1 {
 		t.Errorf("kept %q, want the cat-file process alone and its thread (not the worker from before, not a process just started)", kept)
+	}
+	// The RSS that decides the RSS flat check is the kept processes' alone.
+	if rss := procsRSS(now, keptPIDs(first, now)); rss != 6<<20 {
+		t.Errorf("kept processes' RSS %d, want %d (the cat-file process's only)", rss, 6<<20)
 	}
 }

@@ -48,10 +48,12 @@ type heldWatch struct {
 	// flat check of a metric with identity (decideByIdentity).
 	byKind map[string][]heldObject
 	kindAt map[string]string
+	// procRSS is the RSS of the held processes in byKind["proc"].
+	procRSS uint64
 }
 
-// note keeps, per kind, the largest set of held objects seen.
-func (h *heldWatch) note(held []heldObject, where string) {
+// note keeps, per kind, the largest set of held objects seen in snap.
+func (h *heldWatch) note(held []heldObject, snap *forensics.Snap, where string) {
 	if h.byKind == nil {
 		h.byKind, h.kindAt = map[string][]heldObject{}, map[string]string{}
 	}
@@ -62,6 +64,13 @@ func (h *heldWatch) note(held []heldObject, where string) {
 	for k, os := range per {
 		if len(os) > len(h.byKind[k]) {
 			h.byKind[k], h.kindAt[k] = os, where
+			if k == "proc" {
+				var pids []int
+				for _, o := range os {
+					pids = append(pids, o.obj.PID)
+				}
+				h.procRSS = procsRSS(snap, pids)
+			}
 		}
 	}
 }
@@ -87,6 +96,8 @@ func (h *heldWatch) decideByIdentity(s *S, flat perMetric) {
 		s.rec.decide(c, result.Fail, fmt.Sprintf("decided by identity: %d %s of deleted scopes still held at %s (the slope alone: ", len(held), m, h.kindAt[kind]), ")")
 		s.rec.withObjects(c, heldGroups(held), topObjects)
 	}
+	procs := h.byKind["proc"]
+	decideRSSByIdentity(s, flat, h.procRSS, len(procs), "processes of deleted scopes still held at "+h.kindAt["proc"], heldGroups(procs))
 }
 
 func newHeldWatch() *heldWatch { return &heldWatch{} }
@@ -97,7 +108,7 @@ func (h *heldWatch) at(ctx context.Context, s *S, i int, where string) {
 	if h.decided { // one snapshot for the flat checks' diff and identity
 		if snap, _ := s.snapshot(ctx); snap != nil {
 			h.keep(snap, i)
-			h.note(s.scopes.held(snap, s.busyHosts(ctx)), where)
+			h.note(s.scopes.held(snap, s.busyHosts(ctx)), snap, where)
 		}
 		return
 	}
@@ -112,7 +123,7 @@ func (h *heldWatch) at(ctx context.Context, s *S, i int, where string) {
 	h.skip = ""
 	h.points++
 	h.clones = s.scopes.cloneCount()
-	h.note(held, where)
+	h.note(held, snap, where)
 	if len(held) == 0 {
 		return
 	}

@@ -3,9 +3,11 @@ package gates
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gitchaos/gitchaos/harness/forensics"
+	"github.com/gitchaos/gitchaos/harness/metric"
 	"github.com/gitchaos/gitchaos/harness/result"
 )
 
@@ -36,6 +38,7 @@ type keptWatch struct {
 	examples map[string]string   // an example per file fd group
 	kept     map[string][]string // kind -> kept objects at the point with most
 	keptAt   map[string]string
+	keptRSS  uint64 // the kept processes' RSS at the point with most of them
 }
 
 // at takes the quiet point i's snapshot.
@@ -60,7 +63,33 @@ func (k *keptWatch) at(ctx context.Context, s *S, i int, where string) {
 		}
 	}
 	k.groups = append(k.groups, g)
-	k.note(keptProcs(k.first, snap), where)
+	kept := keptProcs(k.first, snap)
+	if len(kept["proc"]) > len(k.kept["proc"]) {
+		k.keptRSS = procsRSS(snap, keptPIDs(k.first, snap))
+	}
+	k.note(kept, where)
+}
+
+// keptPIDs are the pids keptProcs lists.
+func keptPIDs(first, now *forensics.Snap) []int {
+	var out []int
+	for _, p := range now.Procs {
+		if p.PID != now.Root && p.Start.After(first.Taken) && p.AgeSeconds >= keptAge {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+// procsRSS is the summed RSS of pids in snap.
+func procsRSS(snap *forensics.Snap, pids []int) uint64 {
+	var rss uint64
+	for _, p := range snap.Procs {
+		if p.Memory != nil && slices.Contains(pids, p.PID) {
+			rss += p.Memory.Rss
+		}
+	}
+	return rss
 }
 
 // keptProcs lists, as "proc" and "thread" objects in words, the
@@ -72,7 +101,7 @@ func (k *keptWatch) at(ctx context.Context, s *S, i int, where string) {
 func keptProcs(first, now *forensics.Snap) map[string][]string {
 	out := map[string][]string{}
 	for _, p := range now.Procs {
-		if p.PID == now.Root || !p.Start.After(first.Taken) || p.AgeSeconds < keptAge {
+		if !slices.Contains(keptPIDs(first, now), p.PID) {
 			continue
 		}
 		what := fmt.Sprintf("pid %d ppid %d %s %q cwd %s, age %.0f s", p.PID, p.PPID, p.State, forensics.Shorten(strings.Join(p.Cmdline, " "), 80), p.Cwd, p.AgeSeconds)
@@ -137,6 +166,23 @@ func (k *keptWatch) decide(s *S, flat perMetric, per string) {
 		s.rec.decide(c, result.Fail, why+" (the slope alone: ", ")")
 		s.rec.withObjects(c, keptObjects(kind, objs), topObjects)
 	}
+	decideRSSByIdentity(s, flat, k.keptRSS, len(k.kept["proc"]), "processes started during the judged "+per+"s still there at "+k.keptAt["proc"]+", nothing in flight", keptObjects("proc", k.kept["proc"]))
+}
+
+// decideRSSByIdentity turns the RSS flat check of flat, when it did not
+// fail, into a failure when procs processes that should be gone (kept, or
+// held by deleted scopes: what) held rss bytes of resident memory at a
+// quiet point: that memory is the tree's growth whatever its slope says
+// (a young interpreter's RSS, a garbage collector's sawtooth). Memory
+// without an owner keeps its slope verdict.
+func decideRSSByIdentity(s *S, flat perMetric, rss uint64, procs int, what string, objs []result.Object) {
+	c := flat.of(metric.RSS)
+	if c == nil || procs == 0 || rss == 0 || s.rec.failed(c) || !s.rec.has(c) {
+		return
+	}
+	why := fmt.Sprintf("decided by identity: %s RSS held by %d %s (the slope alone: ", result.FormatValue(float64(rss), "bytes"), procs, what)
+	s.rec.decide(c, result.Fail, why, ")")
+	s.rec.withObjects(c, objs, topObjects)
 }
 
 // keptObjects groups kept objects in words by signature, largest first.
