@@ -9,7 +9,7 @@ RACE_PKGS ?= ./harness/... ./fixtures/... ./reports/...
 TESTFLAGS ?= -count=1 -timeout 15m
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: all build test unit lint gate matrix pyopal images compose-up compose-down sweep clean fuzz
+.PHONY: all build test unit lint gate matrix pyopal opal-compare images compose-up compose-down sweep clean fuzz
 
 all: lint build test
 
@@ -47,6 +47,13 @@ unit:
 pyopal:
 	$(GO) test $(TESTFLAGS) -race ./fixtures/pyopal/
 	$(GO) test $(TESTFLAGS) -run 'TestPyopal' -v ./scenarios/
+
+# Base against head on the real OPAL server (../shared/opal): the server
+# as it is against a temp copy whose DELETE route calls
+# ScopesService.delete_scope, churn and delete-hang interleaved (minutes;
+# docs/opal.md, "Base against head: a DELETE that purges").
+opal-compare:
+	GITCHAOS_OPAL_COMPARE=1 $(GO) test $(TESTFLAGS) -run '^TestOPALDeletePurge$$' -v ./cmd/gitchaos
 
 # The main job: the gate suite against the in-process reference fetcher
 # on the embedded testbed.

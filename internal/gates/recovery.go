@@ -124,15 +124,15 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	// 2. The first fetch of a refresh fails once: the same refresh still
 	// ends on the newest commit (pass two re-fetches; a fetch that failed
 	// never counts as fresh).
-	if err := s.scopes.Push(ctx, r); err != nil {
+	// The 500 must meet the refresh's own fetch, and no earlier fetch may
+	// bring the commit pushed for it: a server that fetches once per scope
+	// sharing the source, or whose refresh is delivered late, is still
+	// fetching after every scope serves. Wait until the repo has seen no
+	// git request for a while before the push.
+	if err := repoQuiet(ctx, r, repoQuietFor, wait); err != nil {
 		return err
 	}
-	// The 500 must meet the refresh's own fetch, not the tail of the
-	// last sync (a server that fetches once per scope sharing the source,
-	// or whose refresh is delivered late, is still fetching after every
-	// scope serves): wait until the repo has seen no git request for a
-	// while first.
-	if err := repoQuiet(ctx, r, repoQuietFor, wait); err != nil {
+	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
 	if _, err := s.faults.Inject(ctx, h, r.Name, fault("http500:count=1")); err != nil {
