@@ -145,14 +145,19 @@ func (s *S) sharedSource(ctx context.Context, p *DeleteHangParams) error {
 	if err := s.Client.Refresh(ctx, survivor); err != nil {
 		return fmt.Errorf("refresh %s: %w", survivor, err)
 	}
-	_, newest := s.scopes.Served(ctx, []string{survivor}, map[string]string{survivor: r.Head}, budget)
+	wait, waitWhy := budget, "3 × git timeout + 5 s, after waiting as long for the held fetch to end"
+	if bad, _ := m.verdict(); bad > 0 {
+		// Failing already: a short look is enough.
+		wait, waitWhy = max(time.Second, 2*s.Settings.GitTimeout), "2 × git timeout: polls had failed already"
+	}
+	_, newest := s.scopes.Served(ctx, []string{survivor}, map[string]string{survivor: r.Head}, wait)
 	stop()
 	wg.Wait()
 
 	bad, why := m.verdict()
 	if !newest.OK {
 		bad++
-		why = append(why, fmt.Sprintf("after the hang, a push and a refresh, %s never served the new commit %s within %v (3 × git timeout + 5 s, after waiting as long for the held fetch to end; commits in push order %s): %s", survivor, short(r.Head), budget, m.known(), newest.Describe()))
+		why = append(why, fmt.Sprintf("after the hang, a push and a refresh, %s never served the new commit %s within %v (%s; commits in push order %s): %s", survivor, short(r.Head), wait, waitWhy, m.known(), newest.Describe()))
 	}
 	setting := fmt.Sprintf("%d polls of %s over %v while %s was deleted (%s and %s living) and %s while a fetch of the source hung", m.polls, survivor, m.span().Round(time.Millisecond), first, second, survivor, second)
 	if !heldOut.OK {
