@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/target"
 )
 
 // stepDeleteSharer is the soak step kind that deletes a live extra scope
@@ -63,7 +66,7 @@ func (k *soak) siblingOf(i int) int {
 }
 
 // deleteSharer deletes live extra scope st.Scope and, when a sibling on
-// its repo served before the delete, reads the sibling soakSharerPolls
+// its repo serves before the delete (waited for up to one clone's time), reads the sibling soakSharerPolls
 // times after it: each read must answer a bundle, and the sibling's clone
 // dirs (learned by content) must stay. A replay whose sibling's put was
 // shrunk away runs it as a plain delete.
@@ -78,8 +81,19 @@ func (k *soak) deleteSharer(ctx context.Context, st SchedStep) (string, error) {
 	}
 	sib := k.extras[j]
 	k.sharer.steps++
-	before, err := k.Client.Policy(ctx, sib.id)
-	serving := err == nil && before.Hash != ""
+	// The sibling may have been put just before: give it the time of one
+	// clone (2 × git timeout, at least 1 s) to serve, so that the step is
+	// judged whatever the machine's speed; one that still does not serve
+	// (its host faulted, say) leaves the step unjudged.
+	var before target.Bundle
+	serving := eventually.Poll(ctx, max(time.Second, 2*k.Settings.GitTimeout), sharedPollEvery, func(ctx context.Context) (bool, string, error) {
+		b, err := k.Client.Policy(ctx, sib.id)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		before = b
+		return b.Hash != "", "served " + short(b.Hash), nil
+	}).OK
 	var dirs []string
 	if serving {
 		k.scopes.learnClones([]Repo{*sib.repo})
