@@ -60,6 +60,12 @@ func (s *S) sharedSource(ctx context.Context, p *DeleteHangParams) error {
 	}
 	first, second, survivor := ids[0], ids[1], ids[2]
 	s.rec.Mark(result.MarkerPhase, "delete sharers of one source")
+	// The caches before the sharers are put: what deleting the last one
+	// must bring them back to (an earlier phase's leak is not this one's).
+	base, err := s.cacheReading(ctx)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		if err := s.scopes.PutBranch(ctx, id, r.URL(), "main"); err != nil {
 			return err
@@ -171,7 +177,23 @@ func (s *S) sharedSource(ctx context.Context, p *DeleteHangParams) error {
 		s.rec.EQ(deleteHangSiblingServes, float64(bad), 0, orDefault(strings.Join(why, "; "), setting+": every answer was its newest commit, and the new one came after the refresh"))
 	}
 	s.recordKept(m)
-	return s.lastSharer(ctx, survivor, r.URL(), m.dirs)
+	return s.lastSharer(ctx, survivor, r.URL(), m.dirs, base)
+}
+
+// cacheReading is the cache entries now (nil when the stats lack them).
+func (s *S) cacheReading(ctx context.Context) (map[string]float64, error) {
+	st, ok, err := s.Stats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("delete-hang: stats: %w", err)
+	}
+	if lacksCaches(st, ok) != "" {
+		return nil, nil
+	}
+	out := map[string]float64{}
+	for _, k := range target.CacheKeys {
+		out[k] = st[k]
+	}
+	return out, nil
 }
 
 // recordKept records sibling-clone-kept from what the monitor saw.
@@ -203,8 +225,9 @@ func (s *S) recordKept(m *sharedMonitor) {
 }
 
 // lastSharer deletes the survivor and waits for the source's clone dirs
-// and the cache entries to go.
-func (s *S) lastSharer(ctx context.Context, id, url string, dirs []string) error {
+// to go and the cache entries to come back to base, their reading before
+// the sharers were put.
+func (s *S) lastSharer(ctx context.Context, id, url string, dirs []string, base map[string]float64) error {
 	if err := s.scopes.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -223,13 +246,13 @@ func (s *S) lastSharer(ctx context.Context, id, url string, dirs []string) error
 		if err != nil {
 			return false, "", err
 		}
-		if lacksCaches(st, ok) != "" {
+		if lacksCaches(st, ok) != "" || base == nil {
 			cachesWatched = false
 		} else {
 			for _, k := range target.CacheKeys {
-				if st[k] != 0 {
-					left++
-					parts = append(parts, fmt.Sprintf("%s=%g", k, st[k]))
+				if st[k] > base[k] {
+					left += int(st[k] - base[k])
+					parts = append(parts, fmt.Sprintf("%s=%g (%g before the sharers were put)", k, st[k], base[k]))
 				}
 			}
 		}
@@ -244,7 +267,7 @@ func (s *S) lastSharer(ctx context.Context, id, url string, dirs []string) error
 		s.rec.EQ(deleteHangLastPurges, float64(max(left, 1)), 0, what+", within 5 s: "+out.Describe())
 		return nil
 	}
-	seen := "its clone dir and every cache entry went"
+	seen := fmt.Sprintf("its clone dir went and the cache entries came back to their reading before the sharers were put (%s)", statsLabel(base))
 	if !cachesWatched {
 		seen = "its clone dir went (cache entries not watched: the stats lack them)"
 	} else if len(dirs) == 0 {
