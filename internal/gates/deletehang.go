@@ -55,7 +55,10 @@ func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 // entry or scope comes back. Then, with SCOPES_REPO_CLONES_SHARDS > 1 (the
 // harness starts its targets with 4), a scope is deleted while another
 // scope of the same url on a branch of another shard lives: the deleted
-// scope's clone goes (its source differs, though the url is shared).
+// scope's clone goes (its source differs, though the url is shared). Last,
+// three scopes share one source (deletehang_shared.go): one is deleted
+// while the others live, one while a fetch of the source hangs, and the
+// survivor serves throughout and keeps its clone until it goes last.
 var deleteHangGate = &Gate{
 	Name: "delete-hang",
 	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive; a scope sharing a deleted scope's source serves without a gap and keeps its clone",
