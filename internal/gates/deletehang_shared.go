@@ -36,9 +36,10 @@ const sharedSharers = 3
 const sharedPollEvery = 20 * time.Millisecond
 
 // sharedDwellPolls is how many polls follow each delete before the gate
-// goes on (10 at 20 ms: at least 200 ms, time for a purge the server runs
-// behind the delete's answer to show).
-const sharedDwellPolls = 10
+// goes on (5 at 20 ms: at least 100 ms, time for a purge the server runs
+// behind the delete's answer to show; the polls go on through the rest of
+// the phase, the hang, the push and the refresh).
+const sharedDwellPolls = 5
 
 // sharedSource puts three scopes on one repo (same url, same branch: one
 // source), deletes the first while the others live, then the second while
