@@ -46,6 +46,10 @@ const (
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
 const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 
+// chkShared is a shared clone, its cache entries and lock stay while a
+// sharer lives.
+const chkShared = "delete-hang.sibling-clone-kept"
+
 // pyopalCase is one run of a gate against server.py. With check empty the
 // whole gate must pass; else that check must have the verdict want (and
 // with want other than fail, no other check may fail). names, when set,
@@ -91,6 +95,7 @@ var pyopalRobust = []pyopalCase{
 	{name: "thread-per-delete", gate: "churn", o: bug("thread-per-delete"), check: chkThreads, want: result.Fail},
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},
+	{name: "purge-shared", gate: "delete-hang", o: bug("purge-shared"), check: chkShared, want: result.Fail},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
 }
 

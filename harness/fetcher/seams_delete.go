@@ -185,6 +185,16 @@ func (siblingByURL) released(f *Fetcher, st *scopeState) *source {
 	return f.sources[st.sid]
 }
 
+// purgeShared is the purge-shared-on-delete mutant: no sibling loop at
+// all, so a delete releases its source (clone, repository, stamp and lock
+// pin) even when other scopes resolve to it; they are left without a
+// source and serve nothing until put again.
+type purgeShared struct{}
+
+func (purgeShared) released(f *Fetcher, st *scopeState) *source {
+	return f.sources[st.sid]
+}
+
 func sortedScopes(m map[string]*scopeState) []*scopeState {
 	out := make([]*scopeState, 0, len(m))
 	for _, st := range m {

@@ -55,10 +55,13 @@ func (p *DeleteHangParams) setScopes(n int) { p.Scopes = n }
 // entry or scope comes back. Then, with SCOPES_REPO_CLONES_SHARDS > 1 (the
 // harness starts its targets with 4), a scope is deleted while another
 // scope of the same url on a branch of another shard lives: the deleted
-// scope's clone goes (its source differs, though the url is shared).
+// scope's clone goes (its source differs, though the url is shared). Last,
+// three scopes share one source (deletehang_shared.go): one is deleted
+// while the others live, one while a fetch of the source hangs, and the
+// survivor serves throughout and keeps its clone until it goes last.
 var deleteHangGate = &Gate{
 	Name: "delete-hang",
-	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive",
+	Doc:  "delete during a hang: deletes return promptly; nothing comes back after the hang ends; a same-url scope on another shard keeps no clone alive; a scope sharing a deleted scope's source serves without a gap and keeps its clone",
 	// Repos spread over hosts so a per-host cap lets the whole pool in.
 	Hosts: 4,
 	Settings: func(st target.Settings) target.Settings {
@@ -171,7 +174,10 @@ func runDeleteHang(ctx context.Context, s *S, pp any) error {
 	hw := newHeldWatch()
 	hw.at(ctx, s, 0, "after the hang ended")
 	s.rec.Add(deleteHangNothingHeld, hw.result())
-	return s.shardSibling(ctx, p)
+	if err := s.shardSibling(ctx, p); err != nil {
+		return err
+	}
+	return s.sharedSource(ctx, p)
 }
 
 // shardSibling puts scope a (branch main) and scope b (same url, a branch on

@@ -95,6 +95,7 @@ type soak struct {
 	unservedWhy  string
 	restarts     int
 	restartLog   []string
+	sharer       sharerTally // the delete-sharer steps (soak_sharer.go)
 
 	mu       sync.Mutex // guards what the timeline goroutine reads
 	steps    int
@@ -377,6 +378,7 @@ func (k *soak) finish(ctx context.Context) {
 	k.rec.Add(soakNothingHeld, k.held.result())
 	k.rec.LE(soakBaselineServed, float64(k.unserved), 0,
 		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
+	k.judgeSharers()
 	k.judgeWindows()
 	k.judgeTotal()
 }

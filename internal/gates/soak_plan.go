@@ -40,7 +40,7 @@ var stepWeights = []struct {
 	kind   string
 	weight int
 }{
-	{stepPutNew, 54}, {stepPutShared, 24}, {stepDelete, 60}, {stepRefreshOne, 30}, {stepRefreshAll, 12},
+	{stepPutNew, 54}, {stepPutShared, 24}, {stepDelete, 48}, {stepDeleteSharer, 12}, {stepRefreshOne, 30}, {stepRefreshAll, 12},
 	{stepPush, 48}, {stepFlap, 12}, {stepBlackhole, 9}, {stepRepoHang, 9}, {stepRepo500, 9}, {stepRestart, 1},
 }
 

@@ -165,7 +165,7 @@ func (st SchedStep) String() string {
 		return fmt.Sprintf("#%d %s h%d repo %d scope %d", st.N, st.Kind, st.Host, st.Repo, st.Scope)
 	case st.Kind == stepPush:
 		return fmt.Sprintf("#%d push h%d repo %d", st.N, st.Host, st.Repo)
-	case st.Kind == stepDelete || st.Kind == stepRefreshOne:
+	case isDelete(st.Kind) || st.Kind == stepRefreshOne:
 		return fmt.Sprintf("#%d %s scope %d", st.N, st.Kind, st.Scope)
 	}
 	return fmt.Sprintf("#%d %s", st.N, st.Kind)
@@ -289,7 +289,7 @@ func (s *Schedule) Validate() error {
 				}
 				alive[st.Scope] = true
 				extras++
-			case st.Kind == stepDelete:
+			case isDelete(st.Kind):
 				if !alive[st.Scope] {
 					bad("step #%d delete: scope %d is not alive (a delete needs its put in the same window)", st.N, st.Scope)
 				}
@@ -334,7 +334,7 @@ func (s *Schedule) repair() {
 					continue
 				}
 				alive[st.Scope] = true
-			case st.Kind == stepDelete:
+			case isDelete(st.Kind):
 				if !alive[st.Scope] {
 					continue
 				}
@@ -455,7 +455,7 @@ func spellZeros(step *yaml.Node) {
 		uses bool
 	}{
 		{"host", usesHost(kind)}, {"repo", usesRepo(kind)},
-		{"scope", isPut(kind) || kind == stepDelete || kind == stepRefreshOne},
+		{"scope", isPut(kind) || isDelete(kind) || kind == stepRefreshOne},
 	} {
 		if f.uses && !has[f.key] {
 			add = append(add, &yaml.Node{Kind: yaml.ScalarNode, Value: f.key}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0"})

@@ -117,6 +117,8 @@ func (k *soak) resolve(st soakStep) (SchedStep, string) {
 		rs.Repo = cands[st.Pick%len(cands)]
 		rs.Scope = k.nextID
 		k.nextID++
+	case st.Kind == stepDeleteSharer:
+		return k.resolveSharer(rs, st.Pick)
 	case st.Kind == stepDelete:
 		if len(k.extras) == 0 {
 			return rs, "no extra scope alive"
@@ -183,6 +185,7 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st SchedStep) (s
 		k.restartAt = true
 		return "", nil
 	},
+	stepDeleteSharer: (*soak).deleteSharer,
 }
 
 // putExtra puts extra scope st.Scope on pool repo st.Repo of host

@@ -1,0 +1,41 @@
+package fetcher
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMutantPurgeSharedOnDelete: a and b share one source (same url, same
+// branch). Deleting a: correct keeps the clone and b serves;
+// purge-shared-on-delete removes the clone under b, which then serves
+// nothing.
+func TestMutantPurgeSharedOnDelete(t *testing.T) {
+	for _, mutant := range []string{"", "purge-shared-on-delete"} {
+		t.Run("mutant="+mutant, func(t *testing.T) {
+			srv := newGitSrv(t)
+			e := startEnv(t, testConfig(t, mutant))
+			u, head := srv.addRepo("r", 150)
+			e.put("a", u)
+			e.put("b", u)
+			e.waitHash("a", head, 10*time.Second)
+			e.waitHash("b", head, 10*time.Second)
+			dir := filepath.Join(e.cfg.BaseDir, "git_sources", e.f.SourceID(u, "main"))
+			if code, _ := e.do("DELETE", "/scopes/a", nil); code != http.StatusNoContent {
+				t.Fatalf("DELETE a: HTTP %d", code)
+			}
+			e.settle()
+			_, err := os.Stat(dir)
+			kept := err == nil
+			code, body := e.do("GET", "/scopes/b/policy", nil)
+			if mutant == "" && (!kept || code != http.StatusOK) {
+				t.Fatalf("correct: after deleting a, b's shared clone kept %v, b's policy HTTP %d %s; want kept and 200", kept, code, body)
+			}
+			if mutant != "" && (kept || code == http.StatusOK) {
+				t.Fatalf("purge-shared-on-delete: clone kept %v, b's policy HTTP %d; want the clone gone and no bundle", kept, code)
+			}
+		})
+	}
+}
