@@ -71,7 +71,8 @@ type Options struct {
 	// Power is the chance a planned number of runs should have to detect
 	// a floor-sized shift; 0: 0.8.
 	Power float64
-	// Floor gives the practical floor of a unit; nil: Floor.
+	// Floor gives the practical floor of a unit; nil: Floor. A bytes
+	// floor is then lowered to the check's budget, at least 1 KiB.
 	Floor func(unit string) float64
 	// RelFloor raises a check's floor to this share of the magnitude of
 	// its base median (a 5% slower boot of 2 s is "same", as a 10 ms one
@@ -173,7 +174,7 @@ func Compare(checks []Check, opt Options) []Outcome {
 		o := &outs[i]
 		o.Key, o.Scenario, o.ID, o.Check, o.Unit = c.Key, c.Scenario, c.ID, c.Name, c.Unit
 		o.Direction = DirectionOf(c.Budget)
-		o.Level, o.Floor, o.PAdjusted = opt.Level, opt.Floor(c.Unit), 1
+		o.Level, o.Floor, o.PAdjusted = opt.Level, budgetFloor(opt.Floor(c.Unit), c.Unit, c.Limit), 1
 		o.Base = side(c.Base)
 		o.Head = side(c.Head)
 		if o.Base.Runs == 0 || o.Head.Runs == 0 {
@@ -333,12 +334,23 @@ func decide(o *Outcome, c Check, opt Options, planLevel float64) {
 		}
 		return
 	}
+	bv, hv := measure(o.Base.Values, o.Direction, c.Limit), measure(o.Head.Values, o.Direction, c.Limit)
 	if known {
+		// A check failing on both sides can still get better or worse:
+		// a shift past the floor that is not yet significant asks for
+		// runs like any other.
+		if !sig && math.Abs(sh.Estimate) > o.Floor {
+			if need := planRuns(spread(bv, hv), o.Floor, planLevel, opt); min(nb, nh) < need {
+				o.Verdict = Undecided
+				o.MoreRuns = need - min(nb, nh)
+				o.Reason = rates + "; value moved past the floor " + result.FormatBudget(o.Floor, o.Unit) + ", not yet significant: " + moved + o.plan(opt)
+				return
+			}
+		}
 		o.Verdict, o.Reason = KnownFailure, rates+"; value not moved: "+moved
 		return
 	}
 	o.Verdict = Same
-	bv, hv := measure(o.Base.Values, o.Direction, c.Limit), measure(o.Head.Values, o.Direction, c.Limit)
 	switch {
 	case allEqual(bv, hv):
 		o.Reason = "the same value in every run: " + result.FormatValue(o.Base.Values[0], o.Unit)

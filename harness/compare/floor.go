@@ -62,3 +62,14 @@ func DirectionOf(budget string) Direction {
 	}
 	return dir
 }
+
+// budgetFloor lowers a bytes floor to the check's own budget, at least
+// 1 KiB: a disk leak judged against 0 B/cycle is a few KiB a cycle (a
+// clone's refs and packs), and a floor of 64 KiB would call its fix, or
+// its doubling, "same". Other units keep floor.
+func budgetFloor(floor float64, unit string, limit float64) float64 {
+	if base, _, _ := strings.Cut(unit, "/"); base != "bytes" {
+		return floor
+	}
+	return min(floor, max(limit, 1<<10))
+}
