@@ -43,6 +43,9 @@ const (
 	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
 )
 
+// chkContent is served files match their revision after the storm.
+const chkContent = "webhook-storm.content-matches"
+
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
 const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 
@@ -91,6 +94,8 @@ var pyopalRobust = []pyopalCase{
 	{name: "thread-per-delete", gate: "churn", o: bug("thread-per-delete"), check: chkThreads, want: result.Fail},
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},
+	{name: "stale-content", gate: "webhook-storm", o: bug("stale-content"), check: chkContent, want: result.Fail,
+		names: regexp.MustCompile(`serves [0-9a-f]+: \w+/p\d+\.rego: line \d+: served`)},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
 }
 

@@ -146,6 +146,10 @@ var mutantTable = []mutant{
 		"delete neither cancels nor locks; an operation ending afterwards puts its repo, stamp and clone back",
 		[]CheckRef{chk("delete-hang.nothing-back")}},
 		func(s *strategies) { s.commit, s.deleter = commitAlways{}, purgeNow{} }},
+	{Mutant{"stale-content-cache", "content", "Argo CD argo-cd#26530: manifests from a stale checkout cached under the new revision",
+		"bundle files cached by scope and path: a new commit is served under its own hash with the files first read",
+		[]CheckRef{chk("repeat-sync.content-matches"), chk("webhook-storm.content-matches")}},
+		func(s *strategies) { s.content = &staleByPath{} }},
 }
 
 // Mutants lists every mutant with its seam, upstream bug and checks.
@@ -219,6 +223,7 @@ type strategies struct {
 	newRunner   func(*Fetcher) opRunner
 	newTaskList func() taskList // the task list
 	bundles     bundleRunner    // where bundle building runs
+	content     contentServer   // the files a built bundle serves
 	guard       opGuard         // single flight + source lock around git ops
 	stamp       stamper         // the fetch stamp
 	commit      committer       // publishing an op's result
@@ -261,6 +266,7 @@ func buildStrategies(names []string) (strategies, error) {
 		newRunner:   func(f *Fetcher) opRunner { return deadlineRunner{f: f, timeout: f.cfg.GitTimeout} },
 		newTaskList: func() taskList { return &tracked{} },
 		bundles:     inline{},
+		content:     asBuilt{},
 		guard:       singleFlight{},
 		stamp:       stampOnSuccess{},
 		commit:      commitIfLive{},
