@@ -3,11 +3,11 @@ package faults
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // KindDisk faults act on the filesystem that holds a target's base dir
@@ -61,12 +61,15 @@ func (DiskFull) Name() string { return "diskfull" }
 func (f DiskFull) String() string { return fmt.Sprintf("diskfull:free=%d", f.Free) }
 
 // Fill implements DiskFault: it writes dir/FillFile until no more than
-// f.Free bytes are available on dir's filesystem.
+// f.Free bytes are available on dir's filesystem, and keeps it so (every
+// 5 ms, until undone) while the fault is on: space the target frees, a
+// failed clone's staging dir removed, is taken again, as on a disk that
+// something else keeps filling.
 func (f DiskFull) Fill(dir string) (undo func() error, err error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	total, avail, err := diskSpace(dir)
+	total, _, err := diskSpace(dir)
 	if err != nil {
 		return nil, fmt.Errorf("faults: diskfull on %s: %w", dir, err)
 	}
@@ -74,38 +77,58 @@ func (f DiskFull) Fill(dir string) (undo func() error, err error) {
 		return nil, fmt.Errorf("faults: diskfull on %s: the filesystem holds %d bytes, more than %d: refused", dir, total, MaxDiskFullBytes)
 	}
 	path := filepath.Join(dir, FillFile)
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("faults: diskfull on %s: %w", dir, err)
 	}
+	buf := make([]byte, 64<<10)
+	top := func() error {
+		for {
+			_, avail, err := diskSpace(dir)
+			if err != nil || avail <= f.Free {
+				return err
+			}
+			_, err = fh.Write(buf[:min(int64(len(buf)), avail-f.Free)])
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil // full before the count: a tmpfs counts whole pages
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := top(); err != nil {
+		fh.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("faults: diskfull on %s: %w", dir, err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = top()
+			}
+		}
+	}()
 	var once sync.Once
 	var uerr error
-	undo = func() error {
+	return func() error {
 		once.Do(func() {
+			close(stop)
+			<-done
+			fh.Close()
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				uerr = fmt.Errorf("faults: diskfull: free %s: %w", path, err)
 			}
 		})
 		return uerr
-	}
-	want := avail - f.Free
-	buf := make([]byte, 64<<10)
-	var wrote int64
-	for wrote < want {
-		n, err := fh.Write(buf[:min(int64(len(buf)), want-wrote)])
-		wrote += int64(n)
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, io.ErrShortWrite) {
-			break // full before the count: a tmpfs counts whole pages
-		}
-		if err != nil {
-			fh.Close()
-			return nil, errors.Join(fmt.Errorf("faults: diskfull on %s: %w", dir, err), undo())
-		}
-	}
-	if err := fh.Close(); err != nil && !errors.Is(err, syscall.ENOSPC) {
-		return nil, errors.Join(fmt.Errorf("faults: diskfull on %s: %w", dir, err), undo())
-	}
-	return undo, nil
+	}, nil
 }
 
 // DiskAvail is the bytes available on the tmpfs holding dir.

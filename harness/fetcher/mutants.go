@@ -150,6 +150,10 @@ var mutantTable = []mutant{
 		"bundle files cached by scope and path: a new commit is served under its own hash with the files first read",
 		[]CheckRef{chk("repeat-sync.content-matches"), chk("webhook-storm.content-matches")}},
 		func(s *strategies) { s.content = &staleByPath{} }},
+	{Mutant{"tmp-pack-left", "sweep", "argo-cd#18831: tmp_pack_* debris after fetches that ran out of disk",
+		"a fetch that fails part way through its pack (a full disk) leaves its tmp_pack_* in the clone for good",
+		[]CheckRef{chk("disk-full.no-debris")}},
+		func(s *strategies) { s.sweep = leaveTemp{} }},
 }
 
 // Mutants lists every mutant with its seam, upstream bug and checks.
@@ -224,6 +228,7 @@ type strategies struct {
 	newTaskList func() taskList // the task list
 	bundles     bundleRunner    // where bundle building runs
 	content     contentServer   // the files a built bundle serves
+	sweep       sweeper         // a clone after a failed fetch or repack
 	guard       opGuard         // single flight + source lock around git ops
 	stamp       stamper         // the fetch stamp
 	commit      committer       // publishing an op's result
@@ -267,6 +272,7 @@ func buildStrategies(names []string) (strategies, error) {
 		newTaskList: func() taskList { return &tracked{} },
 		bundles:     inline{},
 		content:     asBuilt{},
+		sweep:       sweepTemp{},
 		guard:       singleFlight{},
 		stamp:       stampOnSuccess{},
 		commit:      commitIfLive{},

@@ -177,7 +177,7 @@ func TestDeclaredChecksEmitted(t *testing.T) {
 			t.Errorf("check family %s is declared but never used: its gate never emits it", name)
 		}
 	}
-	gatesOK := append(append(Names(), "soak", "runner"), testGates...)
+	gatesOK := append(append(append(Names(), OptInNames()...), "soak", "runner"), testGates...)
 	for _, c := range declared {
 		if !slices.Contains(gatesOK, c.Gate) {
 			t.Errorf("check %s: gate %q is not a gate of the suite, the soak or the runner", c.ID, c.Gate)
