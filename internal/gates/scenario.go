@@ -18,7 +18,9 @@
 //  5. params_validate_test.go: its invalid values and their errors.
 //
 // To run it against OPAL, add it to docs/opal/suite.yaml and pin its
-// checks in docs/opal/expected.yaml.
+// checks in docs/opal/expected.yaml. A gate that must not run by default
+// (disk-full: it needs root) goes in OptIn instead of Suite (step 2) and
+// docs/gates.md's opt-in table; Lookup, suite files and the matrix find it.
 //
 // # Adding a check
 //
