@@ -267,6 +267,18 @@ func rowSkipped(r *matrixRow) bool {
 	return true
 }
 
+// firstSkip is the reason of the first skipped check of run.
+func firstSkip(run *result.Run) string {
+	for _, sc := range run.Scenarios {
+		for _, c := range sc.Checks {
+			if c.Verdict == result.Skip {
+				return c.Explanation
+			}
+		}
+	}
+	return "no reason given"
+}
+
 func rowOK(r *matrixRow) string {
 	if rowSkipped(r) {
 		return "skip"
@@ -292,6 +304,9 @@ func rowSummary(r *matrixRow) string {
 			parts = append(parts, p)
 		}
 		return strings.Join(parts, " ")
+	}
+	if rowSkipped(r) {
+		return "not judged here: every must-fail check skipped (" + firstSkip(r.run) + ")"
 	}
 	var caught, missed []string
 	for _, m := range r.catch.MustFail {
@@ -384,6 +399,8 @@ func printMatrix(w io.Writer, rows []*matrixRow) {
 					cell = "FAIL"
 				case r.catch == nil:
 					cell = string(v)
+				case rowSkipped(r):
+					cell = "skip"
 				default:
 					cell = "caught"
 					for _, m := range r.catch.MustFail {
