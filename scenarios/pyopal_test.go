@@ -43,6 +43,12 @@ const (
 	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
 )
 
+// chkDebris is nothing half-written left once space returns.
+const chkDebris = "disk-full.no-debris"
+
+// chkContent is served files match their revision after the storm.
+const chkContent = "webhook-storm.content-matches"
+
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
 const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 
@@ -96,6 +102,10 @@ var pyopalRobust = []pyopalCase{
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},
 	{name: "purge-shared", gate: "delete-hang", o: bug("purge-shared"), check: chkShared, want: result.Fail},
+	{name: "stale-content", gate: "webhook-storm", o: bug("stale-content"), check: chkContent, want: result.Fail,
+		names: regexp.MustCompile(`serves [0-9a-f]+: \w+/p\d+\.rego: line \d+: served`)},
+	{name: "keep-partial-on-enospc", gate: "disk-full", o: bug("keep-partial-on-enospc"), check: chkDebris, want: result.Fail,
+		names: regexp.MustCompile(`half-written clone git_sources/[0-9a-f]+-0: |temp file git_sources/[0-9a-f]+-0/objects/`)},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
 }
 
@@ -110,6 +120,7 @@ var pyopalTimed = []pyopalCase{
 	{name: "clean", gate: "delete-hang"},
 	{name: "clean", gate: "webhook-storm"},
 	{name: "clean", gate: "crash-restart"},
+	{name: "clean", gate: "disk-full"},
 }
 
 // TestPyopal runs the Python target through the gates: the clean server's
@@ -251,6 +262,8 @@ func pyopalGate(t *testing.T, tc pyopalCase) scenarios.Gate {
 			Latency: 300 * time.Millisecond, FirstBudget: 6 * time.Second, AllBudget: 10 * time.Second}
 	case tc.gate == "repeat-sync":
 		return scenarios.RepeatSyncParams{Scopes: 4, Repos: 2, Rounds: 11, MaxRounds: 11}
+	case tc.gate == "disk-full": // opt-in, not in the suite: its defaults
+		return scenarios.DiskFullParams{Scopes: 3, Size: 16 << 20, Spec: repogen.DefaultSpec()}
 	}
 	return suiteGate(t, tc.gate)
 }

@@ -50,6 +50,7 @@ type (
 	DeleteHangParams   = gates.DeleteHangParams
 	WebhookStormParams = gates.WebhookStormParams
 	CrashRestartParams = gates.CrashRestartParams
+	DiskFullParams     = gates.DiskFullParams // opt-in: not in Suite()
 )
 
 // SoakParams size a soak: Duration is required, other zero fields take
@@ -227,6 +228,13 @@ func WebhookStorm(t testing.TB, f target.Factory, p WebhookStormParams, opts ...
 // targets of f if they are processes (target.Killer), else those of
 // WithCrashTarget; with neither its checks are skipped.
 func CrashRestart(t testing.TB, f target.Factory, p CrashRestartParams, opts ...Option) *result.Scenario {
+	t.Helper()
+	return Check(t, f, p, opts...)
+}
+
+// DiskFull runs the opt-in disk-full gate (not in Suite(): it mounts a
+// tmpfs, so it needs root; without, its checks are skipped): see Check.
+func DiskFull(t testing.TB, f target.Factory, p DiskFullParams, opts ...Option) *result.Scenario {
 	t.Helper()
 	return Check(t, f, p, opts...)
 }

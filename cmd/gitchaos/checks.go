@@ -29,7 +29,7 @@ func cmdChecks(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if *gate != "" {
 		list = gates.ChecksOf(*gate)
 		if len(list) == 0 {
-			fmt.Fprintf(stderr, "gitchaos checks: --gate %s: no such gate (gates: %v, soak, runner)\n", *gate, gates.Names())
+			fmt.Fprintf(stderr, "gitchaos checks: --gate %s: no such gate (gates: %v, soak, runner)\n", *gate, append(gates.Names(), gates.OptInNames()...))
 			return exitUsage
 		}
 	}

@@ -105,7 +105,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fail("no mutant is guarded by a check of --only %s", strings.Join(base.Only, ","))
 	}
 	var ordered []string
-	for _, g := range gates.Names() {
+	for _, g := range append(gates.Names(), gates.OptInNames()...) {
 		if slices.Contains(union, g) {
 			ordered = append(ordered, g)
 		}

@@ -336,7 +336,7 @@ func undecidedScenarios(c *comparison, alpha float64, left int) (names, hopeless
 		}
 	}
 	var ordered []string
-	for _, n := range gates.Names() {
+	for _, n := range append(gates.Names(), gates.OptInNames()...) {
 		if slices.Contains(names, n) {
 			ordered = append(ordered, n)
 		}

@@ -41,6 +41,9 @@ func faultAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 		return addNetworkFault(ctx, t, f, sp, stdout, stderr)
+	case faults.DiskFault:
+		fmt.Fprintf(stderr, "gitchaos fault add: %s is a disk fault: it acts on a target's base dir, not on a host (the disk-full gate applies it: gitchaos gate --only disk-full)\n", sp.Name())
+		return exitUsage
 	}
 	fmt.Fprintf(stderr, "gitchaos fault add: %s: a %T is neither a network nor a repo fault\n", sp.Name(), sp)
 	return exitFail

@@ -197,7 +197,7 @@ func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 	}
 	// gates in suite order
 	var ordered []string
-	for _, g := range gates.Names() {
+	for _, g := range append(gates.Names(), gates.OptInNames()...) {
 		if slices.Contains(picked, g) {
 			ordered = append(ordered, g)
 		}
@@ -242,7 +242,7 @@ func rowPassed(r *matrixRow) bool {
 		return false
 	}
 	if r.catch != nil {
-		return r.catch.Caught()
+		return r.catch.Caught() || rowSkipped(r)
 	}
 	for _, sc := range r.run.Scenarios {
 		if v := sc.Verdict(); v == result.Fail || v == result.Error {
@@ -252,7 +252,37 @@ func rowPassed(r *matrixRow) bool {
 	return true
 }
 
+// rowSkipped: a mutant row whose every must-fail check was skipped, with
+// the reason, on this machine (disk-full where mounting is refused): not
+// judged here, which is not a miss.
+func rowSkipped(r *matrixRow) bool {
+	if r.run == nil || r.catch == nil || len(r.catch.MustFail) == 0 {
+		return false
+	}
+	for _, m := range r.catch.MustFail {
+		if m.Verdict != result.Skip {
+			return false
+		}
+	}
+	return true
+}
+
+// firstSkip is the reason of the first skipped check of run.
+func firstSkip(run *result.Run) string {
+	for _, sc := range run.Scenarios {
+		for _, c := range sc.Checks {
+			if c.Verdict == result.Skip {
+				return c.Explanation
+			}
+		}
+	}
+	return "no reason given"
+}
+
 func rowOK(r *matrixRow) string {
+	if rowSkipped(r) {
+		return "skip"
+	}
 	if rowPassed(r) {
 		return "ok"
 	}
@@ -274,6 +304,9 @@ func rowSummary(r *matrixRow) string {
 			parts = append(parts, p)
 		}
 		return strings.Join(parts, " ")
+	}
+	if rowSkipped(r) {
+		return "not judged here: every must-fail check skipped (" + firstSkip(r.run) + ")"
 	}
 	var caught, missed []string
 	for _, m := range r.catch.MustFail {
@@ -343,6 +376,11 @@ func verdictOf(run *result.Run, name string) result.Verdict {
 // checks is not run ("."), as it never is.
 func printMatrix(w io.Writer, rows []*matrixRow) {
 	names := gates.Names()
+	for _, g := range gates.OptInNames() { // a column only when a row ran it
+		if slices.ContainsFunc(rows, func(r *matrixRow) bool { return slices.Contains(r.gates, g) }) {
+			names = append(names, g)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "\nTARGET")
 	for _, g := range names {
@@ -361,6 +399,8 @@ func printMatrix(w io.Writer, rows []*matrixRow) {
 					cell = "FAIL"
 				case r.catch == nil:
 					cell = string(v)
+				case rowSkipped(r):
+					cell = "skip"
 				default:
 					cell = "caught"
 					for _, m := range r.catch.MustFail {

@@ -88,7 +88,7 @@ func TestOPALDeletePurge(t *testing.T) {
 	tmpl := func(d string) string { return "'" + filepath.Join(d, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}" }
 	code, stdout, stderr := runCLI(t, "compare", "-f", filepath.Join("..", "..", "docs", "opal", "suite.yaml"),
 		"--only", "churn,delete-hang", "--base-cmd", tmpl(dir), "--head-cmd", tmpl(head),
-		"--runs", "3", "--max-runs", "5", "--json", "--out", out)
+		"--runs", "3", "--max-runs", "6", "--json", "--out", out)
 	if code != exitOK && code != exitFail {
 		t.Fatalf("gitchaos compare exit %d, want 0 or 1 (runs kept in %s)\nstderr:\n%s", code, out, stderr)
 	}

@@ -213,12 +213,12 @@ func TestMatrixParallel(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, row := range []string{"correct", "webhook-task-leak", "sweep-only-on-add"} {
+	for _, row := range []string{"correct", "webhook-task-leak", "sweep-only-on-add", "stale-content-cache"} {
 		if !regexp.MustCompile(`(?m)^` + row + ` +ok `).MatchString(stdout) {
 			t.Errorf("no ok line for row %s:\n%s", row, stdout)
 		}
 	}
-	if !strings.Contains(stdout, "matrix: 3 rows, 3 as expected, 0 not") {
+	if !strings.Contains(stdout, "matrix: 4 rows, 4 as expected, 0 not") {
 		t.Errorf("summary missing:\n%s", stdout)
 	}
 	alone := map[string]bool{"correct": runsAlone(&matrixRow{name: "correct"})}

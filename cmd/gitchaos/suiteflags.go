@@ -80,7 +80,7 @@ func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 	fs.IntVar(&f.scopes, "scopes", 0, "override the scope count of every scenario that has one (0: scenario defaults)")
 	fs.IntVar(&f.maxCycles, "max-cycles", 0, "cap of the adaptive leak gates (churn cycles, repeat-sync rounds): they run until every leak verdict is decisive or this many (0: params, default 60)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed: the same seed replays the same run")
-	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(gates.Names(), ","))
+	fs.Var(&f.only, "only", "comma-separated scenarios to run (default: all): "+strings.Join(gates.Names(), ",")+"; opt-in: "+strings.Join(gates.OptInNames(), ","))
 	fs.StringVar(&f.out, "out", "", "write report.json, report.html, report.md and report.xml (JUnit) into this dir")
 	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
 	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")

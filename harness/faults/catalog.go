@@ -105,4 +105,10 @@ var catalog = []entry{
 			{Key: "bytes_per_sec", Value: "N", Required: true, Doc: "rate of the pack, > 0"},
 			{Key: "count", Value: "N", Doc: "slow only the next N upload-pack requests (0 or absent: until cleared)"}}},
 		parseRepo(gitserver.FaultSlow)},
+
+	{Info{Name: "diskfull", Kind: KindDisk, Example: "diskfull:free=4096",
+		Doc: "disk full: the tmpfs holding the target's base dir is filled until free bytes are left (writes fail with ENOSPC); undone by removing the fill",
+		Params: []Param{
+			{Key: "free", Value: "SIZE", Doc: "bytes left available (default 0; a tmpfs counts whole pages)"}}},
+		parseDiskFull},
 }

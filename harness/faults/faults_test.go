@@ -565,6 +565,10 @@ func TestCatalog(t *testing.T) {
 			if info.Kind != faults.KindRepo {
 				t.Errorf("%s: builds a RepoFault, row says kind %q", info.Name, info.Kind)
 			}
+		case faults.DiskFault:
+			if info.Kind != faults.KindDisk {
+				t.Errorf("%s: builds a DiskFault, row says kind %q", info.Name, info.Kind)
+			}
 		default:
 			t.Errorf("%s: builds a %T, neither a Fault nor a RepoFault", info.Name, f)
 		}

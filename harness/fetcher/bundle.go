@@ -123,6 +123,7 @@ func (f *Fetcher) Policy(ctx context.Context, id string) (*Bundle, error) {
 		if err != nil {
 			return fmt.Errorf("policy %s: %w", id, err)
 		}
+		b = f.strat.content.serve(id, b)
 		f.bundles.put(id, head, b)
 		return nil
 	})

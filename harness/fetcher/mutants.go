@@ -150,6 +150,14 @@ var mutantTable = []mutant{
 		"delete neither cancels nor locks; an operation ending afterwards puts its repo, stamp and clone back",
 		[]CheckRef{chk("delete-hang.nothing-back")}},
 		func(s *strategies) { s.commit, s.deleter = commitAlways{}, purgeNow{} }},
+	{Mutant{"stale-content-cache", "content", "Argo CD argo-cd#26530: manifests from a stale checkout cached under the new revision",
+		"bundle files cached by scope and path: a new commit is served under its own hash with the files first read",
+		[]CheckRef{chk("repeat-sync.content-matches"), chk("webhook-storm.content-matches")}},
+		func(s *strategies) { s.content = &staleByPath{} }},
+	{Mutant{"tmp-pack-left", "sweep", "argo-cd#18831: tmp_pack_* debris after fetches that ran out of disk",
+		"a fetch that fails part way through its pack (a full disk) leaves its tmp_pack_* in the clone for good",
+		[]CheckRef{chk("disk-full.no-debris")}},
+		func(s *strategies) { s.sweep = leaveTemp{} }},
 }
 
 // Mutants lists every mutant with its seam, upstream bug and checks.
@@ -223,6 +231,8 @@ type strategies struct {
 	newRunner   func(*Fetcher) opRunner
 	newTaskList func() taskList // the task list
 	bundles     bundleRunner    // where bundle building runs
+	content     contentServer   // the files a built bundle serves
+	sweep       sweeper         // a clone after a failed fetch or repack
 	guard       opGuard         // single flight + source lock around git ops
 	stamp       stamper         // the fetch stamp
 	commit      committer       // publishing an op's result
@@ -265,6 +275,8 @@ func buildStrategies(names []string) (strategies, error) {
 		newRunner:   func(f *Fetcher) opRunner { return deadlineRunner{f: f, timeout: f.cfg.GitTimeout} },
 		newTaskList: func() taskList { return &tracked{} },
 		bundles:     inline{},
+		content:     asBuilt{},
+		sweep:       sweepTemp{},
 		guard:       singleFlight{},
 		stamp:       stampOnSuccess{},
 		commit:      commitIfLive{},

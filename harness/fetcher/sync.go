@@ -175,6 +175,7 @@ func (f *Fetcher) compactSource(src *source, r *openRepo) *openRepo {
 	nr, err := compact(r, src.dir, f.cfg.ObjectCacheBytes)
 	if err != nil {
 		f.log.Warn("pack compaction", "source", src.id, "err", err)
+		f.strat.sweep.failed(f, src, src.dir)
 		return nil
 	}
 	if !f.strat.commit.commit(src, func() {
@@ -248,7 +249,11 @@ func (f *Fetcher) fetchSource(ctx context.Context, src *source, r *openRepo) err
 	f.strat.stamp.before(f.caches, src.id, start)
 	err := f.runner.run(ctx, f.pool, src.host, func(opCtx context.Context) error {
 		defer f.trackOp(src)()
-		return fetchInto(opCtx, r)
+		err := fetchInto(opCtx, r)
+		if err != nil {
+			f.strat.sweep.failed(f, src, src.dir)
+		}
+		return err
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", src.url, err)

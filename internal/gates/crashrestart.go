@@ -63,7 +63,9 @@ var (
 		"after a SIGKILL mid-clone and a restart, every scope serves its newest commit")
 	crashNoCorrupt = declare("crash-restart", "no-corrupt", "no corrupt clone kept", unitCount,
 		"a half-written clone left by the crash is detected and cloned again, never kept")
-	crashChecks = []*Check{crashAllServe, crashNoCorrupt}
+	crashContent = declare("crash-restart", "content-matches", "served files match their revision after the restart", unitCount,
+		"every bundle read before and after the crash is the repo's files at the bundle's hash")
+	crashChecks = []*Check{crashAllServe, crashNoCorrupt, crashContent}
 )
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
@@ -95,6 +97,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		s.Target, s.Client = t, t.Client()
 		s.Logf("crash-restart runs on %s", t.Describe())
 	}
+	s.scopes.watchContent()
 	var repos []Repo
 	for i := range p.Healthy + p.MidClone {
 		h := s.scopes.Host(0)
@@ -176,6 +179,7 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	dirs, _ := s.CloneDirs()
 	s.rec.EQ(crashNoCorrupt, float64(len(bad)), 0,
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))
+	s.rec.Add(crashContent, s.scopes.contentCheck(ctx))
 	return nil
 }
 

@@ -98,7 +98,7 @@ func metricSlug(m string) string { return strings.ReplaceAll(m, "_", "-") }
 // Checks lists every declared check: the suite's gates in suite order, then
 // the soak's, then the runner's; within a gate in declaration order.
 func Checks() []*Check {
-	order := append(Names(), "soak", "runner")
+	order := append(append(Names(), OptInNames()...), "soak", "runner")
 	out := slices.Clone(declared)
 	slices.SortStableFunc(out, func(a, b *Check) int {
 		return slices.Index(order, a.Gate) - slices.Index(order, b.Gate)

@@ -177,7 +177,7 @@ func TestDeclaredChecksEmitted(t *testing.T) {
 			t.Errorf("check family %s is declared but never used: its gate never emits it", name)
 		}
 	}
-	gatesOK := append(append(Names(), "soak", "runner"), testGates...)
+	gatesOK := append(append(append(Names(), OptInNames()...), "soak", "runner"), testGates...)
 	for _, c := range declared {
 		if !slices.Contains(gatesOK, c.Gate) {
 			t.Errorf("check %s: gate %q is not a gate of the suite, the soak or the runner", c.ID, c.Gate)
@@ -215,7 +215,7 @@ func TestRecorderRefusesUndeclared(t *testing.T) {
 // TestUnrecorded: a passing scenario lacking an always-recorded check
 // names it; one with a failed check, or an error, is not judged.
 func TestUnrecorded(t *testing.T) {
-	res := &result.Scenario{Name: "crash-restart", Checks: []result.Check{{ID: crashAllServe.ID, Verdict: result.Pass}}}
+	res := &result.Scenario{Name: "crash-restart", Checks: []result.Check{{ID: crashAllServe.ID, Verdict: result.Pass}, {ID: crashContent.ID, Verdict: result.Pass}}}
 	if got := Unrecorded(res); len(got) != 1 || got[0] != crashNoCorrupt {
 		t.Errorf("Unrecorded = %v, want [%s]", got, crashNoCorrupt)
 	}

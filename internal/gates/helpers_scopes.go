@@ -36,6 +36,9 @@ type scopeSet struct {
 	// extra, when set by the run, deletes what else it put on a target
 	// that outlives it (the soak's extra scopes), before the scopes above.
 	extra func(context.Context)
+	// content, once watchContent is called, keeps the bundles read for the
+	// content check (integrity.go).
+	content *contentLog
 }
 
 // Host returns testbed host i.
@@ -245,6 +248,7 @@ func (ss *scopeSet) ServedFrom(ctx context.Context, ids []string, want map[strin
 					return
 				}
 				at[id] = time.Since(start)
+				ss.noteServed(id, b)
 			}()
 		}
 		wg.Wait()

@@ -16,7 +16,7 @@ import (
 // defaults pass it, with and without the --scopes and --max-cycles
 // overrides at their smallest.
 func TestParamsDefaultsValidate(t *testing.T) {
-	for _, sc := range Suite {
+	for _, sc := range append(Suite[:len(Suite):len(Suite)], OptIn...) {
 		p := sc.Params()
 		v, ok := p.(interface{ Validate() error })
 		if !ok {
@@ -83,6 +83,8 @@ func TestParamsValidate(t *testing.T) {
 		{"crash-restart", func(p any) { p.(*CrashRestartParams).Healthy = -1 }, "crash-restart: healthy -1: want >= 0"},
 		{"crash-restart", func(p any) { p.(*CrashRestartParams).MidClone = 0 }, "crash-restart: mid_clone 0: want >= 1"},
 		{"crash-restart", func(p any) { p.(*CrashRestartParams).ServeBudget = -time.Second }, "crash-restart: serve_budget -1s: want >= 0"},
+		{"disk-full", func(p any) { p.(*DiskFullParams).Scopes = 1 }, "disk-full: scopes 1: want >= 2 (one fetched into the full disk, one that keeps serving)"},
+		{"disk-full", func(p any) { p.(*DiskFullParams).Size = 4096 }, "disk-full: size 4096: want in [1 MiB, 1073741824]"},
 	} {
 		sc, err := Lookup(tc.gate)
 		if err != nil {

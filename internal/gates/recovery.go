@@ -18,6 +18,8 @@ var (
 		"a fetch that failed never counts as fresh: the same refresh still ends on the newest commit")
 	recoveryForceNotSuppressed = declare("recovery", "force-fetch-not-suppressed", "force fetch requested during a fetch is not suppressed", "",
 		"last-fetched is stamped with the fetch's start: a refresh asked for during a fetch fetches again")
+	recoveryContent = declare("recovery", "content-matches", "served files match their revision after recovery", unitCount,
+		"every bundle read after an outage, a failed fetch and a flapping host is the repo's files at the bundle's hash")
 	recoveryNothingStuck = declare("recovery", "nothing-stuck", "nothing stuck after flapping", "",
 		"no operation stays in flight after a host stops flapping").
 		sometimes("only when operations are still in flight after the flapping: it fails")
@@ -80,6 +82,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 	for i := range p.Scopes {
 		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r.URL())
 	}
+	s.scopes.watchContent()
 	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
@@ -214,6 +217,7 @@ func runRecovery(ctx context.Context, s *S, pp any) error {
 		s.rec.True(recoveryConsistent, false, out.Describe(), "every scope on its newest commit within "+p.Settle.String(),
 			fmt.Sprintf("host flapped %v up / %v down for %v under refreshes; %d refresh-all calls after it stopped", p.FlapUp, p.FlapDown, p.Flap, refreshes))
 	}
+	s.rec.Add(recoveryContent, s.scopes.contentCheck(ctx))
 	return nil
 }
 

@@ -21,6 +21,8 @@ var (
 		"every refresh-all round brings every scope to its newest commit")
 	repeatSyncFetchedOnce = declare("repeat-sync", "fetched-once", "each source fetched once per refresh-all", unitCount,
 		"refresh all fetches each shared source once (pass one), not once per scope")
+	repeatSyncContent = declare("repeat-sync", "content-matches", "served files match their revision", unitCount,
+		"every bundle read is the repo's files at the bundle's hash, not stale files under a new revision label")
 	repeatSyncFlat = declarePerMetric("repeat-sync", "flat", "%s flat across refresh-all rounds",
 		repeatSyncMetrics, perUnit("round"),
 		"%s do not grow with repeated refresh-all rounds")
@@ -91,6 +93,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 	for i := range ids {
 		ids[i], urls[i] = s.scopes.ID(i), repos[i%len(repos)].URL()
 	}
+	s.scopes.watchContent()
 	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
@@ -150,6 +153,7 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		}
 		series.add(smp)
 		kept.at(ctx, s, r, fmt.Sprintf("round %d", r))
+		s.scopes.verifyContent(ctx) // each round, after its sample: nothing kept across rounds
 		rounds = r + 1
 		if ok, why := s.done(ctx, series, judge, rounds); ok {
 			stop = why
@@ -161,5 +165,6 @@ func runRepeatSync(ctx context.Context, s *S, pp any) error {
 		orDefault(worstWhy, fmt.Sprintf("max ref advertisements of one repo in one round, %d scopes over %d repos", p.Scopes, p.Repos)))
 	s.judge(series, judge, stop)
 	kept.decide(s, repeatSyncFlat, "round")
+	s.rec.Add(repeatSyncContent, s.scopes.contentCheck(ctx))
 	return nil
 }

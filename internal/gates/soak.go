@@ -29,6 +29,8 @@ var (
 		"the baseline scopes serve their commit at every quiet point of the soak")
 	soakNothingHeld = declare("soak", "nothing-held", "nothing of a deleted scope is still held at any quiet point", unitCount,
 		"at every quiet point of the soak no fd, mapping, child cwd or file of a deleted extra scope's clone is held (decided at the first point something is, no statistics)")
+	soakContent = declare("soak", "content-matches", "baseline files match their revision at every quiet point", unitCount,
+		"the baseline scopes' bundles read at the quiet points are the repo's files at the bundle's hash")
 	soakFlat = declarePerMetric("soak", "flat", "%s flat across soak windows", leakMetrics, perUnit("window"),
 		"%s do not grow from soak window to soak window")
 	soakTotal = declarePerMetric("soak", "total", "%s total growth over the soak", leakMetrics, totalUnit,
@@ -226,6 +228,7 @@ func (k *soak) setup(ctx context.Context) error {
 		k.baseWant[id] = r.Head
 	}
 	k.nextID = len(base)
+	k.scopes.watchContent()
 	if err := k.scopes.Put(ctx, k.baseIDs, urls); err != nil {
 		return err
 	}
@@ -379,6 +382,7 @@ func (k *soak) finish(ctx context.Context) {
 	k.rec.LE(soakBaselineServed, float64(k.unserved), 0,
 		orDefault(k.unservedWhy, fmt.Sprintf("all %d baseline scopes served their commit at each of %d quiet points", len(k.baseIDs), windows)))
 	k.judgeSharers()
+	k.rec.Add(soakContent, k.scopes.contentCheck(cctx))
 	k.judgeWindows()
 	k.judgeTotal()
 }

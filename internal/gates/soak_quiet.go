@@ -63,6 +63,7 @@ func (k *soak) quietPoint(ctx context.Context, w int) {
 		return
 	}
 	k.addWindow(smp)
+	k.scopes.verifyContent(qctx) // after the sample: its clones and connections are gone by the next one
 	if k.restartAt {
 		k.restartAt = false
 		k.restart(ctx, qctx, smp)

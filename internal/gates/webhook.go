@@ -21,6 +21,8 @@ var (
 		"at most one fetch per source at a time however many webhooks ask")
 	webhookNewestAfter = declare("webhook-storm", "newest-after", "newest commit served after the storm", "",
 		"after the storm every scope serves its newest commit")
+	webhookContent = declare("webhook-storm", "content-matches", "served files match their revision after the storm", unitCount,
+		"every bundle read is the repo's files at the bundle's hash, however many refreshes raced to build it")
 	webhookTrailing = declare("webhook-storm", "trailing-running-only", "after a trailing webhook only running tasks remain", unitCount,
 		"adding a task sweeps every finished one (no remove-while-iterating that keeps half)")
 )
@@ -85,6 +87,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 		repos = append(repos, r[0])
 		ids, urls = append(ids, s.scopes.ID(i)), append(urls, r[0].URL())
 	}
+	s.scopes.watchContent()
 	if err := s.scopes.Put(ctx, ids, urls); err != nil {
 		return err
 	}
@@ -175,6 +178,7 @@ func runWebhookStorm(ctx context.Context, s *S, pp any) error {
 	}
 	s.rec.LE(webhookSingleFlight, worst, 1, where)
 	s.rec.True(webhookNewestAfter, so.OK, so.Describe(), "every scope on its newest commit", "the storm's fetches hung in the git server, then were released one scope at a time")
+	s.rec.Add(webhookContent, s.scopes.contentCheck(ctx))
 	return nil
 }
 
