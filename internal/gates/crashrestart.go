@@ -63,7 +63,11 @@ var (
 		"after a SIGKILL mid-clone and a restart, every scope serves its newest commit")
 	crashNoCorrupt = declare("crash-restart", "no-corrupt", "no corrupt clone kept", unitCount,
 		"a half-written clone left by the crash is detected and cloned again, never kept")
-	crashChecks = []*Check{crashAllServe, crashNoCorrupt}
+	crashRefreshAfter = declare("crash-restart", "refresh-after-restart", "a push and a refresh after the restart serve the newest commit", unitSeconds,
+		"after the SIGKILL restart the server still does git work: a refresh fetches (its git pool runs, e.g. not one inherited dead across a fork)")
+	crashNewScopeAfter = declare("crash-restart", "new-scope-after-restart", "a scope put after the restart clones and serves", unitSeconds,
+		"after the SIGKILL restart a new scope on a new source is cloned (the git pool runs work submitted after the boot sync)")
+	crashChecks = []*Check{crashAllServe, crashNoCorrupt, crashRefreshAfter, crashNewScopeAfter}
 )
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
@@ -121,6 +125,11 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if _, out := s.scopes.Ready(ctx, ids[:p.Healthy], nil); !out.OK {
 		return fmt.Errorf("crash-restart: healthy scopes never served: %s", out.Describe())
 	}
+	// The repo of the scope put after the restart (restartwork.go).
+	newRepo, err := s.scopes.CreateRepos(ctx, s.scopes.Host(0), len(repos), 1, p.Spec)
+	if err != nil {
+		return err
+	}
 	held := repos[p.Healthy:]
 	for _, r := range held {
 		if _, err := s.faults.Inject(ctx, r.Host, r.Name, fault("hang")); err != nil {
@@ -176,7 +185,13 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	dirs, _ := s.CloneDirs()
 	s.rec.EQ(crashNoCorrupt, float64(len(bad)), 0,
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))
-	return nil
+
+	// Work after the restart: a refresh fetches, a new scope clones.
+	return restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(len(repos)), newRepo: newRepo[0],
+		refreshChk: crashRefreshAfter, newChk: crashNewScopeAfter, when: "the SIGKILL restart",
+		// The gate's git timeout is long (held clones), so the budget is the
+		// one every scope had to serve in after the restart.
+		budget: budget, why: budgetWhy + " (the gate's serve budget)"}.run(ctx, s)
 }
 
 // corruptClones lists clone dirs under base/git_sources that do not open
