@@ -29,18 +29,20 @@ import (
 // The checks the cases assert on, by declared ID (`gitchaos checks`;
 // internal/gates' TestDeclaredChecksReferences reads these constants).
 const (
-	chkOvershoot = "timeout.hung-ops-end"      // hung operations end within timeout×1.1+100ms
-	chkChildren  = "timeout.no-child-outlives" // no child process outlives its operation
-	chkPartial   = "timeout.partial-removed"   // partial clone data removed
-	chkCaches    = "churn.caches-drain"        // caches drain to zero after delete
-	chkFDs       = "churn.fds-flat"            // fds flat across churn cycles
-	chkRSS       = "churn.rss-bytes-flat"      // rss_bytes flat across churn cycles
-	chkThreads   = "churn.threads-flat"        // threads flat across churn cycles
-	chkProcs     = "churn.processes-flat"      // processes flat across churn cycles
-	chkAllServed = "boot.all-healthy"          // time to all healthy scopes served
-	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
-	chkHeld      = "churn.nothing-held"        // nothing of a deleted scope is still held
-	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
+	chkOvershoot = "timeout.hung-ops-end"                  // hung operations end within timeout×1.1+100ms
+	chkChildren  = "timeout.no-child-outlives"             // no child process outlives its operation
+	chkPartial   = "timeout.partial-removed"               // partial clone data removed
+	chkCaches    = "churn.caches-drain"                    // caches drain to zero after delete
+	chkFDs       = "churn.fds-flat"                        // fds flat across churn cycles
+	chkRSS       = "churn.rss-bytes-flat"                  // rss_bytes flat across churn cycles
+	chkThreads   = "churn.threads-flat"                    // threads flat across churn cycles
+	chkProcs     = "churn.processes-flat"                  // processes flat across churn cycles
+	chkAllServed = "boot.all-healthy"                      // time to all healthy scopes served
+	chkHealthy   = "offline.healthy-serves"                // healthy scope serves while a host hangs
+	chkHeld      = "churn.nothing-held"                    // nothing of a deleted scope is still held
+	chkOnGit     = "timeout.no-thread-on-git"              // no thread blocked on a git connection after timeout + grace
+	chkBootWork  = "boot.refresh-after-start"              // a push and a refresh after the cold start serve the newest commit
+	chkCrashWork = "crash-restart.new-scope-after-restart" // a scope put after the restart clones and serves
 )
 
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
@@ -92,6 +94,17 @@ var pyopalRobust = []pyopalCase{
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
+	// The prefork shape (--workers 2) with the master's git pool kept in the
+	// workers: scopes serve what the master preloaded, nothing new is
+	// fetched or cloned (the other check of each gate fails too).
+	{name: "pool-not-reset-after-fork", gate: "boot", o: prefork("pool-not-reset-after-fork"), check: chkBootWork, want: result.Fail},
+	{name: "pool-not-reset-after-fork", gate: "crash-restart", o: prefork("pool-not-reset-after-fork"), check: chkCrashWork, want: result.Fail},
+}
+
+// prefork is the prefork shape (two workers forked by a master that
+// preloads every scope) with bugs.
+func prefork(bugs ...string) pyopal.Options {
+	return pyopal.Options{Workers: 2, Boot: "sync-before-listen", Bugs: bugs}
 }
 
 // pyopalTimed are the clean server's gates that judge latencies and
@@ -105,6 +118,7 @@ var pyopalTimed = []pyopalCase{
 	{name: "clean", gate: "delete-hang"},
 	{name: "clean", gate: "webhook-storm"},
 	{name: "clean", gate: "crash-restart"},
+	{name: "clean/prefork", gate: "crash-restart", o: prefork()},
 }
 
 // TestPyopal runs the Python target through the gates: the clean server's

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/eventually"
 )
 
 // Work after a restart (issue 26, item 6). boot and crash-restart check
@@ -72,7 +74,7 @@ func (w restartWork) run(ctx context.Context, s *S) error {
 			fmt.Sprintf("after %s a commit pushed to %s and POST /scopes/%s/refresh: the scope served %s %v after the refresh; %s",
 				w.when, w.refreshOn.Name, w.refreshID, short(w.refreshOn.Head), d.Round(time.Millisecond), why))
 	} else {
-		obs := out.Describe()
+		obs := w.now(ctx, s, w.refreshID, w.refreshOn.Head, out)
 		if refreshErr != nil {
 			obs += "; the refresh request failed: " + refreshErr.Error()
 		}
@@ -85,8 +87,22 @@ func (w restartWork) run(ctx context.Context, s *S) error {
 			fmt.Sprintf("after %s scope %s put on %s (a source no scope used before): cloned and served %v after the put; %s",
 				w.when, w.newID, w.newRepo.Name, d.Round(time.Millisecond), why))
 	} else {
-		s.rec.True(w.newChk, false, out.Describe(), fmt.Sprintf("serves %s within %v", short(w.newRepo.Head), budget),
+		s.rec.True(w.newChk, false, w.now(ctx, s, w.newID, w.newRepo.Head, out), fmt.Sprintf("serves %s within %v", short(w.newRepo.Head), budget),
 			fmt.Sprintf("after %s scope %s put on %s (a new source): never served within %v (%s); a server whose git pool is dead after the restart never clones it", w.when, w.newID, w.newRepo.Name, budget, why))
 	}
 	return nil
+}
+
+// now describes what scope id serves at the end of a wait that did not
+// see it serve head: the wait's own observation is of whichever scope it
+// polled last.
+func (w restartWork) now(ctx context.Context, s *S, id, head string, out eventually.Outcome) string {
+	b, err := s.Client.Policy(ctx, id)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: %v (after %s)", id, err, out.Describe())
+	case b.Hash != head:
+		return fmt.Sprintf("%s serves %s, want %s (after %s)", id, short(b.Hash), short(head), out.Describe())
+	}
+	return fmt.Sprintf("%s serves %s only now, after the budget (%s)", id, short(head), out.Describe())
 }
