@@ -256,8 +256,14 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		orDefault(worstRepo, "")+fmt.Sprintf(" (max over %d repos shared by %d scopes)", len(repos), len(ids)))
 
 	// Work after the cold start: a refresh fetches, a new scope clones.
-	return restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(p.Scopes + p.Offline), newRepo: newRepo[0],
-		refreshChk: bootRefreshAfter, newChk: bootNewScopeAfter, when: "the cold start"}.run(ctx, s)
+	refresh, newScope, err := restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(p.Scopes + p.Offline), newRepo: newRepo[0],
+		when: "the cold start"}.run(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.rec.Add(bootRefreshAfter, refresh)
+	s.rec.Add(bootNewScopeAfter, newScope)
+	return nil
 }
 
 // progressSeries records scopes served over time since the restart.

@@ -187,11 +187,17 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))
 
 	// Work after the restart: a refresh fetches, a new scope clones.
-	return restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(len(repos)), newRepo: newRepo[0],
-		refreshChk: crashRefreshAfter, newChk: crashNewScopeAfter, when: "the SIGKILL restart",
+	refresh, newScope, err := restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(len(repos)), newRepo: newRepo[0],
+		when: "the SIGKILL restart",
 		// The gate's git timeout is long (held clones), so the budget is the
 		// one every scope had to serve in after the restart.
 		budget: budget, why: budgetWhy + " (the gate's serve budget)"}.run(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.rec.Add(crashRefreshAfter, refresh)
+	s.rec.Add(crashNewScopeAfter, newScope)
+	return nil
 }
 
 // corruptClones lists clone dirs under base/git_sources that do not open

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/eventually"
+	"github.com/gitchaos/gitchaos/harness/result"
 )
 
 // Work after a restart (issue 26, item 6). boot and crash-restart check
@@ -30,10 +31,9 @@ type restartWork struct {
 	refreshOn *Repo
 	newID     string
 	newRepo   Repo
-	// refreshChk and newChk are the gate's two checks; when names the
-	// (re)start in explanations ("the cold start", "the SIGKILL restart").
-	refreshChk, newChk *Check
-	when               string
+	// when names the (re)start in explanations ("the cold start", "the
+	// SIGKILL restart").
+	when string
 	// budget and why: the time each operation gets and how it was
 	// derived (0: restartWorkBudget).
 	budget time.Duration
@@ -49,14 +49,16 @@ func (s *S) restartWorkBudget() (time.Duration, string) {
 	return b, fmt.Sprintf("budget 2 × git timeout (%v) + 5 s: one operation bounded by the timeout, one retry, slack for a loaded machine", s.Settings.GitTimeout)
 }
 
-// run pushes, refreshes, puts the new scope and records both checks.
-func (w restartWork) run(ctx context.Context, s *S) error {
+// run pushes, refreshes, puts the new scope and returns the two checks'
+// records (the gate records them as its declared checks): the refresh's
+// and the new scope's.
+func (w restartWork) run(ctx context.Context, s *S) (refresh, newScope result.Check, err error) {
 	budget, why := w.budget, w.why
 	if budget <= 0 {
 		budget, why = s.restartWorkBudget()
 	}
 	if err := s.scopes.Push(ctx, w.refreshOn); err != nil {
-		return err
+		return refresh, newScope, err
 	}
 	want := map[string]string{w.refreshID: w.refreshOn.Head, w.newID: w.newRepo.Head}
 	start := time.Now()
@@ -66,11 +68,11 @@ func (w restartWork) run(ctx context.Context, s *S) error {
 	}
 	putAt := time.Since(start)
 	if err := s.scopes.Put(ctx, []string{w.newID}, []string{w.newRepo.URL()}); err != nil {
-		return err
+		return refresh, newScope, err
 	}
 	at, out := s.scopes.ServedFrom(ctx, []string{w.refreshID, w.newID}, want, budget+putAt, start, 0)
 	if d, ok := at[w.refreshID]; ok {
-		s.rec.LE(w.refreshChk, d.Seconds(), budget.Seconds(),
+		refresh = secondsLE(d, budget,
 			fmt.Sprintf("after %s a commit pushed to %s and POST /scopes/%s/refresh: the scope served %s %v after the refresh; %s",
 				w.when, w.refreshOn.Name, w.refreshID, short(w.refreshOn.Head), d.Round(time.Millisecond), why))
 	} else {
@@ -78,19 +80,34 @@ func (w restartWork) run(ctx context.Context, s *S) error {
 		if refreshErr != nil {
 			obs += "; the refresh request failed: " + refreshErr.Error()
 		}
-		s.rec.True(w.refreshChk, false, obs, fmt.Sprintf("serves %s within %v", short(w.refreshOn.Head), budget),
+		refresh = failed(obs, fmt.Sprintf("serves %s within %v", short(w.refreshOn.Head), budget),
 			fmt.Sprintf("after %s a commit pushed to %s and a refresh requested: the scope never served it within %v (%s); a git pool that does not run work after the restart (threads that did not survive a fork) looks like this", w.when, w.refreshOn.Name, budget, why))
 	}
 	if d, ok := at[w.newID]; ok {
 		d -= putAt
-		s.rec.LE(w.newChk, d.Seconds(), budget.Seconds(),
+		newScope = secondsLE(d, budget,
 			fmt.Sprintf("after %s scope %s put on %s (a source no scope used before): cloned and served %v after the put; %s",
 				w.when, w.newID, w.newRepo.Name, d.Round(time.Millisecond), why))
 	} else {
-		s.rec.True(w.newChk, false, w.now(ctx, s, w.newID, w.newRepo.Head, out), fmt.Sprintf("serves %s within %v", short(w.newRepo.Head), budget),
+		newScope = failed(w.now(ctx, s, w.newID, w.newRepo.Head, out), fmt.Sprintf("serves %s within %v", short(w.newRepo.Head), budget),
 			fmt.Sprintf("after %s scope %s put on %s (a new source): never served within %v (%s); a server whose git pool is dead after the restart never clones it", w.when, w.newID, w.newRepo.Name, budget, why))
 	}
-	return nil
+	return refresh, newScope, nil
+}
+
+// secondsLE is the record of "d <= budget" in seconds (recorder.LE's).
+func secondsLE(d, budget time.Duration, explain string) result.Check {
+	v := result.Pass
+	if d > budget {
+		v = result.Fail
+	}
+	return result.Check{Measured: result.FormatValue(d.Seconds(), unitSeconds), Budget: "<= " + result.FormatValue(budget.Seconds(), unitSeconds),
+		Value: d.Seconds(), Limit: budget.Seconds(), Unit: unitSeconds, Verdict: v, Explanation: explain}
+}
+
+// failed is the record of a yes/no check that failed (recorder.True's).
+func failed(measured, budget, explain string) result.Check {
+	return result.Check{Measured: measured, Budget: budget, Value: 0, Limit: 1, Verdict: result.Fail, Explanation: explain}
 }
 
 // now describes what scope id serves at the end of a wait that did not
