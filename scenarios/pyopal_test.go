@@ -72,6 +72,9 @@ func bug(name string) pyopal.Options { return pyopal.Options{Bugs: []string{name
 // with rss_kb alone (the same pass, the cache check SKIP, not PASS).
 var pyopalRobust = []pyopalCase{
 	{name: "clean/workers=1", gate: "churn", o: pyopal.Options{Workers: 1}},
+	// The prefork shape: the process probes sum the master and both
+	// workers, and a delete served by one worker purges the other's caches.
+	{name: "clean/prefork", gate: "churn", o: prefork()},
 	{name: "clean/stats=minimal", gate: "churn", o: pyopal.Options{Stats: "minimal"}, check: chkCaches, want: result.Skip},
 	{name: "no-timeout", gate: "timeout", o: bug("no-timeout"), check: chkOvershoot, want: result.Fail},
 	{name: "soft-timeout", gate: "timeout", o: bug("soft-timeout"), check: chkOvershoot, want: result.Fail},
