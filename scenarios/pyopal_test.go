@@ -29,24 +29,28 @@ import (
 // The checks the cases assert on, by declared ID (`gitchaos checks`;
 // internal/gates' TestDeclaredChecksReferences reads these constants).
 const (
-	chkOvershoot = "timeout.hung-ops-end"                  // hung operations end within timeout×1.1+100ms
-	chkChildren  = "timeout.no-child-outlives"             // no child process outlives its operation
-	chkPartial   = "timeout.partial-removed"               // partial clone data removed
-	chkCaches    = "churn.caches-drain"                    // caches drain to zero after delete
-	chkFDs       = "churn.fds-flat"                        // fds flat across churn cycles
-	chkRSS       = "churn.rss-bytes-flat"                  // rss_bytes flat across churn cycles
-	chkThreads   = "churn.threads-flat"                    // threads flat across churn cycles
-	chkProcs     = "churn.processes-flat"                  // processes flat across churn cycles
-	chkAllServed = "boot.all-healthy"                      // time to all healthy scopes served
-	chkHealthy   = "offline.healthy-serves"                // healthy scope serves while a host hangs
-	chkHeld      = "churn.nothing-held"                    // nothing of a deleted scope is still held
-	chkOnGit     = "timeout.no-thread-on-git"              // no thread blocked on a git connection after timeout + grace
-	chkBootWork  = "boot.refresh-after-start"              // a push and a refresh after the cold start serve the newest commit
-	chkCrashWork = "crash-restart.new-scope-after-restart" // a scope put after the restart clones and serves
+	chkOvershoot = "timeout.hung-ops-end"      // hung operations end within timeout×1.1+100ms
+	chkChildren  = "timeout.no-child-outlives" // no child process outlives its operation
+	chkPartial   = "timeout.partial-removed"   // partial clone data removed
+	chkCaches    = "churn.caches-drain"        // caches drain to zero after delete
+	chkFDs       = "churn.fds-flat"            // fds flat across churn cycles
+	chkRSS       = "churn.rss-bytes-flat"      // rss_bytes flat across churn cycles
+	chkThreads   = "churn.threads-flat"        // threads flat across churn cycles
+	chkProcs     = "churn.processes-flat"      // processes flat across churn cycles
+	chkAllServed = "boot.all-healthy"          // time to all healthy scopes served
+	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
+	chkHeld      = "churn.nothing-held"        // nothing of a deleted scope is still held
+	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
 )
 
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
 const chkRoundRSS = "repeat-sync.rss-bytes-flat"
+
+// The work-after-restart checks the prefork cases assert on.
+const (
+	chkBootWork  = "boot.refresh-after-start"              // a push and a refresh after the cold start serve the newest commit
+	chkCrashWork = "crash-restart.new-scope-after-restart" // a scope put after the restart clones and serves
+)
 
 // pyopalCase is one run of a gate against server.py. With check empty the
 // whole gate must pass; else that check must have the verdict want (and
