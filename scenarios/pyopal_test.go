@@ -56,6 +56,12 @@ const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 // sharer lives.
 const chkShared = "delete-hang.sibling-clone-kept"
 
+// The work-after-restart checks the prefork cases assert on.
+const (
+	chkBootWork  = "boot.refresh-after-start"              // a push and a refresh after the cold start serve the newest commit
+	chkCrashWork = "crash-restart.new-scope-after-restart" // a scope put after the restart clones and serves
+)
+
 // pyopalCase is one run of a gate against server.py. With check empty the
 // whole gate must pass; else that check must have the verdict want (and
 // with want other than fail, no other check may fail). names, when set,
@@ -80,6 +86,9 @@ func bug(name string) pyopal.Options { return pyopal.Options{Bugs: []string{name
 // with rss_kb alone (the same pass, the cache check SKIP, not PASS).
 var pyopalRobust = []pyopalCase{
 	{name: "clean/workers=1", gate: "churn", o: pyopal.Options{Workers: 1}},
+	// The prefork shape: the process probes sum the master and both
+	// workers, and a delete served by one worker purges the other's caches.
+	{name: "clean/prefork", gate: "churn", o: prefork()},
 	{name: "clean/stats=minimal", gate: "churn", o: pyopal.Options{Stats: "minimal"}, check: chkCaches, want: result.Skip},
 	{name: "no-timeout", gate: "timeout", o: bug("no-timeout"), check: chkOvershoot, want: result.Fail},
 	{name: "soft-timeout", gate: "timeout", o: bug("soft-timeout"), check: chkOvershoot, want: result.Fail},
@@ -107,6 +116,17 @@ var pyopalRobust = []pyopalCase{
 	{name: "keep-partial-on-enospc", gate: "disk-full", o: bug("keep-partial-on-enospc"), check: chkDebris, want: result.Fail,
 		names: regexp.MustCompile(`half-written clone git_sources/[0-9a-f]+-0: |temp file git_sources/[0-9a-f]+-0/objects/`)},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
+	// The prefork shape (--workers 2) with the master's git pool kept in the
+	// workers: scopes serve what the master preloaded, nothing new is
+	// fetched or cloned (the other check of each gate fails too).
+	{name: "pool-not-reset-after-fork", gate: "boot", o: prefork("pool-not-reset-after-fork"), check: chkBootWork, want: result.Fail},
+	{name: "pool-not-reset-after-fork", gate: "crash-restart", o: prefork("pool-not-reset-after-fork"), check: chkCrashWork, want: result.Fail},
+}
+
+// prefork is the prefork shape (two workers forked by a master that
+// preloads every scope) with bugs.
+func prefork(bugs ...string) pyopal.Options {
+	return pyopal.Options{Workers: 2, Boot: "sync-before-listen", Bugs: bugs}
 }
 
 // pyopalTimed are the clean server's gates that judge latencies and
@@ -121,6 +141,7 @@ var pyopalTimed = []pyopalCase{
 	{name: "clean", gate: "webhook-storm"},
 	{name: "clean", gate: "crash-restart"},
 	{name: "clean", gate: "disk-full"},
+	{name: "clean/prefork", gate: "crash-restart", o: prefork()},
 }
 
 // TestPyopal runs the Python target through the gates: the clean server's

@@ -85,7 +85,9 @@ func TestOPALDeletePurge(t *testing.T) {
 			os.RemoveAll(out)
 		}
 	})
-	tmpl := func(d string) string { return "'" + filepath.Join(d, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}" }
+	tmpl := func(d string) string {
+		return "'" + filepath.Join(d, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}"
+	}
 	code, stdout, stderr := runCLI(t, "compare", "-f", filepath.Join("..", "..", "docs", "opal", "suite.yaml"),
 		"--only", "churn,delete-hang", "--base-cmd", tmpl(dir), "--head-cmd", tmpl(head),
 		"--runs", "3", "--max-runs", "6", "--json", "--out", out)

@@ -79,7 +79,11 @@ var (
 		"scopes on an unreachable host are reported failed (clones time out) instead of hanging boot")
 	bootFetchedOnce = declare("boot", "fetched-once", "each distinct source fetched once", unitCount,
 		"boot fetches each source shared by several scopes once, not once per scope")
-	bootChecks = []*Check{bootFirstAnswer, bootFirstHealthy, bootAllHealthy, bootOfflineFailed, bootFetchedOnce}
+	bootRefreshAfter = declare("boot", "refresh-after-start", "a push and a refresh after the cold start serve the newest commit", unitSeconds,
+		"after the cold start the server still does git work: a refresh fetches (its git pool runs, e.g. not one inherited dead across a fork)")
+	bootNewScopeAfter = declare("boot", "new-scope-after-start", "a scope put after the cold start clones and serves", unitSeconds,
+		"after the cold start a new scope on a new source is cloned (the git pool runs work submitted after the boot sync)")
+	bootChecks = []*Check{bootFirstAnswer, bootFirstHealthy, bootAllHealthy, bootOfflineFailed, bootFetchedOnce, bootRefreshAfter, bootNewScopeAfter}
 )
 
 // healthAt is when a target first answered /healthcheck.
@@ -124,6 +128,11 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 		repos = append(repos, r...)
 	}
 	offRepos, err := s.scopes.CreateRepos(ctx, dead, p.Repos, p.Offline, p.Spec)
+	if err != nil {
+		return err
+	}
+	// The repo of the scope put after the cold start (restartwork.go).
+	newRepo, err := s.scopes.CreateRepos(ctx, healthy[0], p.Repos+p.Offline, 1, p.Spec)
 	if err != nil {
 		return err
 	}
@@ -245,6 +254,15 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	}
 	s.rec.LE(bootFetchedOnce, worst, 1,
 		orDefault(worstRepo, "")+fmt.Sprintf(" (max over %d repos shared by %d scopes)", len(repos), len(ids)))
+
+	// Work after the cold start: a refresh fetches, a new scope clones.
+	refresh, newScope, err := restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(p.Scopes + p.Offline), newRepo: newRepo[0],
+		when: "the cold start"}.run(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.rec.Add(bootRefreshAfter, refresh)
+	s.rec.Add(bootNewScopeAfter, newScope)
 	return nil
 }
 

@@ -65,7 +65,11 @@ var (
 		"a half-written clone left by the crash is detected and cloned again, never kept")
 	crashContent = declare("crash-restart", "content-matches", "served files match their revision after the restart", unitCount,
 		"every bundle read before and after the crash is the repo's files at the bundle's hash")
-	crashChecks = []*Check{crashAllServe, crashNoCorrupt, crashContent}
+	crashRefreshAfter = declare("crash-restart", "refresh-after-restart", "a push and a refresh after the restart serve the newest commit", unitSeconds,
+		"after the SIGKILL restart the server still does git work: a refresh fetches (its git pool runs, e.g. not one inherited dead across a fork)")
+	crashNewScopeAfter = declare("crash-restart", "new-scope-after-restart", "a scope put after the restart clones and serves", unitSeconds,
+		"after the SIGKILL restart a new scope on a new source is cloned (the git pool runs work submitted after the boot sync)")
+	crashChecks = []*Check{crashAllServe, crashNoCorrupt, crashContent, crashRefreshAfter, crashNewScopeAfter}
 )
 
 func runCrashRestart(ctx context.Context, s *S, pp any) error {
@@ -124,6 +128,11 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	if _, out := s.scopes.Ready(ctx, ids[:p.Healthy], nil); !out.OK {
 		return fmt.Errorf("crash-restart: healthy scopes never served: %s", out.Describe())
 	}
+	// The repo of the scope put after the restart (restartwork.go).
+	newRepo, err := s.scopes.CreateRepos(ctx, s.scopes.Host(0), len(repos), 1, p.Spec)
+	if err != nil {
+		return err
+	}
 	held := repos[p.Healthy:]
 	for _, r := range held {
 		if _, err := s.faults.Inject(ctx, r.Host, r.Name, fault("hang")); err != nil {
@@ -179,6 +188,18 @@ func runCrashRestart(ctx context.Context, s *S, pp any) error {
 	dirs, _ := s.CloneDirs()
 	s.rec.EQ(crashNoCorrupt, float64(len(bad)), 0,
 		orDefault(joinIDs(bad), fmt.Sprintf("all %d clone dirs open and every branch resolves to a commit", len(dirs))))
+
+	// Work after the restart: a refresh fetches, a new scope clones.
+	refresh, newScope, err := restartWork{refreshID: ids[0], refreshOn: &repos[0], newID: s.scopes.ID(len(repos)), newRepo: newRepo[0],
+		when: "the SIGKILL restart",
+		// The gate's git timeout is long (held clones), so the budget is the
+		// one every scope had to serve in after the restart.
+		budget: budget, why: budgetWhy + " (the gate's serve budget)"}.run(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.rec.Add(crashRefreshAfter, refresh)
+	s.rec.Add(crashNewScopeAfter, newScope)
 	s.rec.Add(crashContent, s.scopes.contentCheck(ctx))
 	return nil
 }

@@ -215,7 +215,8 @@ func TestRecorderRefusesUndeclared(t *testing.T) {
 // TestUnrecorded: a passing scenario lacking an always-recorded check
 // names it; one with a failed check, or an error, is not judged.
 func TestUnrecorded(t *testing.T) {
-	res := &result.Scenario{Name: "crash-restart", Checks: []result.Check{{ID: crashAllServe.ID, Verdict: result.Pass}, {ID: crashContent.ID, Verdict: result.Pass}}}
+	res := &result.Scenario{Name: "crash-restart", Checks: []result.Check{{ID: crashAllServe.ID, Verdict: result.Pass}, {ID: crashContent.ID, Verdict: result.Pass},
+		{ID: crashRefreshAfter.ID, Verdict: result.Pass}, {ID: crashNewScopeAfter.ID, Verdict: result.Pass}}}
 	if got := Unrecorded(res); len(got) != 1 || got[0] != crashNoCorrupt {
 		t.Errorf("Unrecorded = %v, want [%s]", got, crashNoCorrupt)
 	}
