@@ -41,6 +41,7 @@ const (
 	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
 	chkHeld      = "churn.nothing-held"        // nothing of a deleted scope is still held
 	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
+	chkDrip      = "timeout.drip-clone-ends"   // a clone whose pack trickles ends within timeout×1.1+100ms
 )
 
 // chkRoundRSS is rss_bytes flat across refresh-all rounds.
@@ -77,6 +78,8 @@ var pyopalRobust = []pyopalCase{
 	// its socket to the hung git host.
 	{name: "soft-timeout/by-name", gate: "timeout", o: bug("soft-timeout"), check: chkOnGit, want: result.Fail,
 		names: regexp.MustCompile(`(?s)git-remote-http.*on socket to git host h\d.*ESTABLISHED \(git host h\d\)`)},
+	// A pack that trickles at 2 KiB/s never trips git's low-speed abort.
+	{name: "low-speed-abort", gate: "timeout", o: bug("low-speed-abort"), check: chkDrip, want: result.Fail},
 	{name: "timeout-kills-git-not-helpers", gate: "timeout", o: bug("timeout-kills-git-not-helpers"), check: chkChildren, want: result.Fail},
 	{name: "serial-boot/sync-before-listen", gate: "boot", o: pyopal.Options{Boot: "sync-before-listen", Bugs: []string{"serial-boot"}}, check: chkAllServed, want: result.Fail},
 	{name: "serial-boot", gate: "boot", o: bug("serial-boot"), check: chkAllServed, want: result.Fail},

@@ -64,7 +64,7 @@ func (p *TimeoutParams) Validate() error {
 var timeoutGate = &Gate{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
-	Hosts: 3,
+	Hosts: 4, // the fourth: the slow drip (timeout_drip.go)
 	Params: func() any {
 		// One fetch: its host's bulkhead (at least 2 slots) keeps a slot free
 		// for the next cycle's fetch, so a fetch left running past the
@@ -88,10 +88,20 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	limit := time.Duration(float64(T)*1.1) + 100*time.Millisecond
 	hClone, hFetch, hStall := s.scopes.Host(0), s.scopes.Host(1), s.scopes.Host(2)
 
+	// The slow drip runs beside the hung clones (timeout_drip.go); its
+	// fetch's scope is cloned before the baseline.
+	drip, err := s.prepareDrip(ctx, s.scopes.Host(3), p.Clones+p.Fetches+1, p.Clones+p.Fetches+1, T)
+	if err != nil {
+		return err
+	}
 	base, err := s.baseline(ctx)
 	if err != nil {
 		return err
 	}
+	if err := drip.start(ctx, s); err != nil {
+		return err
+	}
+	defer drip.wait()
 
 	// Phase 1: clones that hang inside the server.
 	cloneRepos, err := s.scopes.CreateRepos(ctx, hClone, 0, p.Clones, p.Spec)
@@ -138,6 +148,7 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	_, fout := s.scopes.Served(ctx, ids, nil, serveWait)
 	s.rec.True(timeoutHealthyBeside, fout.OK, fout.Describe(), "within "+serveWait.String(),
 		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
+	drip.wait()
 	diskBase, diskKnown := s.DirBytes()
 	var fetchDurs []time.Duration
 	var fetchOpen []string
