@@ -60,7 +60,9 @@ func (p *TimeoutParams) Validate() error {
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in
 // flight, goroutines, partial clone data on disk), and that no two
-// operations on one repo ever overlap.
+// operations on one repo ever overlap. Beside the hung clones, a clone
+// and a fetch whose pack trickles just above common low-speed limits must
+// end within the same limit (timeout_drip.go).
 var timeoutGate = &Gate{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",

@@ -42,7 +42,7 @@ func dripFor(T time.Duration) time.Duration { return T*3/2 + 500*time.Millisecon
 // dripBytes is the size of the drip's pack: dripRate × dripFor(T).
 func dripBytes(T time.Duration) int64 { return int64(dripRate * dripFor(T).Seconds()) }
 
-// dripRun is the drip: its repos, scopes and pack size; wait judges it.
+// dripRun is the drip: its host, repos, scopes and pack size.
 type dripRun struct {
 	h                *testbed.Host
 	T                time.Duration
@@ -50,8 +50,7 @@ type dripRun struct {
 	cloneRepo        Repo
 	fetchRepo        Repo
 	cloneID, fetchID string
-	done             chan struct{}
-	err              error
+	done             chan struct{} // closed once both checks are recorded
 }
 
 // prepareDrip creates the drip's two repos on h (repo indices first and
@@ -115,19 +114,22 @@ func (d *dripRun) start(ctx context.Context, s *S) error {
 	}
 	go func() {
 		defer close(d.done)
+		var clone, fetch dripOutcome
 		var wg sync.WaitGroup
-		judge := func(c *Check, r Repo, what string) {
-			defer wg.Done()
-			// Watched as long as a hung operation, plus the drip's length
-			// for a target that queues it behind other syncs.
-			durs, open := s.watchOps(ctx, d.h, []string{r.Name}, watchWindow(d.T)+dripFor(d.T))
-			s.judgeDrip(c, durs, open, d.T, fmt.Sprintf("%s of %s, whose pack (%s) the git server sends at %d B/s: %v of trickle, past the budget",
-				what, r.Name, result.FormatValue(float64(d.size), unitBytes), dripRate, dripFor(d.T)))
-		}
 		wg.Add(2)
-		go judge(timeoutDripClone, d.cloneRepo, "clone")
-		go judge(timeoutDripFetch, d.fetchRepo, "fetch (after a push)")
+		go func() { defer wg.Done(); clone = d.watch(ctx, s, d.cloneRepo, "clone") }()
+		go func() { defer wg.Done(); fetch = d.watch(ctx, s, d.fetchRepo, "fetch (after a push)") }()
 		wg.Wait()
+		if clone.none {
+			s.rec.True(timeoutDripClone, false, "0 operations", "<= "+clone.limit.String(), clone.explain)
+		} else {
+			s.rec.LE(timeoutDripClone, clone.value, clone.limit.Seconds(), clone.explain)
+		}
+		if fetch.none {
+			s.rec.True(timeoutDripFetch, false, "0 operations", "<= "+fetch.limit.String(), fetch.explain)
+		} else {
+			s.rec.LE(timeoutDripFetch, fetch.value, fetch.limit.Seconds(), fetch.explain)
+		}
 	}()
 	return nil
 }
@@ -135,19 +137,37 @@ func (d *dripRun) start(ctx context.Context, s *S) error {
 // wait waits until the drip is judged.
 func (d *dripRun) wait() { <-d.done }
 
-// judgeDrip records c: the longest git request of the drip's operation
-// (timed by the git server) against timeout × 1.1 + 100 ms, the
-// hung-ops-end budget.
-func (s *S) judgeDrip(c *Check, durs []time.Duration, open []string, T time.Duration, what string) {
-	limit := time.Duration(float64(T)*1.1) + 100*time.Millisecond
-	explain := fmt.Sprintf("%s; timeout %v, budget timeout×1.1+100ms as for a stall", what, T)
+// dripOutcome is one drip operation as the git server saw it: its
+// longest git request (or the watch window when one never ended) against
+// timeout × 1.1 + 100 ms, the hung-ops-end budget; none when no request
+// reached the server.
+type dripOutcome struct {
+	value   float64
+	limit   time.Duration
+	none    bool
+	explain string
+}
+
+// watch times the drip's operation on r (watched as long as a hung
+// operation, plus the drip's length for a target that queues it behind
+// other syncs).
+func (d *dripRun) watch(ctx context.Context, s *S, r Repo, what string) dripOutcome {
+	T := d.T
+	window := watchWindow(T) + dripFor(T)
+	durs, open := s.watchOps(ctx, d.h, []string{r.Name}, window)
+	o := dripOutcome{limit: time.Duration(float64(T)*1.1) + 100*time.Millisecond}
+	o.explain = fmt.Sprintf("%s of %s, whose pack (%s) the git server sends at %d B/s: %v of trickle, past the budget; timeout %v, budget timeout×1.1+100ms as for a stall",
+		what, r.Name, result.FormatValue(float64(d.size), unitBytes), dripRate, dripFor(T), T)
 	switch {
 	case len(open) > 0:
-		s.rec.LE(c, watchWindow(T).Seconds(), limit.Seconds(),
-			fmt.Sprintf("still running when watched for %v (%s); ", watchWindow(T), strings.Join(open, ", "))+explain)
+		o.value = window.Seconds()
+		o.explain = fmt.Sprintf("still running when watched for %v (%s); ", window, strings.Join(open, ", ")) + o.explain
 	case len(durs) == 0:
-		s.rec.True(c, false, "0 operations", "<= "+limit.String(), "the operation never reached the git server: "+explain)
+		o.none = true
+		o.explain = "the operation never reached the git server: " + o.explain
 	default:
-		s.rec.LE(c, sortedMax(durs).Seconds(), limit.Seconds(), fmt.Sprintf("the git server served it for %v; ", sortedMax(durs).Round(time.Millisecond))+explain)
+		o.value = sortedMax(durs).Seconds()
+		o.explain = fmt.Sprintf("the git server served it for %v; ", sortedMax(durs).Round(time.Millisecond)) + o.explain
 	}
+	return o
 }
