@@ -36,7 +36,7 @@ const dripRate = 2048
 // budget (T×1.1+100ms) by 0.4×T+0.4s, so an operation that runs to its
 // end is told apart from one that ended at its timeout, and one that runs
 // to its end costs the gate about a second more than a correct one (the
-// drip runs beside the hung clones).
+// drip runs beside the healthy scope and the hung fetches).
 func dripFor(T time.Duration) time.Duration { return T*3/2 + 500*time.Millisecond }
 
 // dripBytes is the size of the drip's pack: dripRate × dripFor(T).
