@@ -41,6 +41,7 @@ const (
 	chkHealthy   = "offline.healthy-serves"    // healthy scope serves while a host hangs
 	chkHeld      = "churn.nothing-held"        // nothing of a deleted scope is still held
 	chkOnGit     = "timeout.no-thread-on-git"  // no thread blocked on a git connection after timeout + grace
+	chkDrip      = "timeout.drip-clone-ends"   // a clone whose pack trickles ends within timeout×1.1+100ms
 )
 
 // chkDebris is nothing half-written left once space returns.
@@ -96,6 +97,8 @@ var pyopalRobust = []pyopalCase{
 	// its socket to the hung git host.
 	{name: "soft-timeout/by-name", gate: "timeout", o: bug("soft-timeout"), check: chkOnGit, want: result.Fail,
 		names: regexp.MustCompile(`(?s)git-remote-http.*on socket to git host h\d.*ESTABLISHED \(git host h\d\)`)},
+	// A pack that trickles at 2 KiB/s never trips git's low-speed abort.
+	{name: "low-speed-abort", gate: "timeout", o: bug("low-speed-abort"), check: chkDrip, want: result.Fail},
 	{name: "timeout-kills-git-not-helpers", gate: "timeout", o: bug("timeout-kills-git-not-helpers"), check: chkChildren, want: result.Fail},
 	{name: "serial-boot/sync-before-listen", gate: "boot", o: pyopal.Options{Boot: "sync-before-listen", Bugs: []string{"serial-boot"}}, check: chkAllServed, want: result.Fail},
 	{name: "serial-boot", gate: "boot", o: bug("serial-boot"), check: chkAllServed, want: result.Fail},
@@ -262,6 +265,12 @@ func pyopalGate(t *testing.T, tc pyopalCase) scenarios.Gate {
 	case tc.gate == "timeout":
 		return scenarios.TimeoutParams{Clones: 2, Fetches: 1, Grace: time.Second,
 			Spec: repogen.DefaultSpec(), Stall: repogen.Spec{RegoFiles: 4, DataBytes: 256, Commits: 1, PackBytes: 2 << 20}}
+	case tc.gate == "boot" && tc.o.Boot == "sync-before-listen" && len(tc.o.Bugs) == 0:
+		// The clean server that syncs before it listens, with the budgets
+		// the gate derives from the settings (boot_budget.go): start-up +
+		// (1 offline × 5 s + 12 repos × (3 × 300 ms + 500 ms)) / 4 workers
+		// + the 5 s timeout = 10.95 s, for the first scope as for all.
+		return scenarios.BootParams{Scopes: 24, Repos: 12, Offline: 1, Latency: 300 * time.Millisecond}
 	case tc.gate == "boot" && tc.o.Boot == "sync-before-listen":
 		// A server that syncs before it listens serves nothing until the
 		// whole boot sync ends, and that sync waits out the dead host's

@@ -72,6 +72,12 @@ var mutantTable = []mutant{
 		func(s *strategies) {
 			s.newRunner = func(f *Fetcher) opRunner { return softTimeoutRunner{f: f, timeout: f.cfg.GitTimeout, keepSource: true} }
 		}},
+	{Mutant{"inactivity-timeout", "runner", "git's http.lowSpeedLimit/lowSpeedTime or a per-read socket timeout as the only bound (Argo CD and Flux fetches that ran for hours)",
+		"the timeout is an inactivity abort: an operation is canceled once no data arrived for the timeout, so a pack that trickles never ends it",
+		[]CheckRef{chk("timeout.drip-clone-ends"), chk("timeout.drip-fetch-ends")}},
+		func(s *strategies) {
+			s.newRunner = func(f *Fetcher) opRunner { return inactivityRunner{f: f, timeout: f.cfg.GitTimeout} }
+		}},
 	{Mutant{"no-inflight-guard", "runner (+ reuse)", pr924 + ": before the in-flight guard, the per-source lock was released at the wait_for timeout while the pygit2 call kept running",
 		"soft timeout whose source lock is released at the timeout: the timed-out operation keeps running and the next cycle starts a second one beside it",
 		[]CheckRef{chk("timeout.no-overlap")}},

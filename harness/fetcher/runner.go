@@ -21,7 +21,8 @@ var errTimeout = errors.New("git operation timed out")
 // timeout. op gets the context that bounds it; abandon (may be nil) is
 // called when op succeeds after the caller stopped waiting for it, to
 // release what op produced. Implementations: deadlineRunner (correct),
-// noDeadlineRunner (no-timeout), softTimeoutRunner (soft-timeout).
+// noDeadlineRunner (no-timeout), softTimeoutRunner (soft-timeout),
+// inactivityRunner (inactivity-timeout).
 type opRunner interface {
 	run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, abandon func()) error
 }

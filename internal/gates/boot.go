@@ -18,9 +18,9 @@ type BootParams struct {
 	Repos        int           `json:"repos" yaml:"repos"`                 // healthy repos, spread over 3 hosts
 	Offline      int           `json:"offline" yaml:"offline"`             // scopes on their own repos on a blackholed host
 	Latency      time.Duration `json:"latency" yaml:"latency"`             // latency injected on the healthy hosts
-	FirstBudget  time.Duration `json:"first_budget" yaml:"first_budget"`   // time to the first healthy scope served
-	AllBudget    time.Duration `json:"all_budget" yaml:"all_budget"`       // time to every healthy scope served
-	FailedBudget time.Duration `json:"failed_budget" yaml:"failed_budget"` // time until offline scopes are reported failed (0: 3 × git timeout + 1 s)
+	FirstBudget  time.Duration `json:"first_budget" yaml:"first_budget"`   // time to the first healthy scope served (0: derived from the settings, boot_budget.go)
+	AllBudget    time.Duration `json:"all_budget" yaml:"all_budget"`       // time to every healthy scope served (0: derived from the settings)
+	FailedBudget time.Duration `json:"failed_budget" yaml:"failed_budget"` // time until offline scopes are reported failed (0: max(3 × git timeout + 1 s, the derived boot-sync bound))
 	Spec         repogen.Spec  `json:"spec" yaml:"spec"`
 }
 
@@ -40,8 +40,8 @@ func (p *BootParams) Validate() error {
 	if p.Latency%time.Millisecond != 0 {
 		c.fail("latency", p.Latency, "a whole number of milliseconds (toxiproxy's unit)")
 	}
-	c.positive("first_budget", p.FirstBudget)
-	c.positive("all_budget", p.AllBudget)
+	c.nonNegative("first_budget", p.FirstBudget)
+	c.nonNegative("all_budget", p.AllBudget)
 	c.nonNegative("failed_budget", p.FailedBudget)
 	c.spec("spec", p.Spec)
 	return c.err()
@@ -61,8 +61,8 @@ var bootGate = &Gate{
 	Doc:   "cold boot of N scopes over M repos with k on a blackholed host: progress, times, one fetch per source",
 	Hosts: 4,
 	Params: func() any {
-		return &BootParams{Scopes: 24, Repos: 12, Offline: 3, Latency: 100 * time.Millisecond,
-			FirstBudget: 1500 * time.Millisecond, AllBudget: 3 * time.Second, Spec: repogen.DefaultSpec()}
+		// Budgets 0: derived from the settings (boot_budget.go).
+		return &BootParams{Scopes: 24, Repos: 12, Offline: 3, Latency: 100 * time.Millisecond, Spec: repogen.DefaultSpec()}
 	},
 	Run: runBoot,
 }
@@ -72,7 +72,7 @@ var (
 	bootFirstAnswer = declare("boot", "first-answer", "time to first answer on /healthcheck", unitSeconds,
 		"a cold-started server answers its health check within the all-scopes budget")
 	bootFirstHealthy = declare("boot", "first-healthy", "time to first healthy scope served", unitSeconds,
-		"boot serves a first scope early, before every clone is done")
+		"boot serves a first scope within the time a correct boot sync of any shape takes (a server that syncs before it listens serves nothing earlier); the budget is derived from the settings")
 	bootAllHealthy = declare("boot", "all-healthy", "time to all healthy scopes served", unitSeconds,
 		"boot syncs scopes in parallel (not one after another) and a dead host does not hold it up")
 	bootOfflineFailed = declare("boot", "offline-failed", "offline scopes reported failed", unitSeconds,
@@ -185,14 +185,15 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	if err != nil {
 		return fmt.Errorf("boot: cold start: %w", err)
 	}
-	health := s.firstHealth(ctx, bootStart, max(3*p.AllBudget, 30*time.Second))
-	at, out := s.scopes.ServedFrom(ctx, ids, want, max(3*p.AllBudget, 30*time.Second), bootStart, 0)
+	firstB, allB, failedB := bootBudgets(p, s.Settings)
+	health := s.firstHealth(ctx, bootStart, max(3*allB.d, 30*time.Second))
+	at, out := s.scopes.ServedFrom(ctx, ids, want, max(3*allB.d, 30*time.Second), bootStart, 0)
 	s.progressSeries(at, 0)
 	if h := <-health; h.ok {
-		s.rec.LE(bootFirstAnswer, h.at.Seconds(), p.AllBudget.Seconds(),
-			fmt.Sprintf("first answer of /healthcheck %v after the process was spawned (a server that syncs before it listens answers only after its boot sync; budget: the all-scopes budget)", h.at.Round(time.Millisecond)))
+		s.rec.LE(bootFirstAnswer, h.at.Seconds(), allB.d.Seconds(),
+			fmt.Sprintf("first answer of /healthcheck %v after the process was spawned (a server that syncs before it listens answers only after its boot sync; budget: the all-scopes budget, %s)", h.at.Round(time.Millisecond), allB.how))
 	} else {
-		s.rec.True(bootFirstAnswer, false, h.last, "<= "+p.AllBudget.String(), "the restarted target never answered /healthcheck")
+		s.rec.True(bootFirstAnswer, false, h.last, "<= "+allB.d.String(), "the restarted target never answered /healthcheck")
 	}
 	var times []time.Duration
 	for _, d := range at {
@@ -200,23 +201,20 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	if len(times) == 0 {
-		s.rec.True(bootFirstHealthy, false, out.Describe(), "<= "+p.FirstBudget.String(), "no healthy scope was ever served")
+		s.rec.True(bootFirstHealthy, false, out.Describe(), "<= "+firstB.d.String(), "no healthy scope was ever served")
 	} else {
-		s.rec.LE(bootFirstHealthy, times[0].Seconds(), p.FirstBudget.Seconds(), fmt.Sprintf("first of %d healthy scopes served %v after the process was spawned", len(ids), times[0].Round(time.Millisecond)))
+		s.rec.LE(bootFirstHealthy, times[0].Seconds(), firstB.d.Seconds(), fmt.Sprintf("first of %d healthy scopes served %v after the process was spawned; budget %s (a server that syncs before it listens serves its first scope only when its boot sync ends)", len(ids), times[0].Round(time.Millisecond), firstB.how))
 	}
 	if out.OK {
-		s.rec.LE(bootAllHealthy, times[len(times)-1].Seconds(), p.AllBudget.Seconds(),
-			fmt.Sprintf("since the spawn: %d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d",
-				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency))
+		s.rec.LE(bootAllHealthy, times[len(times)-1].Seconds(), allB.d.Seconds(),
+			fmt.Sprintf("since the spawn: %d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d; budget %s",
+				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency, allB.how))
 	} else {
-		s.rec.True(bootAllHealthy, false, out.Describe(), "<= "+p.AllBudget.String(), "not every healthy scope was served")
+		s.rec.True(bootAllHealthy, false, out.Describe(), "<= "+allB.d.String(), "not every healthy scope was served")
 	}
 
 	// Offline scopes are reported failed, and the boot finishes.
-	failedBudget := p.FailedBudget
-	if failedBudget <= 0 {
-		failedBudget = 3*s.Settings.GitTimeout + time.Second
-	}
+	failedBudget := failedB.d
 	var sawKey bool
 	fo := eventually.Poll(ctx, failedBudget+5*time.Second, 25*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		h, err := s.Client.Health(ctx)
@@ -234,7 +232,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	case !sawKey && fo.OK:
 		s.rec.Skip(bootOfflineFailed, "the health endpoint has no scopes_failed key")
 	case fo.OK:
-		s.rec.LE(bootOfflineFailed, time.Since(bootStart).Seconds(), failedBudget.Seconds(), fo.Observed+" (seconds since the cold start)")
+		s.rec.LE(bootOfflineFailed, time.Since(bootStart).Seconds(), failedBudget.Seconds(), fo.Observed+" (seconds since the cold start); budget "+failedB.how)
 	default:
 		s.rec.True(bootOfflineFailed, false, fo.Describe(), fmt.Sprintf("%d failed within %v", p.Offline, failedBudget), "boot never reported the scopes on the dead host as failed")
 	}

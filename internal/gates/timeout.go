@@ -60,11 +60,13 @@ func (p *TimeoutParams) Validate() error {
 // timeout × 1.1 + 100 ms (measured by the git server, which sees each
 // request end), that nothing lingers after timeout + grace (operations in
 // flight, goroutines, partial clone data on disk), and that no two
-// operations on one repo ever overlap.
+// operations on one repo ever overlap. Beside the hung clones, a clone
+// and a fetch whose pack trickles just above common low-speed limits must
+// end within the same limit (timeout_drip.go).
 var timeoutGate = &Gate{
 	Name:  "timeout",
 	Doc:   "timeout precision: hung clones/fetches end within timeout×1.1+100ms; nothing lingers; no overlap",
-	Hosts: 3,
+	Hosts: 4, // the fourth: the slow drip (timeout_drip.go)
 	Params: func() any {
 		// One fetch: its host's bulkhead (at least 2 slots) keeps a slot free
 		// for the next cycle's fetch, so a fetch left running past the
@@ -88,6 +90,12 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	limit := time.Duration(float64(T)*1.1) + 100*time.Millisecond
 	hClone, hFetch, hStall := s.scopes.Host(0), s.scopes.Host(1), s.scopes.Host(2)
 
+	// The slow drip (timeout_drip.go): its fetch's scope is cloned before
+	// the baseline.
+	drip, err := s.prepareDrip(ctx, s.scopes.Host(3), p.Clones+p.Fetches+1, p.Clones+p.Fetches+1, T)
+	if err != nil {
+		return err
+	}
 	base, err := s.baseline(ctx)
 	if err != nil {
 		return err
@@ -117,6 +125,14 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	}
 	cloneDurs, cloneOpen := s.watchOps(ctx, hClone, repoNames(cloneRepos), watchWindow(T))
 
+	// The slow drip runs beside the healthy scope and the hung fetches,
+	// once the hung clones ended (not during their timeout: a target
+	// whose re-asked clones find no free worker then would hang fewer).
+	if err := drip.start(ctx, s); err != nil {
+		return err
+	}
+	defer drip.wait()
+
 	// Phase 2: fetches that hang inside the server.
 	fetchRepos, err := s.scopes.CreateRepos(ctx, hFetch, p.Clones, p.Fetches, p.Spec)
 	if err != nil {
@@ -138,7 +154,6 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 	_, fout := s.scopes.Served(ctx, ids, nil, serveWait)
 	s.rec.True(timeoutHealthyBeside, fout.OK, fout.Describe(), "within "+serveWait.String(),
 		fmt.Sprintf("%d scope(s) on another host put after %d clones hung past their %v timeout (each asked again during its hang)", len(ids), p.Clones, T))
-	diskBase, diskKnown := s.DirBytes()
 	var fetchDurs []time.Duration
 	var fetchOpen []string
 	if fout.OK {
@@ -147,7 +162,11 @@ func runTimeout(ctx context.Context, s *S, pp any) error {
 		}
 	}
 
-	// Phase 3: a clone that stalls mid-transfer leaves no partial data.
+	// Phase 3: a clone that stalls mid-transfer leaves no partial data
+	// (disk use measured before it, once the drip is judged: what a
+	// timed-out drip left is not the stalled clone's).
+	drip.wait()
+	diskBase, diskKnown := s.DirBytes()
 	stallRepo, err := s.scopes.CreateRepos(ctx, hStall, p.Clones+p.Fetches, 1, p.Stall)
 	if err != nil {
 		return err
