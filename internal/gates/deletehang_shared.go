@@ -145,6 +145,13 @@ func (s *S) sharedSource(ctx context.Context, p *DeleteHangParams) error {
 	if out := s.waitIdle(ctx, budget); !out.OK {
 		s.Logf("delete-hang: the target did not go idle after the hang: %s", out.Describe())
 	}
+	// A target without in_flight (OPAL) is idle for the git server: the
+	// held fetch answered and nothing since. A refresh sent while that
+	// fetch is still ending is one a completion-time stamp suppresses
+	// (recovery.force-fetch-not-suppressed guards that, not this check).
+	if err := repoQuiet(ctx, r, 250*time.Millisecond, budget); err != nil {
+		s.Logf("delete-hang: %v", err)
+	}
 	if err := s.scopes.Push(ctx, r); err != nil {
 		return err
 	}
