@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gitchaos/gitchaos/harness/fetcher"
 	"github.com/gitchaos/gitchaos/harness/fetcher/inprocess"
@@ -80,4 +81,31 @@ func (o *Options) handSSH() error {
 	}
 	o.sshHanded = true
 	return nil
+}
+
+// A clone over smart HTTP is 2 exchanges (info/refs, upload-pack); over
+// SSH about 10 round trips before the pack is in (version, key exchange,
+// new keys, service, auth query and signature, channel open, exec, refs,
+// wants): with 100 ms of latency a go-git clone took 0.96 s over SSH
+// against 0.2 s over HTTP. A gate that injects latency to slow clones
+// (boot) injects latency × httpExchanges / sshRoundTrips over SSH, so
+// that a clone costs the same time and the gate's budgets hold for both.
+const (
+	httpExchanges = 2
+	sshRoundTrips = 10
+)
+
+// overSSH reports whether the run's git hosts speak SSH.
+func (s *S) overSSH() bool {
+	hs := s.Testbed.Hosts()
+	return len(hs) > 0 && strings.HasPrefix(hs[0].URL, "ssh://")
+}
+
+// linkLatency is the latency to inject for a clone to cost l ×
+// httpExchanges on the run's transport (a whole number of ms).
+func (s *S) linkLatency(l time.Duration) time.Duration {
+	if !s.overSSH() {
+		return l
+	}
+	return (l * httpExchanges / sshRoundTrips).Truncate(time.Millisecond)
 }
