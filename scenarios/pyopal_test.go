@@ -56,6 +56,7 @@ type pyopalCase struct {
 	check      string
 	want       result.Verdict
 	names      *regexp.Regexp
+	transport  string // "": http
 }
 
 func bug(name string) pyopal.Options { return pyopal.Options{Bugs: []string{name}} }
@@ -92,6 +93,10 @@ var pyopalRobust = []pyopalCase{
 	{name: "children-not-reaped", gate: "churn", o: bug("children-not-reaped"), check: chkProcs, want: result.Fail},
 	{name: "tempdir-staging-left", gate: "timeout", o: bug("tempdir-staging-left"), check: chkPartial, want: result.Fail},
 	{name: "clean/accepted-gap", gate: "offline", check: chkHealthy, want: result.Fail},
+	// Over SSH: the ssh child git spawns, in a session of its own, outlives
+	// the timeout that killed git's group.
+	{name: "ssh-child-survives", gate: "timeout", o: bug("ssh-child-survives"), transport: "ssh", check: chkChildren, want: result.Fail,
+		names: regexp.MustCompile(`\d+\(ssh,`)},
 }
 
 // pyopalTimed are the clean server's gates that judge latencies and
@@ -142,7 +147,7 @@ func runPyopalCase(t *testing.T, tc pyopalCase) {
 	t.Helper()
 	f := pyopalTarget(t, tc.o)
 	g := pyopalGate(t, tc)
-	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate)), scenarios.WithCrashTarget(f)}
+	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate)), scenarios.WithCrashTarget(f), scenarios.WithTransport(tc.transport)}
 	t0 := time.Now()
 	if tc.check == "" {
 		res := scenarios.Check(t, f, g, opts...)
