@@ -27,7 +27,7 @@ type Options struct {
 	// Engine is the local testbed's git server engine ("": the one the
 	// target's client works best with, see ServerEngine).
 	Engine    gitserver.Engine
-	Transport string // the git hosts' transport: "http" ("") or "ssh" (transport.go)
+	Transport string          // the git hosts' transport: "http" ("") or "ssh" (transport.go)
 	Settings  target.Settings // zero: DefaultSettings
 	Seed      int64
 	Only      []string       // scenario names (nil: the whole suite)
