@@ -190,9 +190,6 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 	if err := testbed.ValidateTransport(transport); err != nil {
 		return opts, usagef("--%v", err)
 	}
-	if transport == testbed.TransportSSH && f.testbed == "docker" {
-		return opts, usagef("--transport ssh: the docker testbed serves smart HTTP only")
-	}
 	opts.Engine = gitserver.Engine(f.engine)
 	if err := opts.Engine.Validate(); err != nil {
 		return opts, usagef("--%v", err)
