@@ -22,6 +22,9 @@ import (
 	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
+// sshCmd is the GIT_SSH_COMMAND of the git/ssh client (set by sshClients).
+var sshCmd string
+
 // sshClients are go-git's ssh transport and, when installed, the git
 // command with GIT_SSH_COMMAND running OpenSSH's ssh with the testbed's
 // client key and a known_hosts file that trusts its host key.
@@ -57,7 +60,7 @@ func sshClients(t *testing.T) []cloner {
 	if err := os.WriteFile(kh, []byte(id.KnownHosts()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sshCmd := fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s", key, kh)
+	sshCmd = fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s", key, kh)
 	gitCmd := cloner{name: "git/ssh", head: gitHead, clone: func(ctx context.Context, url, dir string) error {
 		cmd := exec.CommandContext(ctx, "git", "clone", "--bare", "--quiet", url, dir)
 		cmd.Env = append(gitEnv(filepath.Dir(dir)), "GIT_SSH_COMMAND="+sshCmd)
@@ -152,6 +155,61 @@ func TestSSHTransport(t *testing.T) {
 					undo()
 					mustClone(t, c, h.RepoURL("r000"), want)
 				})
+			}
+		})
+	}
+}
+
+// TestSSHIncrementalFetch: the git command fetches over SSH after two
+// pushes, on both engines: the have/ACK rounds of the stateful exchange
+// end with an incremental pack that brings the new head.
+func TestSSHIncrementalFetch(t *testing.T) {
+	if len(sshClients(t)) < 2 {
+		t.Skip("git or ssh not on PATH")
+	}
+	for _, eng := range []gitserver.Engine{gitserver.EngineGoGit, gitserver.EngineHTTPBackend} {
+		t.Run(string(eng), func(t *testing.T) {
+			l := start(t, testbed.Options{Repos: 1, Seed: 5, Engine: eng, Transport: testbed.TransportSSH})
+			h := l.Hosts()[0]
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dir := cloneDir(t)
+			if err := sshClients(t)[1].clone(ctx, h.RepoURL("r000"), dir); err != nil {
+				t.Fatal(err)
+			}
+			cloned, err := h.Admin.Counters(ctx, "r000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want string
+			for i := range 2 {
+				info, err := h.Admin.Commit(ctx, "r000", gitserver.CommitRequest{Seed: int64(100 + i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = info.Head
+			}
+			before, err := h.Admin.Counters(ctx, "r000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.CommandContext(ctx, "git", "--git-dir", dir, "fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*")
+			cmd.Env = append(gitEnv(filepath.Dir(dir)), "GIT_SSH_COMMAND="+sshCmd)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git fetch over ssh: %v: %s", err, out)
+			}
+			if got, err := gitHead(dir); err != nil || got != want {
+				t.Fatalf("after the fetch main is %s (%v), want %s", got, err, want)
+			}
+			after, err := h.Admin.Counters(ctx, "r000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := after.UploadPacks - before.UploadPacks; d != 1 {
+				t.Errorf("the fetch made %d upload-packs, want 1", d)
+			}
+			if fetched := after.BytesServed - before.BytesServed; fetched <= 0 || fetched >= cloned.BytesServed {
+				t.Errorf("the fetch's pack is %d bytes, the clone's %d: want an incremental pack", fetched, cloned.BytesServed)
 			}
 		})
 	}
