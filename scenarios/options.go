@@ -44,6 +44,12 @@ func WithCrashTarget(f target.Factory) Option {
 	return optionFunc(func(o *gates.Options) { o.Crash = f })
 }
 
+// WithTransport sets what the git hosts speak: "http" (the default) or
+// "ssh" (scopes with OPAL's auth_type ssh, the target handed the host key).
+func WithTransport(t string) Option {
+	return optionFunc(func(o *gates.Options) { o.Transport = t })
+}
+
 // WithStrict turns every skipped check into a failure: a gate whose input
 // the target does not give (a stats key, a pid) then fails instead of
 // passing without it.

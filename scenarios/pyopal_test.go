@@ -73,6 +73,7 @@ type pyopalCase struct {
 	check      string
 	want       result.Verdict
 	names      *regexp.Regexp
+	transport  string // "": http
 }
 
 func bug(name string) pyopal.Options { return pyopal.Options{Bugs: []string{name}} }
@@ -124,6 +125,10 @@ var pyopalRobust = []pyopalCase{
 	// fetched or cloned (the other check of each gate fails too).
 	{name: "pool-not-reset-after-fork", gate: "boot", o: prefork("pool-not-reset-after-fork"), check: chkBootWork, want: result.Fail},
 	{name: "pool-not-reset-after-fork", gate: "crash-restart", o: prefork("pool-not-reset-after-fork"), check: chkCrashWork, want: result.Fail},
+	// Over SSH: the ssh child git spawns, in a session of its own, outlives
+	// the timeout that killed git's group.
+	{name: "ssh-child-survives", gate: "timeout", o: bug("ssh-child-survives"), transport: "ssh", check: chkChildren, want: result.Fail,
+		names: regexp.MustCompile(`\d+\(ssh,`)},
 }
 
 // prefork is the prefork shape (two workers forked by a master that
@@ -182,7 +187,7 @@ func runPyopalCase(t *testing.T, tc pyopalCase) {
 	t.Helper()
 	f := pyopalTarget(t, tc.o)
 	g := pyopalGate(t, tc)
-	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate)), scenarios.WithCrashTarget(f)}
+	opts := []scenarios.Option{scenarios.WithSettings(pyopalSettings(tc.gate)), scenarios.WithCrashTarget(f), scenarios.WithTransport(tc.transport)}
 	t0 := time.Now()
 	if tc.check == "" {
 		res := scenarios.Check(t, f, g, opts...)

@@ -51,6 +51,9 @@ func scheduleOptions(f *suiteFlags, visited map[string]bool, correct bool, sched
 	if !visited["engine"] {
 		f.engine = sched.Engine
 	}
+	if !visited["transport"] {
+		f.transport = sched.Transport
+	}
 	st := sched.TargetSettings()
 	for name, set := range map[string]func(){
 		"git-timeout":      func() { f.gitTimeout = st.GitTimeout },

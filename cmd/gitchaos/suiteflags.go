@@ -71,6 +71,7 @@ type suiteFlags struct {
 	file       string
 	testbed    string
 	engine     string
+	transport  string
 	verbose    bool
 	timeout    time.Duration
 }
@@ -85,6 +86,7 @@ func (f *suiteFlags) register(fs *flag.FlagSet, withTarget bool) {
 	fs.StringVar(&f.file, "f", "", "suite file (YAML): scenarios, parameters, seed and settings as data")
 	fs.StringVar(&f.testbed, "testbed", "local", "where git servers and toxiproxy run: local or docker")
 	fs.StringVar(&f.engine, "engine", "", "the local testbed's git server: go-git or http-backend (git's own git http-backend); default go-git for the in-process reference fetcher (its client is go-git), http-backend for every other target")
+	fs.StringVar(&f.transport, "transport", "", "what the git hosts speak: http (smart HTTP, the default) or ssh (git-upload-pack over SSH; scopes use OPAL's auth_type ssh with the testbed's key, the target is handed its host key)")
 	fs.BoolVar(&f.verbose, "v", false, "log harness progress to stderr")
 	fs.DurationVar(&f.timeout, "scenario-timeout", 0, "give up on a scenario after this long (0: 3m, or 4s per scope of --scopes when that is longer)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the flags, the suite file and the target, print what would run, and exit 0 without starting anything")
@@ -132,6 +134,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 	opts.Strict = f.strict
 	settings := gates.DefaultSettings()
 	var fileEnv []string
+	transport := f.transport
 	if f.file != "" {
 		st, err := gates.LoadSuite(f.file)
 		if err != nil {
@@ -140,6 +143,9 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 		settings = st.Settings
 		opts.Only, opts.Params = st.Only, st.Params
 		fileEnv = st.TargetEnv
+		if st.Transport != "" && !visited["transport"] {
+			transport = st.Transport
+		}
 		if st.Seed != nil && !visited["seed"] {
 			opts.Seed = *st.Seed
 		}
@@ -179,6 +185,10 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 		opts.Testbeds = func(ctx context.Context, o testbed.Options) (testbed.Testbed, error) { return docker.New(ctx, o) }
 	default:
 		return opts, usagef("--testbed %q: want local or docker", f.testbed)
+	}
+	opts.Transport = transport
+	if err := testbed.ValidateTransport(transport); err != nil {
+		return opts, usagef("--%v", err)
 	}
 	opts.Engine = gitserver.Engine(f.engine)
 	if err := opts.Engine.Validate(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
@@ -80,6 +81,18 @@ type Description struct {
 	Images    *dockerimg.Refs   `json:"images,omitempty"`
 	Hosts     []HostDescription `json:"hosts"`
 	StartMS   int64             `json:"start_ms"`
+	// SSH is what a target needs over --transport ssh (nil over HTTP).
+	SSH *SSHDescription `json:"ssh,omitempty"`
+}
+
+// SSHDescription is the testbed's SSH key material: the client key its
+// git servers accept (for OPAL's auth.private_key / public_key) and a
+// known_hosts line trusting its host key.
+type SSHDescription struct {
+	User             string `json:"user"`
+	KnownHosts       string `json:"known_hosts"`
+	ClientPrivateKey string `json:"client_private_key"`
+	ClientPublicKey  string `json:"client_public_key"`
 }
 
 // HostDescription describes one host of a testbed.
@@ -128,8 +141,13 @@ func testbedUp(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	hosts := fs.Int("hosts", 2, "number of git hosts (h0, h1, ...)")
 	repos := fs.Int("repos", 3, "repos seeded per host (r000, r001, ...)")
 	seed := fs.Int64("seed", 1, "seed of the generated repos")
+	transport := fs.String("transport", "", "what the hosts' URLs speak: http (default) or ssh (the JSON then carries the SSH keys)")
 	if ok, code := parseTestbedFlags(fs, args, stderr); !ok {
 		return code
+	}
+	if err := testbed.ValidateTransport(*transport); err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed up: --%v\n", err)
+		return exitUsage
 	}
 	if *hosts < 1 || *hosts > docker.MaxHosts {
 		fmt.Fprintf(stderr, "gitchaos testbed up: --hosts %d: want 1..%d\n", *hosts, docker.MaxHosts)
@@ -139,7 +157,7 @@ func testbedUp(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "gitchaos testbed up: --repos %d: want >= 0\n", *repos)
 		return exitUsage
 	}
-	opts := testbed.Options{Hosts: *hosts, Repos: *repos, Seed: *seed}
+	opts := testbed.Options{Hosts: *hosts, Repos: *repos, Seed: *seed, Transport: *transport}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	start := time.Now()
@@ -167,6 +185,15 @@ func testbedUp(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "gitchaos testbed up: %v\n", err)
 		return exitFail
+	}
+	if *transport == testbed.TransportSSH {
+		k, err := testbed.SSHKeys()
+		if err != nil {
+			fmt.Fprintf(stderr, "gitchaos testbed up: %v\n", err)
+			return exitFail
+		}
+		d.SSH = &SSHDescription{User: testbed.SSHUser, KnownHosts: strings.TrimSpace(k.KnownHosts()),
+			ClientPrivateKey: k.ClientPrivateKeyPEM, ClientPublicKey: k.ClientPublicKey}
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

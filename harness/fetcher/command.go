@@ -112,6 +112,7 @@ var envNames = map[string]string{
 	"mutant":            "REFFETCHER_MUTANTS",
 	"log-level":         "REFFETCHER_LOG_LEVEL",
 	"object-cache":      "REFFETCHER_OBJECT_CACHE_BYTES",
+	"ssh-known-hosts":   "GITCHAOS_SSH_KNOWN_HOSTS",
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -135,6 +136,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.Var(listFlag{&o.cfg.Mutants}, "mutant", "historical bug to switch back on (repeatable or comma list; see --list-mutants)")
 	fs.Var(levelFlag{&o.logLevel}, "log-level", "debug, info, warn or error")
 	fs.Int64Var(&o.cfg.ObjectCacheBytes, "object-cache", DefaultObjectCacheBytes, "go-git object cache per open repository, bytes")
+	fs.StringVar(&o.cfg.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts lines (text) trusted for ssh:// sources; \"\" = ~/.ssh/known_hosts")
 	fs.BoolVar(&o.listMutants, "list-mutants", false, "print the mutants, one per line, and exit")
 
 	// Environment first, as defaults; flags given on the command line win.

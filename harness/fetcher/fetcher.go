@@ -78,6 +78,7 @@ type Config struct {
 	Logger           *slog.Logger  // nil: discard
 	ObjectCacheBytes int64         // go-git object cache per open repo (default 256 KiB)
 	MaxBodyBytes     int64         // request body limit (default 1 MiB)
+	SSHKnownHosts    string        // known_hosts text for ssh sources ("": go-git's default files)
 }
 
 // withDefaults returns cfg with every zero value replaced by its default.

@@ -92,8 +92,10 @@ func cloneInto(ctx context.Context, dir, url string, cacheBytes int64) (res *ope
 		return nil, fmt.Errorf("init %s: %w", dir, err)
 	}
 	rc := &config.RemoteConfig{Name: remoteName, URLs: []string{url}, Fetch: []config.RefSpec{fetchSpec}}
+	auth, proxyOpts, sshDone := sshTransport(ctx)
+	defer sshDone()
 	err = git.NewRemote(st, rc).FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName, RefSpecs: rc.Fetch, Tags: git.NoTags, Force: true,
+		RemoteName: remoteName, RefSpecs: rc.Fetch, Tags: git.NoTags, Force: true, Auth: auth, ProxyOptions: proxyOpts,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, fmt.Errorf("clone %s: %w", url, err)
@@ -117,8 +119,10 @@ func fetchInto(ctx context.Context, r *openRepo) error {
 	if err != nil {
 		return fmt.Errorf("fetch: remote %q: %w", remoteName, err)
 	}
+	auth, proxyOpts, sshDone := sshTransport(ctx)
+	defer sshDone()
 	err = rem.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName, RefSpecs: []config.RefSpec{fetchSpec}, Tags: git.NoTags, Force: true,
+		RemoteName: remoteName, RefSpecs: []config.RefSpec{fetchSpec}, Tags: git.NoTags, Force: true, Auth: auth, ProxyOptions: proxyOpts,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return fmt.Errorf("fetch %s: %w", rem.Config().URLs[0], err)

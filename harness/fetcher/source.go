@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/gitchaos/gitchaos/harness/scopeapi"
 )
@@ -65,8 +66,14 @@ func (f *Fetcher) validateScope(sc *scopeapi.Scope) error {
 	if p.Auth.AuthType == "" {
 		p.Auth.AuthType = "none"
 	}
-	if p.Auth.AuthType != "none" {
-		errs = append(errs, fmt.Errorf("policy.auth.auth_type %q: only \"none\" is supported", p.Auth.AuthType))
+	switch p.Auth.AuthType {
+	case "none":
+	case "ssh":
+		if err := validateSSHAuth(p.Auth, p.URL); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("policy.auth.auth_type %q: only \"none\" and \"ssh\" are supported", p.Auth.AuthType))
 	}
 	if sc.Data.Entries == nil {
 		sc.Data.Entries = nil
@@ -140,8 +147,9 @@ type source struct {
 	url     string
 	host    string
 	dir     string
-	deleted atomic.Bool  // set when its last scope goes
-	active  atomic.Int64 // git operations running on it now
+	auth    transport.AuthMethod // nil: none (scopes sharing the source share the first one's)
+	deleted atomic.Bool          // set when its last scope goes
+	active  atomic.Int64         // git operations running on it now
 
 	flightMu sync.Mutex
 	flight   *flight // the guarded operation running now, nil when idle
@@ -219,6 +227,10 @@ func (f *Fetcher) addScopeLocked(sc scopeapi.Scope) (*scopeState, error) {
 		return nil, err
 	}
 	sid := sourceID(sc.Policy.URL, sc.Policy.Branch, f.cfg.Shards)
+	auth, err := f.sourceAuth(sc.Policy)
+	if err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := &scopeState{scope: sc, sid: sid, status: statusPending}
@@ -233,6 +245,7 @@ func (f *Fetcher) addScopeLocked(sc scopeapi.Scope) (*scopeState, error) {
 			url:  sc.Policy.URL,
 			host: hostOf(sc.Policy.URL),
 			dir:  filepath.Join(f.cfg.BaseDir, "git_sources", sid),
+			auth: auth,
 		}
 		f.caches.pin(sid)
 	}

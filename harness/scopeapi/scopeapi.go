@@ -32,9 +32,13 @@ type Policy struct {
 	Auth        Auth     `json:"auth"`
 }
 
-// Auth is the policy source's git auth (only "none" is supported).
+// Auth is the policy source's git auth: "none", or "ssh" with OPAL's
+// SSHAuthData fields (username, private_key in PEM, public_key).
 type Auth struct {
-	AuthType string `json:"auth_type"`
+	AuthType   string `json:"auth_type"`
+	Username   string `json:"username,omitempty"`
+	PrivateKey string `json:"private_key,omitempty"`
+	PublicKey  string `json:"public_key,omitempty"`
 }
 
 // Data is the scope's data section: its entries are kept as sent, not

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/gitchaos/gitchaos/fixtures/gitserver"
 	"github.com/gitchaos/gitchaos/fixtures/repogen"
@@ -55,6 +56,8 @@ type localServer struct {
 	ln        net.Listener
 	done      chan struct{} // closed when Serve returned
 	transport *http.Transport
+	ssh       *gitserver.SSHServer // nil over HTTP
+	sshDone   chan struct{}        // closed when the SSH server's Serve returned
 }
 
 // DefaultDir is where a local testbed puts its temp dir when Options.Dir
@@ -211,19 +214,55 @@ func (l *Local) startHost(ctx context.Context, i int) error {
 		_ = s.http.Serve(ln) // http.ErrServerClosed after Shutdown/Close
 	}()
 	addr := ln.Addr().String()
-	p, err := l.toxi.Client().CreateProxy(name, "127.0.0.1:0", addr)
+	upstream, scheme := addr, "http://"
+	if l.opts.Transport == TransportSSH {
+		sshAddr, err := s.startSSH(ctx, l.log.With("host", name))
+		if err != nil {
+			return fmt.Errorf("testbed: local: ssh server %s: %w", name, err)
+		}
+		upstream, scheme = sshAddr, "ssh://"+SSHUser+"@"
+	}
+	p, err := l.toxi.Client().CreateProxy(name, "127.0.0.1:0", upstream)
 	if err != nil {
 		return fmt.Errorf("testbed: local: create proxy for %s: %w", name, err)
 	}
 	adminURL := "http://" + addr
 	l.hosts = append(l.hosts, &Host{
 		Name:     name,
-		URL:      "http://" + p.Listen,
+		URL:      scheme + p.Listen,
 		AdminURL: adminURL,
 		Admin:    gitserver.NewAdminClient(adminURL, &http.Client{Transport: s.transport, Timeout: 30 * time.Second}),
 		Proxy:    p,
 	})
 	return nil
+}
+
+// startSSH serves the host's repos over SSH too, on a port of its own,
+// and returns its address.
+func (s *localServer) startSSH(ctx context.Context, log *slog.Logger) (string, error) {
+	id, err := SSHKeys()
+	if err != nil {
+		return "", err
+	}
+	ss, err := gitserver.NewSSHServer(s.git, gitserver.SSHOptions{
+		HostKey: id.HostSigner, AuthorizedKeys: []ssh.PublicKey{id.ClientSigner.PublicKey()}, Logger: log,
+	})
+	if err != nil {
+		return "", err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	s.ssh, s.sshDone = ss, make(chan struct{})
+	go func() {
+		defer close(s.sshDone)
+		if err := ss.Serve(ln); err != nil {
+			log.Warn("testbed: local: ssh server stopped", "err", err)
+		}
+	}()
+	return ln.Addr().String(), nil
 }
 
 // Kind implements Testbed.
@@ -308,6 +347,12 @@ func (s *localServer) stop() error {
 	gitDone := make(chan error, 1)
 	go func() { gitDone <- s.git.Close() }()
 	var errs []error
+	if s.ssh != nil {
+		if err := s.ssh.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("testbed: local: close ssh server %s: %w", s.name, err))
+		}
+		<-s.sshDone
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeShutdownTimeout)
 	defer cancel()
 	if err := s.http.Shutdown(ctx); err != nil {

@@ -48,6 +48,9 @@ type Options struct {
 	Engine gitserver.Engine // git server engine (local only; docker always go-git)
 	Logger *slog.Logger     // nil: slog.Default() (local only: passed to the git servers)
 	Dir    string           // local only: parent of the testbed's temp dir ("": DefaultDir())
+	// Transport is what Host.URL speaks through the proxy: "http" (""),
+	// or "ssh" (ssh://git@127.0.0.1:PORT, keys from SSHKeys).
+	Transport string
 }
 
 // Limits enforced by Options.Validate.
@@ -71,6 +74,9 @@ func (o Options) Validate() error {
 		}
 	}
 	if err := o.Engine.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := ValidateTransport(o.Transport); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -112,7 +118,7 @@ func RepoSeed(seed int64, host, repo int) int64 {
 // never copy it.
 type Host struct {
 	Name     string                 // h0, h1, ...
-	URL      string                 // base URL through the proxy, as a target sees it: http://127.0.0.1:PORT
+	URL      string                 // base URL through the proxy, as a target sees it: http://127.0.0.1:PORT (ssh://git@127.0.0.1:PORT over SSH)
 	AdminURL string                 // base URL of the git server's admin API (direct, no proxy)
 	Admin    *gitserver.AdminClient // admin API client
 	Proxy    *toxiclient.Proxy      // the toxiproxy proxy in front of the git server

@@ -173,7 +173,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 			return err
 		}
 		for _, h := range healthy {
-			if _, err := s.faults.Inject(ctx, h, "", fault(fmt.Sprintf("latency:latency=%s", p.Latency))); err != nil {
+			if _, err := s.faults.Inject(ctx, h, "", fault(fmt.Sprintf("latency:latency=%s", s.linkLatency(p.Latency)))); err != nil {
 				return err
 			}
 			if err := h.Admin.ResetCounters(ctx); err != nil {
@@ -208,7 +208,7 @@ func runBoot(ctx context.Context, s *S, pp any) error {
 	if out.OK {
 		s.rec.LE(bootAllHealthy, times[len(times)-1].Seconds(), allB.d.Seconds(),
 			fmt.Sprintf("since the spawn: %d scopes over %d repos on 3 hosts with %v latency, %d scopes on a blackholed host; git timeout %v, %d workers, sync concurrency %d; budget %s",
-				len(ids), len(repos), p.Latency, p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency, allB.how))
+				len(ids), len(repos), s.linkLatency(p.Latency), p.Offline, s.Settings.GitTimeout, s.Settings.MaxWorkers, s.Settings.SyncConcurrency, allB.how))
 	} else {
 		s.rec.True(bootAllHealthy, false, out.Describe(), "<= "+allB.d.String(), "not every healthy scope was served")
 	}

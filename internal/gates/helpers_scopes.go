@@ -66,7 +66,11 @@ func (ss *scopeSet) Put(ctx context.Context, ids []string, urls []string) error 
 
 // PutBranch creates scope id serving branch of the repo at url.
 func (ss *scopeSet) PutBranch(ctx context.Context, id, url, branch string) error {
-	if err := ss.s.Client.PutScope(ctx, target.NewScope(id, url, branch)); err != nil {
+	sc, err := newScope(id, url, branch)
+	if err != nil {
+		return err
+	}
+	if err := ss.s.Client.PutScope(ctx, sc); err != nil {
 		return fmt.Errorf("put scope %s: %w", id, err)
 	}
 	ss.mu.Lock()

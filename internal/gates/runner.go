@@ -124,7 +124,7 @@ func RunOne(ctx context.Context, sc *Gate, opts Options) *result.Scenario {
 // res.Error.
 func runOn(ctx, startCtx context.Context, name string, hosts int, settings target.Settings, opts Options, start time.Time, res *result.Scenario, body func(*S) error) {
 	logger := opts.Logger.With("scenario", name)
-	tb, err := opts.Testbeds(startCtx, testbed.Options{Hosts: hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger})
+	tb, err := opts.Testbeds(startCtx, testbed.Options{Hosts: hosts, Seed: opts.Seed, Engine: opts.ServerEngine(), Logger: logger, Transport: opts.Transport})
 	if err != nil {
 		res.Error = fmt.Sprintf("start testbed: %v", err)
 		return

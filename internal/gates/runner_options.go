@@ -27,6 +27,7 @@ type Options struct {
 	// Engine is the local testbed's git server engine ("": the one the
 	// target's client works best with, see ServerEngine).
 	Engine    gitserver.Engine
+	Transport string          // the git hosts' transport: "http" ("") or "ssh" (transport.go)
 	Settings  target.Settings // zero: DefaultSettings
 	Seed      int64
 	Only      []string       // scenario names (nil: the whole suite)
@@ -47,6 +48,7 @@ type Options struct {
 	Parallel int
 
 	nilTestbed bool // WithTestbed was given a nil factory
+	sshHanded  bool // handSSH gave the targets the host key
 	// Strict turns every skipped check into a failure (--strict): a
 	// gate whose input is missing then fails instead of passing quietly.
 	Strict bool
@@ -71,6 +73,7 @@ func (o *Options) defaults() {
 	if o.Kind == "" {
 		o.Kind = "gate"
 	}
+	_ = o.handSSH() // an error surfaces where a scope is made
 }
 
 // DefaultTimeout is how long a scenario may run before it is given up on:
@@ -139,6 +142,9 @@ func (o *Options) validateRun() error {
 	}
 	if o.Engine == gitserver.EngineHTTPBackend && o.TestbedKind == "docker" {
 		return fmt.Errorf("scenarios: git server engine %q: the docker testbed serves %q only", o.Engine, gitserver.EngineGoGit)
+	}
+	if err := testbed.ValidateTransport(o.Transport); err != nil {
+		return fmt.Errorf("scenarios: %w", err)
 	}
 	return nil
 }

@@ -237,7 +237,7 @@ func (k *soak) schedule() *Schedule {
 		Source: fmt.Sprintf("soak seed %d", o.Seed), Target: scheduleTarget(o.Targets),
 		Settings: ScheduleSettings{GitTimeout: Dur(o.Settings.GitTimeout), MaxWorkers: o.Settings.MaxWorkers,
 			SyncConcurrency: o.Settings.SyncConcurrency, Shards: o.Settings.Shards},
-		Testbed: o.TestbedKind, Engine: string(o.ServerEngine()), Seed: o.Seed, Hosts: o.Hosts,
+		Testbed: o.TestbedKind, Engine: string(o.ServerEngine()), Transport: o.Transport, Seed: o.Seed, Hosts: o.Hosts,
 		Baseline: o.Baseline, Pool: o.Pool, MaxExtra: o.MaxExtra, Window: Dur(o.Window),
 		StepsPerWindow: o.StepsPerWindow, SampleInterval: Dur(o.SampleInterval),
 		Steps: slices.Clone(k.executed), QuietAfter: slices.Clone(k.quietAfter),

@@ -38,6 +38,8 @@ type Schedule struct {
 	Engine   string           `yaml:"engine,omitempty"` // the local testbed's git server
 	Seed     int64            `yaml:"seed"`             // names repos and scopes (not the steps)
 	Hosts    int              `yaml:"hosts"`
+	// Transport is the git hosts' transport ("": http).
+	Transport string `yaml:"transport,omitempty"`
 	// Baseline scopes, live for the whole run (scope numbers 0..Baseline-1).
 	Baseline int `yaml:"baseline_scopes"`
 	Pool     int `yaml:"pool_repos_per_host"`

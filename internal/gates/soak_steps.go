@@ -193,7 +193,11 @@ var stepRunners = map[string]func(k *soak, ctx context.Context, st SchedStep) (s
 func (k *soak) putExtra(ctx context.Context, st SchedStep) (string, error) {
 	r := k.pool[st.Host][st.Repo]
 	id := k.scopes.ID(st.Scope)
-	err := k.Client.PutScope(ctx, target.NewScope(id, r.URL(), "main"))
+	sc, err := newScope(id, r.URL(), "main")
+	if err != nil {
+		return "", err
+	}
+	err = k.Client.PutScope(ctx, sc)
 	var se *target.StatusError
 	if !errors.As(err, &se) {
 		// Count it as live even on a transport error: the put may

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed"
 )
 
 // Suite is a suite file: which scenarios to run, with which parameters,
@@ -20,6 +21,7 @@ import (
 //	seed: 7
 //	settings: {git_timeout: 2s, max_workers: 8}
 //	target_env: {OPAL_LOG_LEVEL: DEBUG}
+//	transport: ssh   # or http (the default)
 //	scenarios:
 //	  - name: churn
 //	    params: {cycles: 12, scopes: 16}
@@ -35,12 +37,15 @@ type SuiteFile struct {
 	// TargetEnv is extra KEY=VALUE environment for exec targets
 	// (--target-env entries are added after these), in file order.
 	TargetEnv []string
+	// Transport is the git hosts' transport ("" when not set: http).
+	Transport string
 }
 
 type suiteDoc struct {
 	Seed      *int64    `yaml:"seed"`
 	Settings  yaml.Node `yaml:"settings"`
 	TargetEnv yaml.Node `yaml:"target_env"`
+	Transport string    `yaml:"transport"`
 	Scenarios []struct {
 		Name   string    `yaml:"name"`
 		Params yaml.Node `yaml:"params"`
@@ -94,6 +99,10 @@ func ParseSuite(name string, b []byte) (*SuiteFile, error) {
 		}
 		st.TargetEnv = env
 	}
+	if err := testbed.ValidateTransport(doc.Transport); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	st.Transport = doc.Transport
 	if len(doc.Scenarios) == 0 {
 		return nil, fmt.Errorf("%s: no scenarios listed (want a 'scenarios:' list of {name, params})", name)
 	}

@@ -44,6 +44,8 @@ type config struct {
 	seedRepos int
 	seed      int64
 	logLevel  slog.Level
+	ssh       sshFlags
+	sshOpts   *gitserver.SSHOptions // nil: no SSH listener
 }
 
 // usageError is a bad command line (exit status 2).
@@ -61,6 +63,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.seedRepos, "seed-repos", 0, "generate repos r000..r<N-1> that do not exist yet")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the generated repos (repo i gets seed+i)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.ssh.listen, "ssh-listen", os.Getenv(EnvSSHListen), "also serve the repos over SSH on this address (ssh://git@ADDR/<name>.git; default $"+EnvSSHListen+", empty: no SSH)")
+	fs.StringVar(&c.ssh.hostKeyFile, "ssh-host-key", "", "PEM private host key file for --ssh-listen (default: the key in $"+EnvSSHHostKey+")")
+	fs.StringVar(&c.ssh.authorizedFile, "ssh-authorized-keys", "", "authorized_keys file of the client keys let in (default: the lines in $"+EnvSSHAuthorizedKeys+")")
 	if err := fs.Parse(args); err != nil {
 		return c, usageError{err}
 	}
@@ -83,6 +88,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level))
+	}
+	if o, err := c.ssh.options(); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.sshOpts = o
 	}
 	if len(errs) > 0 {
 		return c, usageError{errors.Join(errs...)}
@@ -130,6 +140,15 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	log.Info("gitserver: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(), "root", srv.Root(), "engine", string(srv.Engine()))
+	stopSSH := func() error { return nil }
+	if c.sshOpts != nil {
+		stop, err := serveSSH(srv, c.ssh.listen, c.sshOpts, log)
+		if err != nil {
+			return errors.Join(err, ln.Close(), srv.Close())
+		}
+		stopSSH = stop
+	}
+	defer func() { _ = stopSSH() }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -34,7 +34,7 @@ func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Go(func() {
-			tb.servers[i], errs[i] = tb.startGitServer(ctx, name)
+			tb.servers[i], errs[i] = tb.startGitServer(ctx, name, opts.Transport)
 		})
 	}
 	wg.Go(func() {
@@ -62,14 +62,18 @@ func (tb *Testbed) start(ctx context.Context, opts testbed.Options) error {
 		if err != nil {
 			return err
 		}
-		p, err := tb.toxi.CreateProxy(name, "0.0.0.0:"+strconv.Itoa(FirstProxyPort+i), name+":"+strconv.Itoa(GitPort))
+		upstream, scheme := GitPort, "http://"
+		if opts.Transport == testbed.TransportSSH {
+			upstream, scheme = SSHPort, "ssh://"+testbed.SSHUser+"@"
+		}
+		p, err := tb.toxi.CreateProxy(name, "0.0.0.0:"+strconv.Itoa(FirstProxyPort+i), name+":"+strconv.Itoa(upstream))
 		if err != nil {
 			return fmt.Errorf("docker testbed: create proxy %s: %w", name, err)
 		}
 		adminURL := "http://127.0.0.1:" + adminPort
 		tb.hosts[i] = &testbed.Host{
 			Name:     name,
-			URL:      "http://127.0.0.1:" + proxyPort,
+			URL:      scheme + "127.0.0.1:" + proxyPort,
 			AdminURL: adminURL,
 			Admin:    &gitserver.AdminClient{BaseURL: adminURL},
 			Proxy:    p,
@@ -98,8 +102,13 @@ func seedRepos(ctx context.Context, hostIndex int, h *testbed.Host, opts testbed
 	return nil
 }
 
-func (tb *Testbed) startGitServer(ctx context.Context, name string) (testcontainers.Container, error) {
+func (tb *Testbed) startGitServer(ctx context.Context, name, transport string) (testcontainers.Container, error) {
+	env, err := sshEnv(transport)
+	if err != nil {
+		return nil, err
+	}
 	c, err := testcontainers.Run(ctx, tb.refs.GitServer,
+		testcontainers.WithEnv(env),
 		testcontainers.WithName("gitchaos-"+tb.runID+"-"+name),
 		testcontainers.WithLabels(tb.labels()),
 		tcnetwork.WithNetwork([]string{name}, tb.net),

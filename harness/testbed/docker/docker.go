@@ -53,6 +53,7 @@ const (
 // Ports inside the containers.
 const (
 	GitPort        = 8080  // git server: git and /_admin/
+	SSHPort        = 2222  // git server over SSH (Options.Transport "ssh")
 	APIPort        = 8474  // toxiproxy API
 	FirstProxyPort = 20000 // proxy of host i listens on FirstProxyPort+i
 	MaxHosts       = 64
