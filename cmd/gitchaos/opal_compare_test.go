@@ -82,15 +82,7 @@ func TestOPALDeletePurge(t *testing.T) {
 		t.Fatal(why)
 	}
 	head := patchOPALDelete(t, dir)
-	out, err := os.MkdirTemp("", "gitchaos-opal-compare-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			os.RemoveAll(out)
-		}
-	})
+	out := keptTempDir(t, "gitchaos-opal-compare-*")
 	tmpl := func(d string) string {
 		return "'" + filepath.Join(d, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}"
 	}

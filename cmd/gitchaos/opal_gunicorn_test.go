@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
@@ -57,30 +56,8 @@ func TestRealOPALGunicorn(t *testing.T) {
 		}
 		t.Skip(why)
 	}
-	want := loadExpected(t, filepath.Join("..", "..", "docs", "opal", gunicornExpected))
-	out, err := os.MkdirTemp("", "gitchaos-opal-gunicorn-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			os.RemoveAll(out)
-		}
-	})
 	tmpl := "'" + filepath.Join(dir, "run-opal-gunicorn.sh") + "' --listen {addr} --base-dir {base_dir} --workers 2 --broadcast-pg"
-	code, stdout, stderr := runCLI(t, "gate", "-f", filepath.Join("..", "..", "docs", "opal", gunicornSuite),
-		"--target-cmd", tmpl, "--out", out)
-	t.Logf("gitchaos gate exit %d\n%s", code, stdout)
-	if code != exitOK && code != exitFail {
-		t.Fatalf("exit %d, want 0 or 1\nstderr:\n%s", code, stderr)
-	}
-	run, err := result.Load(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diffs := compareVerdicts(run, want); len(diffs) > 0 {
-		t.Fatalf("%d verdict(s) differ from docs/opal/%s (report in %s):\n%s", len(diffs), gunicornExpected, out, strings.Join(diffs, "\n"))
-	}
+	gateAgainstPins(t, tmpl, gunicornSuite, gunicornExpected)
 }
 
 // TestExpectedOPALGunicornFile keeps docs/opal/expected-gunicorn.yaml valid

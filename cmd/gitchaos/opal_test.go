@@ -144,19 +144,17 @@ func TestRealOPAL(t *testing.T) {
 		}
 		t.Skip(why)
 	}
-	want := loadExpected(t, filepath.Join("..", "..", "docs", "opal", "expected.yaml"))
-	// The run's reports and logs stay when the test fails.
-	out, err := os.MkdirTemp("", "gitchaos-opal-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			os.RemoveAll(out)
-		}
-	})
 	tmpl := "'" + filepath.Join(dir, "run-opal.sh") + "' --listen {addr} --base-dir {base_dir}"
-	code, stdout, stderr := runCLI(t, "gate", "-f", filepath.Join("..", "..", "docs", "opal", "suite.yaml"),
+	gateAgainstPins(t, tmpl, "suite.yaml", "expected.yaml")
+}
+
+// gateAgainstPins runs the suite file docs/opal/SUITE against the target
+// command tmpl and compares every verdict with docs/opal/EXPECTED.
+func gateAgainstPins(t *testing.T, tmpl, suite, expected string) {
+	t.Helper()
+	want := loadExpected(t, filepath.Join("..", "..", "docs", "opal", expected))
+	out := keptTempDir(t, "gitchaos-opal-*")
+	code, stdout, stderr := runCLI(t, "gate", "-f", filepath.Join("..", "..", "docs", "opal", suite),
 		"--target-cmd", tmpl, "--out", out)
 	t.Logf("gitchaos gate exit %d\n%s", code, stdout)
 	if code != exitOK && code != exitFail {
@@ -166,10 +164,25 @@ func TestRealOPAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs := compareVerdicts(run, want)
-	if len(diffs) > 0 {
-		t.Fatalf("%d verdict(s) differ from docs/opal/expected.yaml (report in %s):\n%s", len(diffs), out, strings.Join(diffs, "\n"))
+	if diffs := compareVerdicts(run, want); len(diffs) > 0 {
+		t.Fatalf("%d verdict(s) differ from docs/opal/%s (report in %s):\n%s", len(diffs), expected, out, strings.Join(diffs, "\n"))
 	}
+}
+
+// keptTempDir makes a temp dir for a run's reports and logs, removed at
+// the end of the test unless it failed (they are kept to look at).
+func keptTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	})
+	return dir
 }
 
 // compareVerdicts lists, sorted, how run differs from the expected

@@ -113,9 +113,12 @@ func gitEnv(home string) []string {
 	return env
 }
 
-func gitClone(ctx context.Context, url, dir string) error {
+func gitClone(ctx context.Context, url, dir string) error { return gitCloneEnv(ctx, url, dir) }
+
+// gitCloneEnv is gitClone with extra environment (GIT_SSH_COMMAND).
+func gitCloneEnv(ctx context.Context, url, dir string, env ...string) error {
 	cmd := exec.CommandContext(ctx, "git", "clone", "--bare", "--quiet", url, dir)
-	cmd.Env = gitEnv(filepath.Dir(dir))
+	cmd.Env = append(gitEnv(filepath.Dir(dir)), env...)
 	killGroup(cmd)
 	cmd.WaitDelay = 50 * time.Millisecond
 	var out bytes.Buffer

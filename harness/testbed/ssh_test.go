@@ -1,7 +1,6 @@
 package testbed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,19 +61,7 @@ func sshClients(t *testing.T) []cloner {
 	}
 	sshCmd = fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s", key, kh)
 	gitCmd := cloner{name: "git/ssh", head: gitHead, clone: func(ctx context.Context, url, dir string) error {
-		cmd := exec.CommandContext(ctx, "git", "clone", "--bare", "--quiet", url, dir)
-		cmd.Env = append(gitEnv(filepath.Dir(dir)), "GIT_SSH_COMMAND="+sshCmd)
-		killGroup(cmd)
-		cmd.WaitDelay = 50 * time.Millisecond
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				err = fmt.Errorf("%w (context: %w)", err, cerr)
-			}
-			return fmt.Errorf("git clone %s: %w: %s", url, err, strings.TrimSpace(out.String()))
-		}
-		return nil
+		return gitCloneEnv(ctx, url, dir, "GIT_SSH_COMMAND="+sshCmd)
 	}}
 	return []cloner{goGit, gitCmd}
 }
