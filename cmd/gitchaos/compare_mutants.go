@@ -94,6 +94,12 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 		if !ok {
 			continue
 		}
+		if tr := orDefault(base.Transport, "http"); orDefault(m.Transport, "http") != tr {
+			// One correct baseline serves every row: a mutant of another
+			// transport is compared on its own (its bug needs that transport).
+			fmt.Fprintf(stderr, "compare: %s left out: its bug is of the %s transport, this comparison runs over %s (--transport %s)\n", m.Name, m.Transport, tr, m.Transport)
+			continue
+		}
 		rows = append(rows, row)
 		for _, g := range row.gates {
 			if !slices.Contains(union, g) {

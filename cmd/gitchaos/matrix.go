@@ -21,11 +21,12 @@ import (
 
 // matrixRow is one target of the matrix: the correct fetcher or a mutant.
 type matrixRow struct {
-	name    string   // "correct" or the mutant's name
-	mutants []string // switched on
-	gates   []string // gates run (nil: the whole suite, for correct)
-	catch   *result.Catch
-	run     *result.Run
+	name      string   // "correct" or the mutant's name
+	mutants   []string // switched on
+	gates     []string // gates run (nil: the whole suite, for correct)
+	transport string   // the mutant's transport ("": the suite's)
+	catch     *result.Catch
+	run       *result.Run
 }
 
 func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -103,6 +104,9 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts.Crash = crash
 		}
 		opts.Only = row.gates
+		if row.transport != "" {
+			opts.Transport = row.transport
+		}
 		t0 := time.Now()
 		run, err := gates.RunSuite(ctx, opts)
 		if err == nil && row.catch == nil {
@@ -202,7 +206,7 @@ func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 			ordered = append(ordered, g)
 		}
 	}
-	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c}, true
+	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c, transport: m.Transport}, true
 }
 
 // runsAlone: the correct row (every budget, latencies included, judged on

@@ -77,7 +77,7 @@ type softTimeoutRunner struct {
 }
 
 func (r softTimeoutRunner) run(ctx context.Context, pool gitPool, host string, op func(context.Context) error, abandon func()) error {
-	opCtx := withAuth(r.f.rootCtx, authFrom(ctx)) // no deadline, not even the caller's
+	opCtx := r.f.strat.dial.on(withAuth(r.f.rootCtx, authFrom(ctx))) // no deadline, not even the caller's
 	done := make(chan error, 1)
 	var mu sync.Mutex
 	left, finished := false, false

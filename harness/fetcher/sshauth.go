@@ -156,8 +156,8 @@ func (c *ctxConn) Close() error {
 // (zero for a source without ssh auth); done forgets the operation.
 func sshTransport(ctx context.Context) (auth transport.AuthMethod, po transport.ProxyOptions, done func()) {
 	auth = authFrom(ctx)
-	if auth == nil {
-		return nil, po, func() {}
+	if auth == nil || plainDialOn(ctx) {
+		return auth, po, func() {}
 	}
 	id := strconv.FormatUint(ctxDialSeq.Add(1), 10)
 	ctxDials.Store(id, ctx)

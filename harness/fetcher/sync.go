@@ -217,7 +217,7 @@ func (f *Fetcher) cloneSource(ctx context.Context, src *source) (*openRepo, erro
 	start := time.Now()
 	f.strat.stamp.before(f.caches, src.id, start)
 	var res *openRepo
-	err := f.runner.run(withAuth(ctx, src.auth), f.pool, src.host, func(opCtx context.Context) error {
+	err := f.runner.run(f.strat.dial.on(withAuth(ctx, src.auth)), f.pool, src.host, func(opCtx context.Context) error {
 		defer f.trackOp(src)()
 		r, err := f.strat.verify.clone(opCtx, f, src)
 		if err != nil {
@@ -247,7 +247,7 @@ func (f *Fetcher) cloneSource(ctx context.Context, src *source) (*openRepo, erro
 func (f *Fetcher) fetchSource(ctx context.Context, src *source, r *openRepo) error {
 	start := time.Now()
 	f.strat.stamp.before(f.caches, src.id, start)
-	err := f.runner.run(withAuth(ctx, src.auth), f.pool, src.host, func(opCtx context.Context) error {
+	err := f.runner.run(f.strat.dial.on(withAuth(ctx, src.auth)), f.pool, src.host, func(opCtx context.Context) error {
 		defer f.trackOp(src)()
 		err := fetchInto(opCtx, r)
 		if err != nil {
