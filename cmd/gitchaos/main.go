@@ -90,6 +90,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// crash-restart gate starts and SIGKILLs (same flags as cmd/reffetcher).
 		return fetcher.RunCommand(ctx, args[1:], os.Getenv, stdout, stderr, nil)
 	}
+	if args[0] == "suite-part" {
+		// Hidden: a part of a suite that another gitchaos process runs
+		// beside its process-wide gates (beside.go).
+		return cmdSuitePart(ctx, args[1:], stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "gitchaos: unknown command %q\n", args[0])
 	usage(stderr)
 	return exitUsage

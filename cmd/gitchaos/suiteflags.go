@@ -177,15 +177,11 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 	if err := f.targets(&opts, append(fileEnv, f.targetEnv...)); err != nil {
 		return opts, err
 	}
-	switch f.testbed {
-	case "local":
-		opts.TestbedKind = "local"
-	case "docker":
-		opts.TestbedKind = "docker"
-		opts.Testbeds = func(ctx context.Context, o testbed.Options) (testbed.Testbed, error) { return docker.New(ctx, o) }
-	default:
-		return opts, usagef("--testbed %q: want local or docker", f.testbed)
+	tb, err := testbedFactory(f.testbed)
+	if err != nil {
+		return opts, usagef("--%v", err)
 	}
+	opts.TestbedKind, opts.Testbeds = f.testbed, tb
 	opts.Transport = transport
 	if err := testbed.ValidateTransport(transport); err != nil {
 		return opts, usagef("--%v", err)
@@ -203,6 +199,18 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 		}
 	}
 	return opts, nil
+}
+
+// testbedFactory is the factory of a testbed kind: local (nil, the
+// default) or docker.
+func testbedFactory(kind string) (gates.TestbedFactory, error) {
+	switch kind {
+	case "local":
+		return nil, nil
+	case "docker":
+		return func(ctx context.Context, o testbed.Options) (testbed.Testbed, error) { return docker.New(ctx, o) }, nil
+	}
+	return nil, fmt.Errorf("testbed %q: want local or docker", kind)
 }
 
 // targets picks the target factory: in-process (default), --target URL or
@@ -263,6 +271,9 @@ func (f *suiteFlags) targets(opts *gates.Options, env []string) error {
 		opts.Targets = e
 	default:
 		opts.Targets = &inprocess.Factory{Mutants: f.mutants, Logger: f.targetLogger(opts.Logger)}
+		// The gates that judge nothing process-wide run in a copy of this
+		// binary beside the process-wide ones (beside.go).
+		opts.Beside = besideSelf
 		crash, err := selfFetcher(f.mutants, f.out)
 		if err != nil {
 			opts.Logger.Warn("crash-restart will be skipped: no process target", "err", err)

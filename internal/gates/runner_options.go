@@ -46,6 +46,11 @@ type Options struct {
 	// (ProcessWide) RunSuite runs at a time on fresh targets (0:
 	// DefaultParallel; 1: every scenario alone, in suite order).
 	Parallel int
+	// Beside, when set, runs the scenarios that judge nothing
+	// process-wide in another process while this one runs the
+	// process-wide gates alone (runner_beside.go); nil, or a Beside that
+	// cannot start, runs them here first.
+	Beside Beside
 
 	nilTestbed bool // WithTestbed was given a nil factory
 	sshHanded  bool // handSSH gave the targets the host key

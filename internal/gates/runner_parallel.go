@@ -51,20 +51,19 @@ func ProcessWide(gate string) bool {
 func runScenarios(ctx context.Context, names []string, opts Options, progress func(SuiteEvent)) []*result.Scenario {
 	out := make([]*result.Scenario, len(names))
 	var mu sync.Mutex // progress
+	report := func(ev SuiteEvent) {
+		if progress != nil {
+			mu.Lock()
+			progress(ev)
+			mu.Unlock()
+		}
+	}
 	one := func(i int) {
 		sc, _ := Lookup(names[i])
-		if progress != nil {
-			mu.Lock()
-			progress(SuiteEvent{Index: i, Total: len(names), Name: names[i]})
-			mu.Unlock()
-		}
+		report(SuiteEvent{Index: i, Total: len(names), Name: names[i]})
 		res := RunOne(ctx, sc, opts)
 		out[i] = res
-		if progress != nil {
-			mu.Lock()
-			progress(SuiteEvent{Index: i, Total: len(names), Name: names[i], Result: res})
-			mu.Unlock()
-		}
+		report(SuiteEvent{Index: i, Total: len(names), Name: names[i], Result: res})
 	}
 	parallel := opts.Parallel
 	if parallel == 0 {
@@ -78,28 +77,39 @@ func runScenarios(ctx context.Context, names []string, opts Options, progress fu
 			alone = append(alone, i)
 		}
 	}
-	if len(pooled) == 1 { // nothing to overlap with: keep the suite's order
-		alone, pooled = append(alone, pooled...), nil
-		slices.Sort(alone)
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for _, i := range pooled {
-		if ctx.Err() != nil {
-			break
+	runPooled := func(idx []int) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, parallel)
+		for _, i := range idx {
+			if ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				one(i)
+			})
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			one(i)
-		})
+		wg.Wait()
 	}
-	wg.Wait()
+	// The pooled scenarios run in another process beside the alone ones
+	// when opts.Beside can start one (runner_beside.go), else here first.
+	wait := besideStart(ctx, names, pooled, alone, opts, report)
+	if wait == nil {
+		if len(pooled) == 1 { // nothing to overlap with: keep the suite's order
+			alone, pooled = append(alone, pooled...), nil
+			slices.Sort(alone)
+		}
+		runPooled(pooled)
+	}
 	for _, i := range alone {
 		if ctx.Err() != nil {
 			break
 		}
 		one(i)
+	}
+	if wait != nil {
+		runPooled(besideCollect(ctx, wait, pooled, out, opts))
 	}
 	// A scenario never started (interrupted) leaves no result.
 	return slices.DeleteFunc(out, func(r *result.Scenario) bool { return r == nil })
