@@ -294,8 +294,8 @@ func (spec partSpec) options(logOut io.Writer) (gates.Options, error) {
 		targetLogger = logger.With("target", "reffetcher")
 	}
 	opts := gates.Options{
-		Targets:  &inprocess.Factory{Mutants: spec.Mutants, Logger: targetLogger},
-		Engine:   gitserver.Engine(spec.Engine), Transport: spec.Transport, Settings: spec.Settings, Seed: spec.Seed,
+		Targets: &inprocess.Factory{Mutants: spec.Mutants, Logger: targetLogger},
+		Engine:  gitserver.Engine(spec.Engine), Transport: spec.Transport, Settings: spec.Settings, Seed: spec.Seed,
 		Only: spec.Names, Scopes: spec.Scopes, MaxCycles: spec.MaxCycles, Logger: logger, Kind: spec.Kind,
 		Timeout: spec.Timeout, Parallel: spec.Parallel, Strict: spec.Strict,
 	}
