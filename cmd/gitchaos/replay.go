@@ -103,14 +103,9 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			"fetcher without mutants). Exit 0: passed; 1: a check failed; 2: usage or setup error.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	file, rest := splitFileArg(args)
-	if code, ok := parseFlags(fs, rest); !ok {
+	file, code, ok := parseFileArg(fs, args, stderr, "a schedule file")
+	if !ok {
 		return code
-	}
-	if file == "" {
-		fmt.Fprintln(stderr, "gitchaos replay: a schedule file is required")
-		fs.Usage()
-		return exitUsage
 	}
 	sched, err := gates.LoadSchedule(file)
 	if err != nil {
@@ -172,6 +167,22 @@ func writeReplayOut(dir string, run *result.Run, executed *gates.Schedule) error
 		}
 	}
 	return nil
+}
+
+// parseFileArg parses args of a command that takes one file argument
+// (anywhere among its flags) and reports, with usage, a missing one
+// (what names it): ok false with the exit code when the command ends.
+func parseFileArg(fs *flag.FlagSet, args []string, stderr io.Writer, what string) (file string, code int, ok bool) {
+	file, rest := splitFileArg(args)
+	if code, ok := parseFlags(fs, rest); !ok {
+		return "", code, false
+	}
+	if file == "" {
+		fmt.Fprintf(stderr, "gitchaos %s: %s is required\n", fs.Name(), what)
+		fs.Usage()
+		return "", exitUsage, false
+	}
+	return file, 0, true
 }
 
 // splitFileArg takes the one positional argument (a file) from args,

@@ -34,14 +34,9 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			"Exit 0: shrunk; 2: usage error, or the schedule does not fail to begin with.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	file, rest := splitFileArg(args)
-	if code, ok := parseFlags(fs, rest); !ok {
+	file, code, ok := parseFileArg(fs, args, stderr, "a report or schedule file")
+	if !ok {
 		return code
-	}
-	if file == "" {
-		fmt.Fprintln(stderr, "gitchaos shrink: a report or schedule file is required")
-		fs.Usage()
-		return exitUsage
 	}
 	k, n, err := parseReplays(*replays)
 	if err != nil {

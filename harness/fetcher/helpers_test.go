@@ -352,3 +352,20 @@ func baseDirFDs(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// serving starts a git server with one repo "r" (generated from seed)
+// and a fetcher with mutant ("" for the correct one), puts each of ids
+// on r and waits until every one serves r's head.
+func serving(t *testing.T, mutant string, seed int64, ids ...string) (srv *gitSrv, e *env, url, head string) {
+	t.Helper()
+	srv = newGitSrv(t)
+	e = startEnv(t, testConfig(t, mutant))
+	url, head = srv.addRepo("r", seed)
+	for _, id := range ids {
+		e.put(id, url)
+	}
+	for _, id := range ids {
+		e.waitHash(id, head, 10*time.Second)
+	}
+	return srv, e, url, head
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // TestMutantPurgeSharedOnDelete: a and b share one source (same url, same
@@ -15,13 +14,7 @@ import (
 func TestMutantPurgeSharedOnDelete(t *testing.T) {
 	for _, mutant := range []string{"", "purge-shared-on-delete"} {
 		t.Run("mutant="+mutant, func(t *testing.T) {
-			srv := newGitSrv(t)
-			e := startEnv(t, testConfig(t, mutant))
-			u, head := srv.addRepo("r", 150)
-			e.put("a", u)
-			e.put("b", u)
-			e.waitHash("a", head, 10*time.Second)
-			e.waitHash("b", head, 10*time.Second)
+			_, e, u, _ := serving(t, mutant, 150, "a", "b")
 			dir := filepath.Join(e.cfg.BaseDir, "git_sources", e.f.SourceID(u, "main"))
 			if code, _ := e.do("DELETE", "/scopes/a", nil); code != http.StatusNoContent {
 				t.Fatalf("DELETE a: HTTP %d", code)

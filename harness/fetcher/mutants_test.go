@@ -106,11 +106,7 @@ func TestMutantNoInflightGuard(t *testing.T) {
 func TestMutantsOnTaskList(t *testing.T) {
 	for _, mutant := range []string{"", "sweep-only-on-add", "webhook-task-leak"} {
 		t.Run("mutant="+mutant, func(t *testing.T) {
-			srv := newGitSrv(t)
-			url, head := srv.addRepo("r", 80)
-			e := startEnv(t, testConfig(t, mutant))
-			e.put("a", url)
-			e.waitHash("a", head, 10*time.Second)
+			srv, e, _, _ := serving(t, mutant, 80, "a")
 			release := srv.setHang("r")
 			defer release()
 			for range 20 { // all hang on one fetch: none finished when the next comes
@@ -156,11 +152,7 @@ func TestMutantsOnTaskList(t *testing.T) {
 func TestMutantStampAtCompletion(t *testing.T) {
 	for _, mutant := range []string{"", "stamp-at-completion"} {
 		t.Run("mutant="+mutant, func(t *testing.T) {
-			srv := newGitSrv(t)
-			url, head := srv.addRepo("r", 90)
-			e := startEnv(t, testConfig(t, mutant))
-			e.put("a", url)
-			e.waitHash("a", head, 10*time.Second)
+			srv, e, _, _ := serving(t, mutant, 90, "a")
 			e.settle()
 			refs := srv.stat(srv.refs, "r")
 			release := srv.setHang("r")

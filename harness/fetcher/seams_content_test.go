@@ -12,11 +12,7 @@ import (
 func TestMutantStaleContentCache(t *testing.T) {
 	for _, mutant := range []string{"", "stale-content-cache"} {
 		t.Run("mutant="+mutant, func(t *testing.T) {
-			srv := newGitSrv(t)
-			e := startEnv(t, testConfig(t, mutant))
-			u, head := srv.addRepo("r", 150)
-			e.put("a", u)
-			e.waitHash("a", head, 10*time.Second)
+			srv, e, _, head := serving(t, mutant, 150, "a")
 			before, _ := e.policy("a")
 			next := srv.push("r", 151)
 			if code, body := e.do("POST", "/scopes/a/refresh", nil); code >= 300 {
