@@ -60,16 +60,20 @@ opal-compare:
 gate:
 	$(GO) run ./cmd/gitchaos gate
 
-# The correct fetcher passes every gate; every mutant fails its gates.
-# Mutant rows run three at a time (the correct row and the rows caught by
-# a flatness check alone: docs/fetcher.md, "The mutant matrix").
+# The correct fetcher passes every gate; every mutant fails its gates,
+# judged as base against head: the correct fetcher (base, the whole suite,
+# alone) against each mutant (head, its gates, each row in a process of
+# its own, four at a time), three runs a side, interleaved; every
+# must-fail check broken or worse, no other check worse, and the correct
+# fetcher passing every check in every run (docs/compare.md, "Correct
+# against each mutant"; the one-run table is `gitchaos matrix`).
 # Then on the docker testbed the offline-isolation and churn gates: the
 # correct fetcher passes both, and one mutant per gate fails it there (a
 # hung host through the toxiproxy container; an fd leak measured across
 # churn against the containerised git server). `gitchaos matrix --testbed
 # docker --only offline,churn` runs all seven rows (92.5 s, BENCHMARKS.md).
 matrix:
-	$(GO) run ./cmd/gitchaos matrix --parallel 3
+	$(GO) run ./cmd/gitchaos compare --mutants all --parallel 4
 	$(GO) run ./cmd/gitchaos matrix --testbed docker --only offline,churn --mutants no-host-bulkhead,fd-leak-on-delete
 
 # FROM scratch images of the git server and toxiproxy (the docker testbed

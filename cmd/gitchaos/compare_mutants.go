@@ -35,11 +35,13 @@ check is broken only unanimously (failed in every mutant run, passed in
 every correct one) and none can be worse (the rank test cannot reach
 significance with 3 runs a side); 5 runs a side let it.
 
-The correct row runs alone; mutant rows run --parallel at a time, but a
-mutant caught by a flatness check (fds, memory flat across cycles: the
-in-process target's are the whole process's) runs alone, as in the matrix.
-With --out DIR each run's report.json is kept as DIR/correct-i and
-DIR/MUTANT-i. Exit 0 when every mutant is as expected, 1 otherwise, 2 on a
+The correct row runs alone and must pass every check in every run (a base
+that fails is no baseline); mutant rows run --parallel at a time, each in
+a copy of gitchaos of its own, so a mutant caught by a flatness check
+(fds, memory flat across cycles) is judged on its own process. A row whose
+must-fail checks were all skipped is "skip". With --out DIR each run's
+report.json is kept as DIR/correct-i and DIR/MUTANT-i. Exit 0 when every
+mutant is as expected and the correct fetcher passed, 1 otherwise, 2 on a
 usage or setup error.
 
 flags:
@@ -53,7 +55,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 	var names listFlag
 	fs.Var(&names, "mutants", "the mutants to compare with the correct fetcher, comma-separated, or all")
 	runs := fs.Int("runs", 3, "runs a side (seeds --seed .. --seed+N-1)")
-	parallel := fs.Int("parallel", 1, "mutant rows run this many at a time (flatness rows alone)")
+	parallel := fs.Int("parallel", 1, "mutant rows run this many at a time, each in a process of its own")
 	alpha := fs.Float64("alpha", 0.05, "family-wise false-alarm rate across checks")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, compareMutantsUsage)
@@ -140,6 +142,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 		opts.Seed = seed
 		opts.Only = only
 		opts.Targets = &inprocess.Factory{Mutants: mutants, Logger: f.targetLogger(base.Logger)}
+		opts.Isolate = name != "correct" // as the matrix's rows (gates.Options.Isolate)
 		if crash, err := selfFetcher(mutants, ""); err == nil {
 			opts.Crash = crash
 		}
@@ -163,6 +166,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 			return
 		}
 		if name == "correct" {
+			unrecordedErrors(run)
 			correct = append(correct, run)
 		} else {
 			byRow[name] = append(byRow[name], run)
@@ -180,7 +184,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 			if ctx.Err() != nil {
 				break
 			}
-			if runsAlone(row) {
+			if runsAlone(row, base.Beside != nil) {
 				wg.Wait()
 				runOne(row.name, row.mutants, row.gates, seed)
 				continue
@@ -205,30 +209,55 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 	bad := 0
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MUTANT\tRESULT\tMUST FAIL (verdict)\tWORSE\tCOLLATERAL (broken)")
+	// The base itself: the correct fetcher passes every check in every
+	// run, as the matrix's correct row must (a base that fails is no
+	// baseline).
+	var correctBad []string
+	for _, r := range correct {
+		if row := (&matrixRow{name: "correct", run: r}); !rowPassed(row) {
+			correctBad = append(correctBad, fmt.Sprintf("seed %d: %s", r.Seed, rowSummary(row)))
+		}
+	}
+	if len(correctBad) > 0 {
+		fmt.Fprintf(tw, "(correct)\tWRONG\t%s\t-\t-\n", strings.Join(correctBad, "; "))
+	} else {
+		fmt.Fprintf(tw, "(correct)\tok\tevery check passed in %d runs\t-\t-\n", len(correct))
+	}
 	for _, row := range rows {
-		ok, must, worse, coll, err := judgeMutant(row, correct, byRow[row.name], *alpha)
+		ok, skipped, must, worse, coll, err := judgeMutant(row, correct, byRow[row.name], *alpha)
 		if err != nil {
 			return fail("%s: %v", row.name, err)
 		}
 		res := "ok"
-		if !ok {
+		switch {
+		case skipped:
+			// Every must-fail check skipped on both sides (the disk-full
+			// gate where no tmpfs can be mounted): the matrix's "skip".
+			res = "skip"
+		case !ok:
 			res, bad = "WRONG", bad+1
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.name, res, strings.Join(must, "; "), orDefault(strings.Join(worse, "; "), "-"), orDefault(strings.Join(coll, "; "), "-"))
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\ncompare --mutants: %d mutants, %d as expected, %d not; %d runs a side in %.1f s\n", len(rows), len(rows)-bad, bad, *runs, time.Since(start).Seconds())
-	if bad > 0 {
+	verdict := "passed every check"
+	if len(correctBad) > 0 {
+		verdict = fmt.Sprintf("FAILED in %d of %d runs", len(correctBad), len(correct))
+	}
+	fmt.Fprintf(stdout, "\ncompare --mutants: %d mutants, %d as expected, %d not; the correct fetcher %s; %d runs a side in %.1f s\n", len(rows), len(rows)-bad, bad, verdict, *runs, time.Since(start).Seconds())
+	if bad > 0 || len(correctBad) > 0 {
 		return exitFail
 	}
 	return exitOK
 }
 
 // judgeMutant compares the correct runs with a mutant's: ok when every
-// must-fail check of row is broken or worse and no other check is worse.
-// must gives the must-fail checks' verdicts, worse the other checks that
-// came out worse, collateral those that came out broken.
-func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (ok bool, must, worse, collateral []string, err error) {
+// must-fail check of row is broken or worse and no other check is worse;
+// skipped when every must-fail check was skipped (the row cannot be
+// judged here). must gives the must-fail checks' verdicts, worse the
+// other checks that came out worse, collateral those that came out
+// broken.
+func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (ok, skipped bool, must, worse, collateral []string, err error) {
 	c := &comparison{}
 	for _, r := range correct {
 		c.add(0, "correct", r) // the runs' kind and settings agree: one options value made them
@@ -237,13 +266,13 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 		c.add(1, row.name, r)
 	}
 	if err := c.judge(compareOutput{alpha: alpha}); err != nil {
-		return false, nil, nil, nil, err
+		return false, false, nil, nil, nil, err
 	}
 	byKey := map[string]compare.Outcome{}
 	for _, o := range c.Checks {
 		byKey[o.Key] = o
 	}
-	ok = true
+	ok, skipped = true, len(row.catch.MustFail) > 0
 	isMust := map[string]bool{}
 	for _, ref := range row.catch.MustFail {
 		k := ref.Scenario + "/" + ref.ID
@@ -256,6 +285,7 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 		if v != compare.Broken && v != compare.Worse {
 			ok = false
 		}
+		skipped = skipped && v == compare.Skipped
 		must = append(must, fmt.Sprintf("%s (%s)", k, v))
 	}
 	for _, o := range c.Checks {
@@ -268,5 +298,6 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 			collateral = append(collateral, o.Key)
 		}
 	}
-	return ok, must, worse, collateral, nil
+	return ok, skipped, must, worse, collateral, nil
 }
+

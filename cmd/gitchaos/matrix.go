@@ -39,7 +39,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&onlyMutants, "mutant", "same as --mutants (repeatable)")
 	var shard shardFlag
 	shard.register(fs, "matrix rows (correct, then each mutant)")
-	parallel := fs.Int("parallel", 1, "mutant rows run this many at a time; the correct row, and a mutant whose checks judge process-wide metrics (fds, memory flat across cycles), run alone")
+	parallel := fs.Int("parallel", 1, "mutant rows run this many at a time, each in a process of its own; the correct row runs alone")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitchaos matrix [flags]\n\nRuns the whole suite against the correct reference fetcher and, for each\nmutant, the gates of the checks that guard its bug; prints each row as it\nfinishes, then the mutant x gate table and which checks caught each mutant.\nA mutant is caught only when every check declared for it (fetcher.Mutants:\nmutant, seam, upstream bug, checks that must fail) failed; other failing\nchecks are listed as collateral. Exit 0 only if the correct fetcher passes\neverything and every mutant is caught; 1 otherwise; 2 on a usage or setup\nerror.\n\nflags:")
 		fs.PrintDefaults()
@@ -104,6 +104,10 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts.Crash = crash
 		}
 		opts.Only = row.gates
+		// A mutant's row runs in a process of its own when it can
+		// (gates.Options.Isolate): its fds and memory are then its own,
+		// beside other rows.
+		opts.Isolate = row.catch != nil
 		if row.transport != "" {
 			opts.Transport = row.transport
 		}
@@ -143,7 +147,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if ctx.Err() != nil || failed {
 			break
 		}
-		if runsAlone(row) {
+		if runsAlone(row, base.Beside != nil) {
 			wg.Wait()
 			runRow(row)
 			continue
@@ -210,12 +214,16 @@ func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 }
 
 // runsAlone: the correct row (every budget, latencies included, judged on
-// an otherwise idle process) and a mutant caught by a flatness check: an
-// in-process target's fds and memory are the whole process's, so a row
-// beside it would add its own to the series.
-func runsAlone(r *matrixRow) bool {
+// an otherwise idle process) and, unless rows are isolated in processes
+// of their own (gates.Options.Isolate), a mutant caught by a flatness
+// check: an in-process target's fds and memory are the whole process's,
+// so a row beside it would add its own to the series.
+func runsAlone(r *matrixRow, isolated bool) bool {
 	if r.catch == nil {
 		return true
+	}
+	if isolated { // a mutant's row in a process of its own
+		return false
 	}
 	for _, c := range r.catch.MustFail {
 		if strings.HasSuffix(c.ID, "-flat") { // a flatness family's id (gates.declarePerMetric)

@@ -35,6 +35,12 @@ func besideStart(ctx context.Context, names []string, pooled, alone []int, opts 
 	if opts.Beside == nil || len(pooled) == 0 || len(alone) == 0 {
 		return nil
 	}
+	return besideRun(ctx, names, pooled, opts, report)
+}
+
+// besideRun starts the scenarios pooled (indices into names) in
+// opts.Beside's process; nil when it cannot (logged).
+func besideRun(ctx context.Context, names []string, pooled []int, opts Options, report func(SuiteEvent)) func() ([]*result.Scenario, error) {
 	part := make([]string, len(pooled))
 	for j, i := range pooled {
 		part[j] = names[i]
@@ -55,9 +61,9 @@ func besideStart(ctx context.Context, names []string, pooled, alone []int, opts 
 
 // besideCollect puts the results of the scenarios that ran beside this
 // process into out and returns the pooled indices left without one (the
-// process died before them): the caller runs those here, unless the run
-// was cancelled.
-func besideCollect(ctx context.Context, wait func() ([]*result.Scenario, error), pooled []int, out []*result.Scenario, opts Options) []int {
+// process died before them; none when the run was cancelled) and how the
+// process ended.
+func besideCollect(ctx context.Context, wait func() ([]*result.Scenario, error), pooled []int, out []*result.Scenario, opts Options) ([]int, error) {
 	res, err := wait()
 	var left []int
 	for j, i := range pooled {
@@ -67,11 +73,11 @@ func besideCollect(ctx context.Context, wait func() ([]*result.Scenario, error),
 			left = append(left, i)
 		}
 	}
-	if err != nil && ctx.Err() == nil {
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	if err != nil {
 		opts.Logger.Warn("scenarios beside this process ended early", "err", err, "left", len(left))
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return left
+	return left, err
 }

@@ -51,6 +51,12 @@ type Options struct {
 	// process-wide gates alone (runner_beside.go); nil, or a Beside that
 	// cannot start, runs them here first.
 	Beside Beside
+	// Isolate, with Beside, runs the whole suite in the other process
+	// (its process-wide gates alone there, the rest first): a matrix
+	// row isolated so is judged on its own process's fds and memory and
+	// may run beside other rows. Without a Beside, or one that cannot
+	// start, it has no effect.
+	Isolate bool
 
 	nilTestbed bool // WithTestbed was given a nil factory
 	sshHanded  bool // handSSH gave the targets the host key

@@ -2,6 +2,7 @@ package gates
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -44,10 +45,13 @@ func ProcessWide(gate string) bool {
 // runScenarios runs the scenarios names in a suite run and returns their
 // results in the order of names. When the targets are fresh (a new one
 // per scenario) and parallel > 1, the scenarios that judge nothing
-// process-wide run first, parallel at a time, each with its own testbed
-// and target; then the process-wide ones, one at a time with nothing
-// beside them. Otherwise one at a time, in order. progress is called as
-// each starts and finishes (serialised: never two calls at once).
+// process-wide run parallel at a time, each with its own testbed and
+// target: in opts.Beside's process while this one runs the process-wide
+// ones alone, or, without a Beside, here first and the process-wide ones
+// after them, one at a time with nothing beside them. Otherwise one at a
+// time, in order. With opts.Isolate and a Beside the whole suite runs in
+// the Beside's process. progress is called as each starts and finishes
+// (serialised: never two calls at once).
 func runScenarios(ctx context.Context, names []string, opts Options, progress func(SuiteEvent)) []*result.Scenario {
 	out := make([]*result.Scenario, len(names))
 	var mu sync.Mutex // progress
@@ -92,6 +96,23 @@ func runScenarios(ctx context.Context, names []string, opts Options, progress fu
 		}
 		wg.Wait()
 	}
+	if opts.Isolate && opts.Beside != nil {
+		// The whole suite in the other process (runner_beside.go).
+		all := make([]int, len(names))
+		for i := range all {
+			all[i] = i
+		}
+		if wait := besideRun(ctx, names, all, opts, report); wait != nil {
+			// What the process left undone is not run here: here it
+			// would not be isolated (it errs, named, instead).
+			left, err := besideCollect(ctx, wait, all, out, opts)
+			for _, i := range left {
+				out[i] = &result.Scenario{Name: names[i], Seed: opts.Seed,
+					Error: fmt.Sprintf("not run: the process it was isolated in ended before it: %v", err)}
+			}
+			return slices.DeleteFunc(out, func(r *result.Scenario) bool { return r == nil })
+		}
+	}
 	// The pooled scenarios run in another process beside the alone ones
 	// when opts.Beside can start one (runner_beside.go), else here first.
 	wait := besideStart(ctx, names, pooled, alone, opts, report)
@@ -109,7 +130,8 @@ func runScenarios(ctx context.Context, names []string, opts Options, progress fu
 		one(i)
 	}
 	if wait != nil {
-		runPooled(besideCollect(ctx, wait, pooled, out, opts))
+		left, _ := besideCollect(ctx, wait, pooled, out, opts)
+		runPooled(left)
 	}
 	// A scenario never started (interrupted) leaves no result.
 	return slices.DeleteFunc(out, func(r *result.Scenario) bool { return r == nil })
