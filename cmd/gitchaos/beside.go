@@ -20,6 +20,7 @@ import (
 	"github.com/gitchaos/gitchaos/harness/proctree"
 	"github.com/gitchaos/gitchaos/harness/result"
 	"github.com/gitchaos/gitchaos/harness/target"
+	"github.com/gitchaos/gitchaos/harness/testbed/docker"
 	"github.com/gitchaos/gitchaos/internal/gates"
 )
 
@@ -80,6 +81,13 @@ func besideSelf(ctx context.Context, opts gates.Options, names []string, progres
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	if opts.TestbedKind == "docker" {
+		// The testbed's images built once, here: on first use both
+		// processes would build the same images at once.
+		if _, err := docker.EnsureImages(ctx, opts.Logger); err != nil {
+			return nil, fmt.Errorf("docker testbed images: %w", err)
+		}
 	}
 	dir, err := os.MkdirTemp("", "gitchaos-part-*")
 	if err != nil {
