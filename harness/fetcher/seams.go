@@ -150,6 +150,7 @@ func (singleFlight) enter(ctx context.Context, f *Fetcher, src *source) (context
 		if last {
 			unlock()
 			src.flight = nil
+			src.lastFailed = fl.failed
 		}
 		src.flightMu.Unlock()
 		if last {

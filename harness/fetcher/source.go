@@ -151,8 +151,9 @@ type source struct {
 	deleted atomic.Bool          // set when its last scope goes
 	active  atomic.Int64         // git operations running on it now
 
-	flightMu sync.Mutex
-	flight   *flight // the guarded operation running now, nil when idle
+	flightMu   sync.Mutex
+	flight     *flight // the guarded operation running now, nil when idle
+	lastFailed bool    // whether a git operation failed in the last flight that ended
 }
 
 // flight is one guarded git operation on a source.
@@ -161,22 +162,39 @@ type flight struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when it ends
 	holds   int           // the caller plus operations outliving it; guarded by source.flightMu
+	failed  bool          // a git operation in it failed; guarded by source.flightMu
 }
 
-// waitFlight waits for the source's running operation (if any) to end;
-// false if ctx ended first.
-func (s *source) waitFlight(ctx context.Context) bool {
+// markFailed records that a git operation of the source's running flight
+// failed (its waiters then only read the clone it left).
+func (s *source) markFailed() {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.flight != nil {
+		s.flight.failed = true
+	}
+}
+
+// waitFlight waits for the source's running operation (if any) to end
+// and reports whether a git operation failed in it (in the last one that
+// ended, when none runs); ended is false if ctx ended first.
+func (s *source) waitFlight(ctx context.Context) (ended, failed bool) {
 	s.flightMu.Lock()
 	fl := s.flight
+	if fl == nil {
+		failed = s.lastFailed
+	}
 	s.flightMu.Unlock()
 	if fl == nil {
-		return true
+		return true, failed
 	}
 	select {
 	case <-fl.done:
-		return true
+		s.flightMu.Lock()
+		defer s.flightMu.Unlock()
+		return true, fl.failed
 	case <-ctx.Done():
-		return false
+		return false, false
 	}
 }
 

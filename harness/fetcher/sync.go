@@ -44,24 +44,28 @@ func (f *Fetcher) syncScope(ctx context.Context, id string, opts syncOpts) error
 	if st == nil || src == nil {
 		return fmt.Errorf("sync %s: %w", id, ErrNotFound)
 	}
-	stamped, _ := f.caches.fetchedAt(src.id)
 	head, err := f.syncSource(ctx, src, opts)
 	if errors.Is(err, errInFlight) {
 		// Single flight: the git work is never run beside the running
-		// operation. Wait for it to end, then decide again: if it fetched
-		// (a new stamp), a forced sync fetches once more unless that fetch
-		// started after this request (it may have missed what the request
-		// announced); if it failed, only read the clone it left, so the
-		// scope still gets its head without queueing another hung fetch.
-		// Every operation ends (timeouts), so each wait makes progress;
-		// with many scopes on one source their reads take turns, and none
-		// gives up before its state is recorded (only ctx ends the wait).
+		// operation. Wait for it to end, then decide again: if its git
+		// work failed, only read the clone it left, so the scope still
+		// gets its head without queueing another hung fetch; otherwise a
+		// forced sync fetches once more unless a fetch that started after
+		// this request succeeded (shouldFetch: the one that ran may have
+		// missed what the request announced). The flight says how it
+		// ended: a stamp read before the wait cannot, for a fetch that
+		// stamped its success before this request came but had not yet
+		// let go of the source. Every operation ends (timeouts), so each
+		// wait makes progress; with many scopes on one source their reads
+		// take turns, and none gives up before its state is recorded
+		// (only ctx ends the wait).
 		retry := opts
 		for errors.Is(err, errInFlight) {
-			if !src.waitFlight(ctx) {
+			ended, failed := src.waitFlight(ctx)
+			if !ended {
 				return fmt.Errorf("sync %s: %w", id, ctx.Err())
 			}
-			if t, _ := f.caches.fetchedAt(src.id); t.Equal(stamped) {
+			if failed {
 				retry = syncOpts{local: true, branch: opts.branch, scope: opts.scope}
 			}
 			head, err = f.syncSource(ctx, src, retry)
@@ -227,6 +231,7 @@ func (f *Fetcher) cloneSource(ctx context.Context, src *source) (*openRepo, erro
 		return nil
 	}, func() { res.close() })
 	if err != nil {
+		src.markFailed()
 		return nil, fmt.Errorf("clone %s: %w", src.url, err)
 	}
 	ok := f.strat.commit.commit(src, func() {
@@ -256,6 +261,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, src *source, r *openRepo) err
 		return err
 	}, nil)
 	if err != nil {
+		src.markFailed()
 		return fmt.Errorf("fetch %s: %w", src.url, err)
 	}
 	f.strat.commit.commit(src, func() { f.strat.stamp.success(f.caches, src.id, start) })
