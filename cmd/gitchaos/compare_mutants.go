@@ -300,4 +300,3 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 	}
 	return ok, skipped, must, worse, collateral, nil
 }
-
