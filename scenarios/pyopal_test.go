@@ -57,6 +57,9 @@ const chkRoundRSS = "repeat-sync.rss-bytes-flat"
 // sharer lives.
 const chkShared = "delete-hang.sibling-clone-kept"
 
+// chkForce is force fetch requested during a fetch is not suppressed.
+const chkForce = "recovery.force-fetch-not-suppressed"
+
 // The work-after-restart checks the prefork cases assert on.
 const (
 	chkBootWork  = "boot.refresh-after-start"              // a push and a refresh after the cold start serve the newest commit
@@ -129,6 +132,11 @@ var pyopalRobust = []pyopalCase{
 	// the timeout that killed git's group.
 	{name: "ssh-child-survives", gate: "timeout", o: bug("ssh-child-survives"), transport: "ssh", check: chkChildren, want: result.Fail,
 		names: regexp.MustCompile(`\d+\(ssh,`)},
+	// Over HTTP the git command speaks protocol v2, whose refs come in an
+	// upload-pack request: the hang that holds the first fetch must hold
+	// it after the refs (gitserver's faultOp), or that fetch sees the push
+	// and the suppressed refresh is never missed.
+	{name: "force-suppressed", gate: "recovery", o: bug("force-suppressed"), check: chkForce, want: result.Fail},
 }
 
 // prefork is the prefork shape (two workers forked by a master that
