@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -136,6 +137,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 	var mu sync.Mutex
 	var correct []*result.Run
 	byRow := map[string][]*result.Run{}
+	took := map[string]time.Duration{} // each row's last run
 	var firstErr error
 	runOne := func(name string, mutants, only []string, seed int64) {
 		opts := base
@@ -159,6 +161,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		took[name] = time.Since(t0)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("%s seed %d: %w", name, seed, err)
@@ -180,7 +183,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, *parallel)
-		for _, row := range rows {
+		for _, row := range longestFirst(rows, took) {
 			if ctx.Err() != nil {
 				break
 			}
@@ -299,4 +302,24 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 		}
 	}
 	return ok, skipped, must, worse, collateral, nil
+}
+
+// longestFirst is rows in the order to start them: the longest last run
+// first (rows not run yet keep their place, ahead of the rest), so the
+// long rows of a pass do not start last and leave the other slots idle
+// at its end.
+func longestFirst(rows []*matrixRow, took map[string]time.Duration) []*matrixRow {
+	out := slices.Clone(rows)
+	slices.SortStableFunc(out, func(a, b *matrixRow) int {
+		ta, oka := took[a.name]
+		tb, okb := took[b.name]
+		switch {
+		case oka == okb:
+			return cmp.Compare(tb, ta)
+		case !oka:
+			return -1
+		}
+		return 1
+	})
+	return out
 }

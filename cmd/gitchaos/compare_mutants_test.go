@@ -1,8 +1,10 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitchaos/gitchaos/harness/result"
 )
@@ -70,5 +72,21 @@ func TestJudgeMutant(t *testing.T) {
 	}
 	if ok, skipped, must, _, _, err := judgeMutant(row, skip(3), skip(3), 0.05); err != nil || ok || !skipped {
 		t.Errorf("all skipped: ok %v skipped %v err %v must %v; want skipped", ok, skipped, err, must)
+	}
+}
+
+// Rows start longest-first by their last run; a row not run yet first.
+func TestLongestFirst(t *testing.T) {
+	rows := []*matrixRow{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}}
+	took := map[string]time.Duration{"a": time.Second, "b": 3 * time.Second, "d": 2 * time.Second}
+	var got []string
+	for _, r := range longestFirst(rows, took) {
+		got = append(got, r.name)
+	}
+	if want := []string{"c", "b", "d", "a"}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+	if rows[0].name != "a" {
+		t.Error("rows reordered in place")
 	}
 }
