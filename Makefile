@@ -63,7 +63,7 @@ gate:
 # The correct fetcher passes every gate; every mutant fails its gates,
 # judged as base against head: the correct fetcher (base, the whole suite,
 # alone) against each mutant (head, its gates, each row in a process of
-# its own, four at a time), three runs a side, interleaved; every
+# its own, six at a time: they mostly wait out timeouts and hangs), three runs a side, interleaved; every
 # must-fail check broken or worse, no other check worse, and the correct
 # fetcher passing every check in every run (docs/compare.md, "Correct
 # against each mutant"; the one-run table is `gitchaos matrix`).
@@ -73,7 +73,7 @@ gate:
 # churn against the containerised git server). `gitchaos matrix --testbed
 # docker --only offline,churn` runs all seven rows (92.5 s, BENCHMARKS.md).
 matrix:
-	$(GO) run ./cmd/gitchaos compare --mutants all --parallel 4
+	$(GO) run ./cmd/gitchaos compare --mutants all --parallel 6
 	$(GO) run ./cmd/gitchaos matrix --testbed docker --only offline,churn --mutants no-host-bulkhead,fd-leak-on-delete
 
 # FROM scratch images of the git server and toxiproxy (the docker testbed
