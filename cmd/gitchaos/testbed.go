@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitchaos/gitchaos/harness/dockerimg"
+	"github.com/gitchaos/gitchaos/harness/faults"
 	"github.com/gitchaos/gitchaos/harness/target"
 	"github.com/gitchaos/gitchaos/harness/testbed"
 	"github.com/gitchaos/gitchaos/harness/testbed/docker"
@@ -274,6 +275,22 @@ func testbedSweep(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	code := exitOK
+	// First the disk-full gate's tmpfs of dead runs: an exec dir with one
+	// mounted on it cannot be removed.
+	mounts, err := faults.SweepTmpfs()
+	for _, m := range mounts.Unmounted {
+		fmt.Fprintf(stderr, "unmounted the tmpfs a dead run left on %s\n", m)
+	}
+	for _, m := range mounts.Unknown {
+		fmt.Fprintf(stderr, "left the tmpfs on %s: its source names no owner (made by an older gitchaos); umount it by hand if no run uses it\n", m)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gitchaos testbed sweep: %v\n", err)
+		code = exitFail
+	}
+	if len(mounts.Unmounted) > 0 {
+		fmt.Fprintf(stdout, "unmounted %d disk-full tmpfs of dead runs\n", len(mounts.Unmounted))
+	}
 	res, err := target.SweepExecDirs(*tempDir)
 	for _, d := range res.Removed {
 		fmt.Fprintf(stderr, "removed %s\n", d)

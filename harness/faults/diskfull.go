@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gitchaos/gitchaos/harness/owner"
 )
 
 // KindDisk faults act on the filesystem that holds a target's base dir
@@ -135,4 +137,20 @@ func (f DiskFull) Fill(dir string) (undo func() error, err error) {
 func DiskAvail(dir string) (int64, error) {
 	_, avail, err := diskSpace(dir)
 	return avail, err
+}
+
+// tmpfsSourcePrefix starts the source of every tmpfs MountTmpfs mounts
+// (mountinfo shows it): "gitchaos-diskfull-<owner>".
+const tmpfsSourcePrefix = "gitchaos-diskfull"
+
+// TmpfsSource is the source MountTmpfs gives the tmpfs it mounts for the
+// process id: it names the owner, so SweepTmpfs can tell a dead run's
+// mount from a live one's.
+func TmpfsSource(id owner.ID) string { return tmpfsSourcePrefix + "-" + id.String() }
+
+// TmpfsSweep is what SweepTmpfs did, by mount point.
+type TmpfsSweep struct {
+	Unmounted []string // of dead owners
+	Live      []string // of owners still running, left alone
+	Unknown   []string // no owner in the source (older builds), left alone
 }
