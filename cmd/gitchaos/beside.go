@@ -71,9 +71,18 @@ const besideWaitDelay = 30 * time.Second
 
 // besideSelf is gates.Options.Beside for the in-process reference
 // fetcher: a copy of this binary ("gitchaos suite-part") runs the
-// scenarios. Any other target, or an in-process factory the spec cannot
-// carry (a Tune function, a temp dir), is refused: they run here.
-func besideSelf(ctx context.Context, opts gates.Options, names []string, progress func(gates.SuiteEvent)) (func() ([]*result.Scenario, error), error) {
+// scenarios, its logs written to logOut (this process's log writer, which
+// keeps a terminal's live line clear). Any other target, or an in-process
+// factory the spec cannot carry (a Tune function, a temp dir), is
+// refused: they run here.
+func besideSelf(logOut io.Writer) gates.Beside {
+	return func(ctx context.Context, opts gates.Options, names []string, progress func(gates.SuiteEvent)) (func() ([]*result.Scenario, error), error) {
+		return startPart(ctx, opts, names, progress, logOut)
+	}
+}
+
+// startPart starts "gitchaos suite-part" for names (besideSelf).
+func startPart(ctx context.Context, opts gates.Options, names []string, progress func(gates.SuiteEvent), logOut io.Writer) (func() ([]*result.Scenario, error), error) {
 	spec, err := partSpecOf(opts, names)
 	if err != nil {
 		return nil, err
@@ -101,7 +110,7 @@ func besideSelf(ctx context.Context, opts gates.Options, names []string, progres
 	}
 	cmd := exec.CommandContext(ctx, self, "suite-part", specFile)
 	cmd.Env = partEnv(os.Environ())
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logOut
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = besideWaitDelay
 	// The part stops (SIGTERM: its scenarios tear down) if this process

@@ -103,7 +103,7 @@ func TestBesideRunsThePartElsewhere(t *testing.T) {
 	opts := gates.Options{Targets: &inprocess.Factory{Mutants: []string{"webhook-task-leak"}}, Seed: 3, TestbedKind: "local", Settings: gates.DefaultSettings()}
 	var mu sync.Mutex
 	var events []string
-	wait, err := besideSelf(context.Background(), opts, []string{"webhook-storm"}, func(ev gates.SuiteEvent) {
+	wait, err := besideSelf(os.Stderr)(context.Background(), opts, []string{"webhook-storm"}, func(ev gates.SuiteEvent) {
 		mu.Lock()
 		defer mu.Unlock()
 		events = append(events, ev.Name+map[bool]string{true: " start", false: " end"}[ev.Result == nil])
@@ -143,7 +143,7 @@ func TestBesideStopsWhenCancelled(t *testing.T) {
 	defer cancel()
 	opts := gates.Options{Targets: &inprocess.Factory{}, Seed: 1, TestbedKind: "local", Settings: gates.DefaultSettings(), MaxCycles: 60}
 	started := make(chan struct{}, 1)
-	wait, err := besideSelf(ctx, opts, []string{"churn"}, func(ev gates.SuiteEvent) {
+	wait, err := besideSelf(os.Stderr)(ctx, opts, []string{"churn"}, func(ev gates.SuiteEvent) {
 		if ev.Result == nil {
 			select {
 			case started <- struct{}{}:

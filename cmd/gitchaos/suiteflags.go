@@ -177,6 +177,11 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 	if err := f.targets(&opts, append(fileEnv, f.targetEnv...)); err != nil {
 		return opts, err
 	}
+	if _, ok := opts.Targets.(*inprocess.Factory); ok {
+		// The gates that judge nothing process-wide run in a copy of this
+		// binary beside the process-wide ones (beside.go).
+		opts.Beside = besideSelf(logOut)
+	}
 	tb, err := testbedFactory(f.testbed)
 	if err != nil {
 		return opts, usagef("--%v", err)
@@ -271,9 +276,6 @@ func (f *suiteFlags) targets(opts *gates.Options, env []string) error {
 		opts.Targets = e
 	default:
 		opts.Targets = &inprocess.Factory{Mutants: f.mutants, Logger: f.targetLogger(opts.Logger)}
-		// The gates that judge nothing process-wide run in a copy of this
-		// binary beside the process-wide ones (beside.go).
-		opts.Beside = besideSelf
 		crash, err := selfFetcher(f.mutants, f.out)
 		if err != nil {
 			opts.Logger.Warn("crash-restart will be skipped: no process target", "err", err)
