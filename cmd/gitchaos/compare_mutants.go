@@ -28,13 +28,14 @@ The comparison's own proof: the correct in-process reference fetcher
 (seed --seed+i for pair i; the correct row first in even pairs, last in
 odd ones). A mutant is as expected when every check declared for it
 (fetcher.Mutants: the checks that must fail) comes out broken or worse and
-no other check of its gates comes out worse. Other checks that come out
-broken fail with the bug too (an fd leak that holds repositories open
-leaks heap as well): they are listed as collateral, as the matrix lists
-them, and do not make the row wrong. With 3 runs a side (the default) a
-check is broken only unanimously (failed in every mutant run, passed in
-every correct one) and none can be worse (the rank test cannot reach
-significance with 3 runs a side); 5 runs a side let it.
+no other check of its gates comes out worse, but those the mutant
+declares its bug also moves (fetcher.Mutant.Moves). Other checks that
+come out broken fail with the bug too (an fd leak that holds repositories
+open leaks heap as well): they are listed as collateral, as the matrix
+lists them, and do not make the row wrong. With 3 runs a side (the
+default) a check is broken only unanimously (failed in every mutant run,
+passed in every correct one) and none can be worse (the rank test cannot
+reach significance with 3 runs a side); about 8 runs a side let it.
 
 The correct row runs alone and must pass every check in every run (a base
 that fails is no baseline); mutant rows run --parallel at a time, each in
@@ -211,7 +212,7 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	bad := 0
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MUTANT\tRESULT\tMUST FAIL (verdict)\tWORSE\tCOLLATERAL (broken)")
+	fmt.Fprintln(tw, "MUTANT\tRESULT\tMUST FAIL (verdict)\tWORSE (undeclared)\tCOLLATERAL (broken, or worse as declared)")
 	// The base itself: the correct fetcher passes every check in every
 	// run, as the matrix's correct row must (a base that fails is no
 	// baseline).
@@ -255,7 +256,8 @@ func cmdCompareMutants(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 // judgeMutant compares the correct runs with a mutant's: ok when every
-// must-fail check of row is broken or worse and no other check is worse;
+// must-fail check of row is broken or worse and no other check is worse
+// but those the mutant declares its bug also moves (fetcher.Mutant.Moves);
 // skipped when every must-fail check was skipped (the row cannot be
 // judged here). must gives the must-fail checks' verdicts, worse the
 // other checks that came out worse, collateral those that came out
@@ -294,6 +296,8 @@ func judgeMutant(row *matrixRow, correct, mutant []*result.Run, alpha float64) (
 	for _, o := range c.Checks {
 		switch {
 		case isMust[o.Key]:
+		case o.Verdict == compare.Worse && slices.Contains(row.moves, o.Key):
+			collateral = append(collateral, o.Key+" (worse, declared)")
 		case o.Verdict == compare.Worse:
 			ok = false
 			worse = append(worse, o.Key)

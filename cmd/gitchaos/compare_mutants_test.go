@@ -73,6 +73,14 @@ func TestJudgeMutant(t *testing.T) {
 	if ok, skipped, must, _, _, err := judgeMutant(row, skip(3), skip(3), 0.05); err != nil || ok || !skipped {
 		t.Errorf("all skipped: ok %v skipped %v err %v must %v; want skipped", ok, skipped, err, must)
 	}
+	// Declared as moved by the bug (fetcher.Mutant.Moves), the worse
+	// check is collateral and the row as expected.
+	declared := *row
+	declared.moves = []string{"churn/churn.fds-flat"}
+	ok, _, _, w, coll, err := judgeMutant(&declared, runs(8, false, flat), runs(8, true, worse), 0.05)
+	if err != nil || !ok || len(w) != 0 || strings.Join(coll, ",") != "churn/churn.fds-flat (worse, declared)" {
+		t.Errorf("declared move: ok %v worse %v collateral %v err %v; want ok, the move collateral", ok, w, coll, err)
+	}
 }
 
 // Rows start longest-first by their last run; a row not run yet first.

@@ -25,6 +25,7 @@ type matrixRow struct {
 	mutants   []string // switched on
 	gates     []string // gates run (nil: the whole suite, for correct)
 	transport string   // the mutant's transport ("": the suite's)
+	moves     []string // "gate/id" of the checks its bug also moves (fetcher.Mutant.Moves)
 	catch     *result.Catch
 	run       *result.Run
 }
@@ -210,7 +211,11 @@ func mutantRow(m fetcher.Mutant, only []string) (*matrixRow, bool) {
 			ordered = append(ordered, g)
 		}
 	}
-	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c, transport: m.Transport}, true
+	var moves []string
+	for _, mv := range m.Moves() {
+		moves = append(moves, mv.Check.Gate+"/"+mv.Check.ID)
+	}
+	return &matrixRow{name: m.Name, mutants: []string{m.Name}, gates: ordered, catch: c, transport: m.Transport, moves: moves}, true
 }
 
 // runsAlone: the correct row (every budget, latencies included, judged on

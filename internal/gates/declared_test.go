@@ -44,6 +44,19 @@ func TestDeclaredChecksReferences(t *testing.T) {
 				t.Errorf("mutant %s: check %s is gate %s's, the ref says gate %s", m.Name, ref.ID, c.Gate, ref.Gate)
 			}
 		}
+		// A check the bug also moves is one of the gates its row runs
+		// (a comparison sees no other) and not one it must fail.
+		for _, mv := range m.Moves() {
+			known("harness/fetcher/mutants_moves.go: mutant "+m.Name, mv.Check.ID)
+			switch {
+			case !slices.Contains(m.Gates(), mv.Check.Gate):
+				t.Errorf("mutant %s moves %s, of gate %s, which its row does not run (%v)", m.Name, mv.Check.ID, mv.Check.Gate, m.Gates())
+			case slices.Contains(m.MustFail, mv.Check):
+				t.Errorf("mutant %s moves %s, which it must fail already", m.Name, mv.Check.ID)
+			case mv.Why == "":
+				t.Errorf("mutant %s moves %s without saying why", m.Name, mv.Check.ID)
+			}
+		}
 	}
 
 	pyopal := filepath.Join(moduleRoot, "scenarios", "pyopal_test.go")
