@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -353,4 +354,18 @@ func (spec partSpec) options(logOut io.Writer) (gates.Options, error) {
 		opts.Crash = crash
 	}
 	return opts, opts.Validate()
+}
+
+// lockedWriter serialises writes to w: the suite's log handler and every
+// suite part's stderr copy (parts run beside each other: matrix rows)
+// write to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

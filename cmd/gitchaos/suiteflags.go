@@ -113,6 +113,8 @@ func usagef(format string, args ...any) error { return fmt.Errorf(format, args..
 // the command line (they win over a suite file).
 func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.Options, error) {
 	var opts gates.Options
+	// One lock for the log and the suite parts' logs (beside.go).
+	logOut = &lockedWriter{w: logOut}
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelInfo
