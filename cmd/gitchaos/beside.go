@@ -27,8 +27,8 @@ import (
 
 // partSpec is a part of a suite run on the in-process reference fetcher
 // that "gitchaos suite-part" runs in a process of its own
-// (gates.Options.Beside): what of the parent's options it needs, as
-// JSON on its stdin.
+// (gates.Options.Beside): what of the parent's options it needs, as a
+// JSON file named on its command line.
 type partSpec struct {
 	Names     []string                   `json:"names"`
 	Mutants   []string                   `json:"mutants,omitempty"`
@@ -44,9 +44,9 @@ type partSpec struct {
 	Timeout   time.Duration              `json:"timeout"`
 	Parallel  int                        `json:"parallel"`
 	Kind      string                     `json:"kind"`
-	LogLevel  slog.Level                 `json:"log_level"`
-	Crash     *crashSpec                 `json:"crash,omitempty"` // nil: crash-restart skipped, as in the parent
-	Results   string                     `json:"results"`         // file the part's scenarios are written to
+	Verbose   bool                       `json:"verbose,omitempty"` // the parent logs progress (-v)
+	Crash     *crashSpec                 `json:"crash,omitempty"`   // nil: crash-restart skipped, as in the parent
+	Results   string                     `json:"results"`           // file the part's scenarios are written to
 }
 
 // crashSpec is the parent's process target for crash-restart.
@@ -127,7 +127,7 @@ func startPart(ctx context.Context, opts gates.Options, names []string, progress
 		return nil, fmt.Errorf("suite part: start %s: %w", self, err)
 	}
 	read := make(chan error, 1)
-	go func() { read <- relayPart(out, len(names), progress) }()
+	go func() { read <- relayPart(out, progress) }()
 	return func() ([]*result.Scenario, error) {
 		defer os.RemoveAll(dir)
 		rerr := <-read
@@ -157,10 +157,7 @@ func partSpecOf(opts gates.Options, names []string) (partSpec, error) {
 		Names: names, Mutants: f.Mutants, Settings: opts.Settings, Seed: opts.Seed,
 		Scopes: opts.Scopes, MaxCycles: opts.MaxCycles, Transport: opts.Transport, Engine: string(opts.Engine),
 		Testbed: opts.TestbedKind, Strict: opts.Strict, Timeout: opts.Timeout, Parallel: opts.Parallel, Kind: opts.Kind,
-		LogLevel: slog.LevelWarn,
-	}
-	if opts.Logger != nil && opts.Logger.Enabled(context.Background(), slog.LevelInfo) {
-		spec.LogLevel = slog.LevelInfo
+		Verbose: opts.Logger != nil && opts.Logger.Enabled(context.Background(), slog.LevelInfo),
 	}
 	for _, n := range names {
 		p, ok := opts.Params[n]
@@ -201,25 +198,19 @@ func partEnv(env []string) []string {
 }
 
 // relayPart reads a part's events from r and hands them to progress
-// (finished scenarios carry their checks only).
-func relayPart(r io.Reader, n int, progress func(gates.SuiteEvent)) error {
+// (finished scenarios carry their checks only; Index is into the part's
+// names, which the suite maps to its own with Total).
+func relayPart(r io.Reader, progress func(gates.SuiteEvent)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		var ev partEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("line %q: %w", firstN(sc.Text(), 80), err)
+			return fmt.Errorf("line %q: %w", clampLine(sc.Text(), 81), err)
 		}
-		progress(gates.SuiteEvent{Index: ev.Index, Total: n, Name: ev.Name, Result: ev.Result})
+		progress(gates.SuiteEvent{Index: ev.Index, Name: ev.Name, Result: ev.Result})
 	}
 	return sc.Err()
-}
-
-func firstN(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // readPart reads the scenarios a part wrote, in the order of names (nil
@@ -306,13 +297,9 @@ func cmdSuitePart(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // options are the suite options spec describes.
 func (spec partSpec) options(logOut io.Writer) (gates.Options, error) {
-	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: spec.LogLevel}))
-	var targetLogger *slog.Logger
-	if spec.LogLevel <= slog.LevelInfo {
-		targetLogger = logger.With("target", "reffetcher")
-	}
+	logger := suiteLogger(logOut, spec.Verbose)
 	opts := gates.Options{
-		Targets: &inprocess.Factory{Mutants: spec.Mutants, Logger: targetLogger},
+		Targets: &inprocess.Factory{Mutants: spec.Mutants, Logger: reffetcherLogger(logger, spec.Verbose)},
 		Engine:  gitserver.Engine(spec.Engine), Transport: spec.Transport, Settings: spec.Settings, Seed: spec.Seed,
 		Only: spec.Names, Scopes: spec.Scopes, MaxCycles: spec.MaxCycles, Logger: logger, Kind: spec.Kind,
 		Timeout: spec.Timeout, Parallel: spec.Parallel, Strict: spec.Strict,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,7 +33,7 @@ func TestPartSpecCarriesTheOptions(t *testing.T) {
 	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
 	f.register(fs, true)
 	out := t.TempDir()
-	if err := fs.Parse([]string{"-f", suite, "--seed", "7", "--mutant", "webhook-task-leak", "--max-cycles", "9", "--strict", "--scenario-timeout", "40s", "--out", out, "--transport", "ssh"}); err != nil {
+	if err := fs.Parse([]string{"-f", suite, "--seed", "7", "--mutant", "webhook-task-leak", "--max-cycles", "9", "--strict", "--scenario-timeout", "40s", "--out", out, "--transport", "ssh", "-v"}); err != nil {
 		t.Fatal(err)
 	}
 	opts, err := f.options(visitedFlags(fs), os.Stderr)
@@ -61,6 +62,9 @@ func TestPartSpecCarriesTheOptions(t *testing.T) {
 	}
 	if m := got.Targets.(*inprocess.Factory).Mutants; !slices.Equal(m, []string{"webhook-task-leak"}) {
 		t.Errorf("mutants %v", m)
+	}
+	if !got.Logger.Enabled(context.Background(), slog.LevelInfo) || got.Targets.(*inprocess.Factory).Logger == nil {
+		t.Error("-v not carried: the part logs warnings only, or its fetcher logs nothing")
 	}
 	if got.Settings != opts.Settings || got.Settings.GitTimeout != 2*time.Second {
 		t.Errorf("settings %+v, want %+v", got.Settings, opts.Settings)

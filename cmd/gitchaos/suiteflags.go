@@ -115,11 +115,7 @@ func (f *suiteFlags) options(visited map[string]bool, logOut io.Writer) (gates.O
 	var opts gates.Options
 	// One lock for the log and the suite parts' logs (beside.go).
 	logOut = &lockedWriter{w: logOut}
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelInfo
-	}
-	opts.Logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	opts.Logger = suiteLogger(logOut, f.verbose)
 	opts.Seed = f.seed
 	opts.Scopes = f.scopes
 	opts.Timeout = f.timeout
@@ -334,10 +330,26 @@ func validateMutants(names []string) error {
 	return nil
 }
 
-// targetLogger is the in-process fetcher's logger: the harness's with -v,
-// else none (its warnings about faults the harness injected are noise).
+// targetLogger is the in-process fetcher's logger (reffetcherLogger).
 func (f *suiteFlags) targetLogger(l *slog.Logger) *slog.Logger {
-	if f.verbose {
+	return reffetcherLogger(l, f.verbose)
+}
+
+// suiteLogger is the harness's logger on out: warnings, and with -v
+// (verbose) its progress too. A suite part (beside.go) makes the same.
+func suiteLogger(out io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+}
+
+// reffetcherLogger is the in-process fetcher's logger: the harness's l
+// with -v, else none (its warnings about faults the harness injected are
+// noise).
+func reffetcherLogger(l *slog.Logger, verbose bool) *slog.Logger {
+	if verbose {
 		return l.With("target", "reffetcher")
 	}
 	return nil

@@ -81,7 +81,7 @@ func SweepTmpfs() (TmpfsSweep, error) {
 		}
 		id, err := owner.Parse(strings.TrimPrefix(source, tmpfsSourcePrefix+"-"))
 		switch {
-		case source == tmpfsSourcePrefix || err != nil:
+		case err != nil: // "gitchaos-diskfull" alone, or no owner after it
 			res.Unknown = append(res.Unknown, point)
 		case id.Alive():
 			res.Live = append(res.Live, point)
